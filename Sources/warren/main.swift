@@ -1,0 +1,3 @@
+import WarrenCLI
+
+await Warren.main()
