@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import WarrenCore
+import WarrenRuntime
+
+/// Options every command that reads the config takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The config file.", discussion: "Else $WARREN_CONFIG, else ./warren.toml, else /etc/warren/warren.toml.", valueName: "FILE"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where generated files, keys and status live.", discussion: "Else the config's state_dir, else /var/lib/warren (root) or ~/.local/state/warren.", valueName: "DIR"))
+    var stateDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("A directory of templates to use instead of warren's own.", valueName: "DIR"))
+    var templates: String?
+
+    /// Finds and validates the config; on failure prints every issue and exits 78 (EX_CONFIG).
+    func loadConfig() throws -> WarrenConfig {
+        do {
+            let path = try Locations.configFile(explicit: config)
+            return try ConfigFile.load(path: path, stateDirOverride: stateDir)
+        } catch let error as ConfigError {
+            printError(error.description)
+            throw ExitCode(ExitCodes.config)
+        } catch {
+            printError("warren: \(error)")
+            throw ExitCode(ExitCodes.config)
+        }
+    }
+
+    /// The writer of generated files for this config.
+    func tunnelFiles(for config: WarrenConfig) throws -> TunnelFiles {
+        do {
+            let directory = try Locations.templatesDirectory(explicit: templates, fromConfig: config.templatesDir)
+            return try TunnelFiles(templatesDirectory: directory, stateDir: config.stateDir, configFile: config.file)
+        } catch {
+            printError("warren: \(error)")
+            throw ExitCode(ExitCodes.config)
+        }
+    }
+}
+
+/// Exit statuses that scripts rely on.
+enum ExitCodes {
+    /// sysexits EX_CONFIG: the config is invalid.
+    static let config: Int32 = 78
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Looks a tunnel up by name, or prints the names there are and exits 78.
+func requireTunnel(_ name: String, in config: WarrenConfig) throws -> TunnelConfig {
+    guard let tunnel = config.tunnel(named: name) else {
+        let names = config.tunnels.map(\.name).joined(separator: ", ")
+        printError("\(config.file): no tunnel named \"\(ValueRules.printable(name))\"; tunnels: \(names)")
+        throw ExitCode(ExitCodes.config)
+    }
+    return tunnel
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import WarrenCore
+
+extension Warren {
+    struct Render: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a tunnel's generated ssh_config and known_hosts, and print them.",
+            discussion: """
+                The files go to <state_dir>/tunnels/TUNNEL/ (directory 0700, files 0600) and are \
+                rewritten only when their content changes. `ssh -F <state_dir>/tunnels/TUNNEL/ssh_config \
+                -N warren-TUNNEL` then opens the tunnel by hand, exactly as warren runs it.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "The tunnel's name, as in [tunnels.NAME].")
+        var tunnel: String
+
+        func run() async throws {
+            let config = try options.loadConfig()
+            let tunnel = try requireTunnel(self.tunnel, in: config)
+            let files = try options.tunnelFiles(for: config)
+            let rendered: RenderedTunnel
+            do {
+                rendered = try files.write(tunnel)
+            } catch {
+                printError("warren: \(error)")
+                throw ExitCode(1)
+            }
+            print("# \(files.sshConfigPath(for: tunnel))")
+            print(rendered.sshConfig, terminator: rendered.sshConfig.hasSuffix("\n") ? "" : "\n")
+            print("# \(files.knownHostsPath(for: tunnel))")
+            print(rendered.knownHosts, terminator: rendered.knownHosts.hasSuffix("\n") ? "" : "\n")
+        }
+    }
+}

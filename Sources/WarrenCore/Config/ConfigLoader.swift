@@ -1,0 +1,155 @@
+/// Turns config file text into a validated `WarrenConfig`, or every issue in it.
+public struct ConfigLoader: Sendable {
+    public var context: ConfigContext
+
+    public init(context: ConfigContext) {
+        self.context = context
+    }
+
+    static let topKeys = ["state_dir", "templates_dir", "ssh_binary", "defaults", "tunnels"]
+    static let inheritableKeys = [
+        "port", "user", "identity_file", "host_key_policy", "keepalive_interval",
+        "keepalive_count", "connect_timeout", "backoff_min", "backoff_max", "probe_interval",
+        "allowed_from",
+    ]
+    static let tunnelKeys =
+        inheritableKeys + [
+            "host", "host_key", "local_forward", "remote_forward", "dynamic_forward", "jump", "enabled",
+        ]
+    static let jumpKeys = ["host", "port", "user", "identity_file", "host_key", "host_key_policy"]
+
+    /// Parses and validates. Throws `ConfigError` with every issue found.
+    public func load(text: String, file: String) throws(ConfigError) -> WarrenConfig {
+        let root: [String: TOMLNode]
+        do {
+            root = try TOMLNode.parse(text)
+        } catch {
+            throw ConfigError(file: file, issues: [error])
+        }
+        let log = IssueLog()
+        let top = TableReader(prefix: "", table: root, log: log)
+        top.rejectUnknownKeys(allowed: Self.topKeys, context: "the top level")
+
+        let stateDir = resolveStateDir(top)
+        let templatesDir = top.string("templates_dir").flatMap { checkedPath($0, at: top.path("templates_dir"), log) }
+        let sshBinary = top.string("ssh_binary").flatMap { checkedPath($0, at: top.path("ssh_binary"), log) }
+
+        let defaults = top.table("defaults") ?? TableReader(prefix: "defaults", table: [:], log: log)
+        defaults.rejectUnknownKeys(allowed: Self.inheritableKeys, context: "[defaults]")
+        let inherited = readInheritable(defaults, stateDir: stateDir, tunnelName: nil)
+
+        var tunnels: [TunnelConfig] = []
+        if let tunnelTable = top.table("tunnels") {
+            for name in tunnelTable.table.keys.sorted() {
+
+                if let reason = ValueRules.tunnelNameReason(name) {
+                    log.add("tunnels.\(ValueRules.printable(name))", reason)
+                    continue
+                }
+                guard let reader = tunnelTable.table(name) else { continue }
+                if let tunnel = readTunnel(name: name, reader, inherited: inherited, stateDir: stateDir) {
+                    tunnels.append(tunnel)
+                }
+            }
+        }
+        if tunnels.isEmpty && log.issues.isEmpty {
+            log.add("tunnels", "no tunnels are defined; add a [tunnels.NAME] table with host, host_key and local_forward")
+        }
+        checkLocalListeners(tunnels, log)
+        guard log.issues.isEmpty else { throw ConfigError(file: file, issues: log.issues) }
+        return WarrenConfig(
+            file: file, stateDir: stateDir, templatesDir: templatesDir, sshBinary: sshBinary,
+            tunnels: tunnels)
+    }
+
+    private func resolveStateDir(_ top: TableReader) -> String {
+        if let override = context.stateDirOverride { return context.absolutePath(override) }
+        if let value = top.string("state_dir"),
+            let path = checkedPath(value, at: top.path("state_dir"), top.log)
+        {
+            return path
+        }
+        return context.defaultStateDir
+    }
+
+    /// Validates a path value and makes it absolute.
+    func checkedPath(_ value: String, at path: String, _ log: IssueLog) -> String? {
+        if let reason = ValueRules.pathReason(value) {
+            log.add(path, "path \"\(ValueRules.printable(value))\" \(reason)")
+            return nil
+        }
+        return context.absolutePath(value)
+    }
+
+    /// Settings a tunnel may take from `[defaults]`.
+    struct Inheritable {
+        var port: Int?
+        var user: String?
+        var identityFile: String?
+        var identityFilePath: String?
+        var hostKeyPolicy: HostKeyPolicy?
+        var keepaliveInterval: Int?
+        var keepaliveCount: Int?
+        var connectTimeout: Int?
+        var backoffMin: Double?
+        var backoffMax: Double?
+        var probeInterval: Int?
+        var allowedFrom: [String]?
+    }
+
+    func readInheritable(_ r: TableReader, stateDir: String, tunnelName: String?) -> Inheritable {
+        var out = Inheritable()
+        out.port = r.int("port", in: 1...65535)
+        if let user = r.string("user") {
+            if let reason = ValueRules.userReason(user) {
+                r.log.add(r.path("user"), "user \"\(ValueRules.printable(user))\" \(reason)")
+            } else {
+                out.user = user
+            }
+        }
+        if let file = r.string("identity_file") {
+            out.identityFile = checkedPath(file, at: r.path("identity_file"), r.log)
+            out.identityFilePath = r.path("identity_file")
+            if let path = out.identityFile, !context.isReadableFile(path) {
+                r.log.add(
+                    r.path("identity_file"),
+                    "identity file \(path) does not exist or is not readable; create a key with `warren keygen` or fix the path")
+                out.identityFile = nil
+            }
+        }
+        if let policy = r.string("host_key_policy") {
+            if let parsed = HostKeyPolicy(rawValue: policy) {
+                out.hostKeyPolicy = parsed
+            } else {
+                r.log.add(
+                    r.path("host_key_policy"),
+                    "\"\(ValueRules.printable(policy))\" is not a policy; allowed: \"pinned\", \"accept-new\", \"insecure-no-check\"")
+            }
+        }
+        out.keepaliveInterval = r.int("keepalive_interval", in: 1...86400, unit: " seconds")
+        out.keepaliveCount = r.int("keepalive_count", in: 1...1000)
+        out.connectTimeout = r.int("connect_timeout", in: 1...3600, unit: " seconds")
+        out.backoffMin = r.seconds("backoff_min", in: 0.1...3600)
+        out.backoffMax = r.seconds("backoff_max", in: 1...86400)
+        out.probeInterval = r.int("probe_interval", in: 0...86400, unit: " seconds")
+        if let sources = r.strings("allowed_from") {
+            out.allowedFrom = sources.compactMap { entry in
+                let ok = !entry.value.isEmpty && entry.value.unicodeScalars.allSatisfy {
+                    SourcePattern.characters.contains($0)
+                }
+                if !ok {
+                    r.log.add(entry.path, "\"\(ValueRules.printable(entry.value))\" is not an address, CIDR block or host pattern")
+                    return nil
+                }
+                return entry.value
+            }
+        }
+        return out
+    }
+}
+
+/// Characters allowed in a `from=` pattern: addresses, CIDR blocks, host names and wildcards.
+enum SourcePattern {
+    static let characters: Set<Unicode.Scalar> = Set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/-_*?!".unicodeScalars)
+}

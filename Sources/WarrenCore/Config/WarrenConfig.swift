@@ -1,0 +1,135 @@
+/// A validated config file: every value in it is safe to write into an
+/// ssh_config and to pass to ssh.
+public struct WarrenConfig: Sendable, Equatable {
+    /// The file it was read from (as given: used in messages).
+    public var file: String
+    /// Where warren keeps generated files, keys and status: `--state-dir`, else
+    /// `state_dir` from the file, else the default for this user.
+    public var stateDir: String
+    /// `templates_dir` from the file, if set.
+    public var templatesDir: String?
+    /// `ssh_binary` from the file, if set (else `ssh` on PATH, else /usr/bin/ssh).
+    public var sshBinary: String?
+    /// The tunnels, sorted by name.
+    public var tunnels: [TunnelConfig]
+
+    public init(
+        file: String, stateDir: String, templatesDir: String? = nil,
+        sshBinary: String? = nil, tunnels: [TunnelConfig]
+    ) {
+        self.file = file
+        self.stateDir = stateDir
+        self.templatesDir = templatesDir
+        self.sshBinary = sshBinary
+        self.tunnels = tunnels
+    }
+
+    public func tunnel(named name: String) -> TunnelConfig? {
+        tunnels.first { $0.name == name }
+    }
+}
+
+/// How the bastion's host key is checked.
+public enum HostKeyPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Only the keys in `host_key` are trusted (StrictHostKeyChecking yes).
+    case pinned
+    /// The first key seen is pinned and kept across restarts (accept-new).
+    case acceptNew = "accept-new"
+    /// No checking at all. Loudly named on purpose; warren warns on every start.
+    case insecureNoCheck = "insecure-no-check"
+}
+
+/// One SSH endpoint: the bastion itself or a ProxyJump hop.
+public struct SSHEndpoint: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    public var user: String?
+    public var identityFile: String
+    public var hostKeys: [HostKey]
+    public var hostKeyPolicy: HostKeyPolicy
+
+    public init(
+        host: String, port: Int = 22, user: String? = nil, identityFile: String,
+        hostKeys: [HostKey] = [], hostKeyPolicy: HostKeyPolicy = .pinned
+    ) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.identityFile = identityFile
+        self.hostKeys = hostKeys
+        self.hostKeyPolicy = hostKeyPolicy
+    }
+}
+
+/// One `[tunnels.NAME]` table with defaults applied.
+public struct TunnelConfig: Sendable, Hashable {
+    public var name: String
+    /// The bastion.
+    public var endpoint: SSHEndpoint
+    /// ProxyJump hops, in order (the first is dialled first).
+    public var jumps: [SSHEndpoint]
+    public var localForwards: [Forward]
+    public var remoteForwards: [Forward]
+    public var dynamicForwards: [Forward]
+    /// ServerAliveInterval, seconds.
+    public var keepaliveInterval: Int
+    /// ServerAliveCountMax.
+    public var keepaliveCount: Int
+    /// ConnectTimeout, seconds.
+    public var connectTimeout: Int
+    /// Restart backoff: first delay and ceiling, seconds.
+    public var backoffMin: Double
+    public var backoffMax: Double
+    /// Seconds between target health probes through each local forward; 0 turns them off.
+    public var probeInterval: Int
+    /// Source addresses the bastion should accept this key from (`from=` in authorized_keys).
+    public var allowedFrom: [String]
+    public var enabled: Bool
+
+    public init(
+        name: String, endpoint: SSHEndpoint, jumps: [SSHEndpoint] = [],
+        localForwards: [Forward] = [], remoteForwards: [Forward] = [],
+        dynamicForwards: [Forward] = [],
+        keepaliveInterval: Int = Defaults.keepaliveInterval,
+        keepaliveCount: Int = Defaults.keepaliveCount,
+        connectTimeout: Int = Defaults.connectTimeout,
+        backoffMin: Double = Defaults.backoffMin, backoffMax: Double = Defaults.backoffMax,
+        probeInterval: Int = Defaults.probeInterval, allowedFrom: [String] = [],
+        enabled: Bool = true
+    ) {
+        self.name = name
+        self.endpoint = endpoint
+        self.jumps = jumps
+        self.localForwards = localForwards
+        self.remoteForwards = remoteForwards
+        self.dynamicForwards = dynamicForwards
+        self.keepaliveInterval = keepaliveInterval
+        self.keepaliveCount = keepaliveCount
+        self.connectTimeout = connectTimeout
+        self.backoffMin = backoffMin
+        self.backoffMax = backoffMax
+        self.probeInterval = probeInterval
+        self.allowedFrom = allowedFrom
+        self.enabled = enabled
+    }
+
+    /// Every forward, in the order ssh is told about them.
+    public var forwards: [Forward] { localForwards + remoteForwards + dynamicForwards }
+
+    /// The Host alias in the generated ssh_config. warren's own, never user text.
+    public var alias: String { "warren-\(name)" }
+
+    /// The Host alias of the jump hop at `index` (0-based).
+    public func jumpAlias(_ index: Int) -> String { "warren-\(name)-jump\(index + 1)" }
+
+    /// The values warren falls back on when neither the tunnel nor `[defaults]` sets them.
+    public enum Defaults {
+        public static let port = 22
+        public static let keepaliveInterval = 15
+        public static let keepaliveCount = 3
+        public static let connectTimeout = 10
+        public static let backoffMin = 1.0
+        public static let backoffMax = 60.0
+        public static let probeInterval = 30
+    }
+}

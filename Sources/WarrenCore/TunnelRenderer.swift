@@ -1,0 +1,106 @@
+import Mustache
+
+/// The generated files of one tunnel.
+public struct RenderedTunnel: Sendable, Equatable {
+    public var sshConfig: String
+    public var knownHosts: String
+}
+
+/// Renders a tunnel's ssh_config and known_hosts from the mustache templates.
+/// Pure: the template texts and any existing known_hosts come in as strings.
+public struct TunnelRenderer: Sendable {
+    public static let sshConfigTemplate = "ssh_config.mustache"
+    public static let knownHostsTemplate = "known_hosts.mustache"
+    public static let templateNames = [sshConfigTemplate, knownHostsTemplate]
+
+    let sshConfig: MustacheTemplate
+    let knownHosts: MustacheTemplate
+
+    /// Fails with the template's name and the parser's reason.
+    public init(sshConfigTemplate: String, knownHostsTemplate: String) throws(TemplateError) {
+        func compile(_ text: String, _ name: String) throws(TemplateError) -> MustacheTemplate {
+            do { return try MustacheTemplate(string: text) } catch {
+                throw TemplateError(template: name, reason: "\(error)")
+            }
+        }
+        self.sshConfig = try compile(sshConfigTemplate, Self.sshConfigTemplate)
+        self.knownHosts = try compile(knownHostsTemplate, Self.knownHostsTemplate)
+    }
+
+    /// - Parameters:
+    ///   - directory: the tunnel's directory, `<state_dir>/tunnels/<name>`.
+    ///   - existingKnownHosts: the current known_hosts, whose keys learned on first use
+    ///     (`accept-new`) are kept, so the pin survives re-rendering and restarts.
+    public func render(_ tunnel: TunnelConfig, configFile: String, directory: String, existingKnownHosts: String? = nil) -> RenderedTunnel {
+        let knownHostsFile = "\(directory)/known_hosts"
+        let sshConfigPath = "\(directory)/ssh_config"
+        var hosts: [[String: Any]] = []
+        var entries: [[String: Any]] = []
+        var learnedAliases: Set<String> = []
+        let endpoints = tunnel.jumps.enumerated().map { (tunnel.jumpAlias($0.offset), $0.element) }
+            + [(tunnel.alias, tunnel.endpoint)]
+        for (index, (alias, endpoint)) in endpoints.enumerated() {
+            let isMain = index == endpoints.count - 1
+            var host: [String: Any] = [
+                "alias": alias,
+                "hostName": endpoint.host,
+                "port": endpoint.port,
+                "identityFile": endpoint.identityFile,
+                "connectTimeout": tunnel.connectTimeout,
+                "keepaliveInterval": tunnel.keepaliveInterval,
+                "keepaliveCount": tunnel.keepaliveCount,
+            ]
+            if let user = endpoint.user { host["user"] = user }
+            switch endpoint.hostKeyPolicy {
+            case .pinned:
+                host["strictHostKeyChecking"] = "yes"
+                host["knownHostsFile"] = knownHostsFile
+            case .acceptNew:
+                host["strictHostKeyChecking"] = "accept-new"
+                host["knownHostsFile"] = knownHostsFile
+                learnedAliases.insert(alias)
+            case .insecureNoCheck:
+                host["strictHostKeyChecking"] = "no"
+                host["knownHostsFile"] = "/dev/null"
+            }
+            for key in endpoint.hostKeys {
+                entries.append(["alias": alias, "keyType": key.type, "keyBlob": key.blob])
+            }
+            if isMain {
+                if !tunnel.jumps.isEmpty {
+                    host["proxyJump"] = tunnel.jumps.indices.map(tunnel.jumpAlias).joined(separator: ",")
+                }
+                host["localForwards"] = tunnel.localForwards.map(Self.forwardModel)
+                host["remoteForwards"] = tunnel.remoteForwards.map(Self.forwardModel)
+                host["dynamicForwards"] = tunnel.dynamicForwards.map(Self.forwardModel)
+            }
+            hosts.append(host)
+        }
+        for line in (existingKnownHosts ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 3, learnedAliases.contains(String(fields[0])) else { continue }
+            entries.append(["alias": String(fields[0]), "keyType": String(fields[1]), "keyBlob": String(fields[2])])
+        }
+        let base: [String: Any] = [
+            "name": tunnel.name, "alias": tunnel.alias, "configFile": configFile,
+            "sshConfigPath": sshConfigPath,
+        ]
+        var configModel = base
+        configModel["hosts"] = hosts
+        var knownModel = base
+        knownModel["entries"] = entries
+        return RenderedTunnel(sshConfig: sshConfig.render(configModel), knownHosts: knownHosts.render(knownModel))
+    }
+
+    private static func forwardModel(_ forward: Forward) -> [String: Any] {
+        var model: [String: Any] = ["listen": forward.listen.description]
+        if let target = forward.target { model["target"] = target.description }
+        return model
+    }
+}
+
+public struct TemplateError: Error, Sendable, CustomStringConvertible {
+    public var template: String
+    public var reason: String
+    public var description: String { "template \(template): \(reason)" }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import WarrenCore
+
+/// Where warren finds its config, state directory and templates on this machine.
+public enum Locations {
+    /// `--config`, else `$WARREN_CONFIG`, else `./warren.toml`, else `/etc/warren/warren.toml`.
+    public static func configFile(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(LocationError) -> String {
+        if let explicit { return explicit }
+        if let fromEnv = environment["WARREN_CONFIG"], !fromEnv.isEmpty { return fromEnv }
+        let candidates = ["./warren.toml", "/etc/warren/warren.toml"]
+        for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
+            return candidate
+        }
+        throw LocationError(
+            message: "no config file found: looked for --config, $WARREN_CONFIG, \(candidates.joined(separator: " and ")); see README.md for an example")
+    }
+
+    /// /var/lib/warren for root; `$XDG_STATE_HOME/warren` or `~/.local/state/warren` otherwise.
+    public static func defaultStateDir(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if geteuid() == 0 { return "/var/lib/warren" }
+        if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") { return "\(xdg)/warren" }
+        return "\(homeDirectory(environment: environment))/.local/state/warren"
+    }
+
+    public static func homeDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        environment["HOME"] ?? NSHomeDirectory()
+    }
+
+    /// `--templates`, else the config's `templates_dir`, else `$WARREN_TEMPLATES`,
+    /// else `<prefix>/share/warren/templates` beside the installed binary, else the
+    /// source tree's `Templates/` above a development build.
+    public static func templatesDirectory(explicit: String?, fromConfig: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(LocationError) -> String {
+        if let explicit { return explicit }
+        if let fromConfig { return fromConfig }
+        if let fromEnv = environment["WARREN_TEMPLATES"], !fromEnv.isEmpty { return fromEnv }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath ?? CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = executable.deletingLastPathComponent()
+        let installed = directory.deletingLastPathComponent().appendingPathComponent("share/warren/templates")
+        if isTemplatesDirectory(installed.path) { return installed.path }
+        for _ in 0..<6 {
+            let candidate = directory.appendingPathComponent("Templates")
+            if isTemplatesDirectory(candidate.path) { return candidate.path }
+            directory = directory.deletingLastPathComponent()
+        }
+        throw LocationError(
+            message: "cannot find warren's templates: install with `make install`, or point --templates, templates_dir or $WARREN_TEMPLATES at a directory holding \(TunnelRenderer.sshConfigTemplate)")
+    }
+
+    private static func isTemplatesDirectory(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: "\(path)/\(TunnelRenderer.sshConfigTemplate)")
+    }
+
+    /// A tunnel's own directory of generated files.
+    public static func tunnelDirectory(stateDir: String, tunnel: String) -> String {
+        "\(stateDir)/tunnels/\(tunnel)"
+    }
+}
+
+public struct LocationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}

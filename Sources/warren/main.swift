@@ -1,3 +1,0 @@
-import WarrenCLI
-
-await Warren.main()
