@@ -58,7 +58,10 @@ let package = Package(
         // Only tests use this: a real sshd on loopback, targets, temp dirs.
         .target(
             name: "WarrenTestSupport",
-            dependencies: ["WarrenCore"],
+            dependencies: [
+                "WarrenCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

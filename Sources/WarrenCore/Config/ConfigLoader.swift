@@ -20,6 +20,7 @@ public struct ConfigLoader: Sendable {
 
     /// Parses and validates. Throws `ConfigError` with every issue found.
     public func load(text: String, file: String) throws(ConfigError) -> WarrenConfig {
+        if let issue = Self.nulEscape(in: text) { throw ConfigError(file: file, issues: [issue]) }
         let root: [String: TOMLNode]
         do {
             root = try TOMLNode.parse(text)
@@ -43,7 +44,7 @@ public struct ConfigLoader: Sendable {
             for name in tunnelTable.table.keys.sorted() {
 
                 if let reason = ValueRules.tunnelNameReason(name) {
-                    log.add("tunnels.\(ValueRules.printable(name))", reason)
+                    log.add("tunnels.\"\(ValueRules.printable(name))\"", reason)
                     continue
                 }
                 guard let reader = tunnelTable.table(name) else { continue }
@@ -62,14 +63,27 @@ public struct ConfigLoader: Sendable {
             tunnels: tunnels)
     }
 
-    private func resolveStateDir(_ top: TableReader) -> String {
-        if let override = context.stateDirOverride { return context.absolutePath(override) }
-        if let value = top.string("state_dir"),
-            let path = checkedPath(value, at: top.path("state_dir"), top.log)
-        {
-            return path
+    /// TOMLKit hands strings over as C strings, which would silently cut a value
+    /// at an escaped NUL; so the escape is refused where it stands.
+    static func nulEscape(in text: String) -> ConfigIssue? {
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for escape in ["\\u0000", "\\U00000000"] {
+                if let range = line.range(of: escape) {
+                    let column = line.distance(from: line.startIndex, to: range.lowerBound) + 1
+                    return ConfigIssue(line: index + 1, column: column, message: "a NUL character (\(escape)) is not allowed in any value")
+                }
+            }
         }
-        return context.defaultStateDir
+        return nil
+    }
+
+    private func resolveStateDir(_ top: TableReader) -> String {
+        // The file's value is checked even when --state-dir overrides it.
+        let fromFile = top.string("state_dir").flatMap { checkedPath($0, at: top.path("state_dir"), top.log) }
+        if let override = context.stateDirOverride {
+            return checkedPath(override, at: "--state-dir", top.log) ?? context.defaultStateDir
+        }
+        return fromFile ?? context.defaultStateDir
     }
 
     /// Validates a path value and makes it absolute.
