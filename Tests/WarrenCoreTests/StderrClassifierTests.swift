@@ -377,6 +377,9 @@ let quotedCases: [QuotedCase] = [
     .init(line: "channel 7: open failed: administratively prohibited: open failed", expected: .failure(.forwardingForbidden)),
     .init(line: "tunnel@bastion.example.com: Permission denied (publickey,password).", expected: .failure(.authFailed)),
     .init(line: "debug1: Authentication succeeded (publickey).", expected: .authenticated),
+    // ssh's debug chatter repeats failures before stating them: never a failure.
+    .init(line: "debug1: connect to address 192.0.2.10 port 22: Connection timed out", expected: .none),
+    .init(line: "debug1: connect to address 192.0.2.10 port 22: Network is unreachable", expected: .none),
     .init(line: "debug2: channel 0: open confirm rwindow 2097152 rmax 32768", expected: .none),
     .init(line: "debug3: receive packet: type 80", expected: .none),
     .init(line: "", expected: .none),
