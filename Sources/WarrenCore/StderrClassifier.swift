@@ -1,0 +1,307 @@
+/// Why an ssh run ended: the failure kind and ssh's own line that says so (or,
+/// when ssh stated nothing, a sentence of warren's).
+public struct ExitDiagnosis: Sendable, Equatable {
+    public var kind: FailureKind
+    public var message: String
+
+    public init(kind: FailureKind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// Reads the stderr of `ssh -v -F FILE -N ALIAS` (OpenSSH 9.2), one line at a
+/// time. Pure: no processes, clocks or files.
+///
+/// The patterns come from the real client's output, recorded in
+/// `Tests/WarrenCoreTests/Fixtures/stderr/` by `record-stderr.sh`. Messages name
+/// the HostName (or the HostKeyAlias for host-key lines), never warren's alias;
+/// channel numbers and ports vary, so nothing here depends on them.
+///
+/// Decisions worth knowing:
+/// - Debug lines (`debug1:`..`debug3:`) never yield a failure, only the readiness
+///   events: ssh's debug chatter repeats failures in other words (`debug1:
+///   connect to address ... Connection refused` precedes `ssh: connect to host
+///   ... Connection refused`).
+/// - `Host key verification failed.` is the generic last line of every host key
+///   failure, after the specific one (`No ED25519 host key is known for ...` or
+///   `Host key for ... has changed ...`). ``classify(line:)`` returns nil for it,
+///   so that it cannot overwrite the specific kind; ``diagnose(lines:exitStatus:)``
+///   uses it (as `host_key_unknown`) only when no other failure line is there.
+/// - `Network is unreachable` and `No route to host` are `connect_timeout`: like
+///   a black-holed connect, the bastion cannot be reached from here, and the
+///   fix (network path, allowlist, `host`/`port`) is the same.
+/// - A bad generated config (`Bad configuration option`) is `unknown`: it is
+///   warren's bug or an unsupported ssh, not the user's tunnel.
+/// - `channel N: open failed: administratively prohibited: ...` is
+///   `.failure(.forwardingForbidden)`; any other `channel N: open failed: ...`
+///   is `.channelOpenFailed` (the target is unreachable from the bastion).
+public struct StderrClassifier: Sendable {
+    public init() {}
+
+    /// Classify one stderr line. A trailing `\r` (and `\n`) is stripped first.
+    /// Returns nil for debug chatter and for lines that mean nothing to warren.
+    ///
+    /// Failures are reported line by line, so one run can yield several (a
+    /// missing key, then `Permission denied`); to know why a run ended, use
+    /// ``diagnose(lines:exitStatus:)`` over all its lines.
+    public func classify(line: String) -> SSHEvent? {
+        let line = Self.stripped(line)
+        if Self.isDebug(line) {
+            return Self.debugEvent(line)
+        }
+        if let reason = Self.channelOpenFailure(line) {
+            if reason.contains("administratively prohibited") {
+                return .failure(.forwardingForbidden, message: String(line))
+            }
+            return .channelOpenFailed(message: String(line))
+        }
+        if line.hasPrefix("Authenticated to ") {
+            return .authenticated
+        }
+        if let rule = Self.failureRule(line), !rule.generic {
+            return .failure(rule.kind, message: String(line))
+        }
+        if Self.isNotice(line) {
+            return .notice(String(line))
+        }
+        return nil
+    }
+
+    /// Whether the line is debug chatter (`debug1:`, `debug2:`, `debug3:`): the
+    /// runtime hides these unless `--log-level debug`.
+    public static func isDebug(_ line: String) -> Bool {
+        isDebug(Substring(line))
+    }
+
+    /// Why a run that ended failed, from all of its stderr lines (in any order;
+    /// CRs are stripped) and its exit status (nil when it was killed by a signal
+    /// or is not known).
+    ///
+    /// - The most telling failure line wins: specific before generic, e.g. a
+    ///   missing or world-readable key file before the `Permission denied
+    ///   (publickey).` it causes, `Host key for ... has changed` before `Host key
+    ///   verification failed.`, a jump hop's own error before the outer ssh's
+    ///   `Connection closed by UNKNOWN port 65535`, a terminal failure before a
+    ///   failed channel open. Among lines of equal weight, the first wins.
+    /// - A failed channel open (the target did not answer) counts as
+    ///   `target_unreachable`, below every failure that ends ssh.
+    /// - No failure line, but ssh said something warren does not recognise:
+    ///   `unknown`, with the last such line.
+    /// - Nothing at all (only debug chatter, notices, the version banner or
+    ///   the byte counts): `connection_lost`, with a sentence naming the exit status.
+    public static func diagnose(lines: [String], exitStatus: Int32?) -> ExitDiagnosis {
+        let classifier = StderrClassifier()
+        var best: (rank: Int, kind: FailureKind, message: String)?
+        var unrecognised: String?
+
+        for raw in lines {
+            let line = stripped(raw)
+            if line.isEmpty || isDebug(line) {
+                continue
+            }
+            var candidate: (rank: Int, kind: FailureKind)?
+            if let reason = channelOpenFailure(line) {
+                candidate = reason.contains("administratively prohibited")
+                    ? (Rank.channelForbidden, .forwardingForbidden)
+                    : (Rank.channelFailed, .targetUnreachable)
+            } else if let rule = failureRule(line) {
+                candidate = (rule.rank, rule.kind)
+            }
+            if let candidate {
+                if best == nil || candidate.rank > best!.rank {
+                    best = (candidate.rank, candidate.kind, String(line))
+                }
+                continue
+            }
+            if classifier.classify(line: String(line)) == nil && !isBenign(line) {
+                unrecognised = String(line)
+            }
+        }
+
+        if let best {
+            return ExitDiagnosis(kind: best.kind, message: best.message)
+        }
+        if let unrecognised {
+            return ExitDiagnosis(kind: .unknown, message: unrecognised)
+        }
+        let how = exitStatus.map { "ssh exited with status \($0)" } ?? "ssh ended"
+        return ExitDiagnosis(kind: .connectionLost, message: "\(how) without stating an error")
+    }
+
+    // MARK: - Rules
+
+    /// How telling a failure line is; ``diagnose(lines:exitStatus:)`` keeps the highest.
+    enum Rank {
+        /// The key file itself: causes the `Permission denied` that follows.
+        static let keyFile = 100
+        /// Host key lines that name the problem.
+        static let hostKey = 95
+        /// Lines that state why ssh could not connect or set up a forward.
+        static let specific = 90
+        /// Companion lines of the same failure, slightly less telling.
+        static let companion = 89
+        static let companionLast = 88
+        static let keepalive = 70
+        static let connectionLost = 60
+        static let authFailed = 50
+        static let channelForbidden = 40
+        static let channelFailed = 30
+        /// `kex_exchange_identification: Connection closed ...`, `Connection closed
+        /// by UNKNOWN port 65535`: what the outer ssh says after any hop failure.
+        static let genericLost = 20
+        /// `Host key verification failed.`
+        static let genericHostKey = 10
+    }
+
+    struct Rule: Equatable {
+        var kind: FailureKind
+        var rank: Int
+        /// Generic lines: ``classify(line:)`` returns nil for them (see type doc).
+        var generic = false
+    }
+
+    /// The failure a non-debug, non-channel line states, if any. Order matters
+    /// where patterns overlap; ranks only order lines of one run.
+    static func failureRule(_ line: Substring) -> Rule? {
+        // Key file (client side, found after connecting).
+        if line.hasPrefix("no such identity: ") {
+            return Rule(kind: .keyMissing, rank: Rank.keyFile)
+        }
+        if line.hasPrefix("Permissions ") && line.hasSuffix(" are too open.") {
+            return Rule(kind: .keyPermissions, rank: Rank.keyFile)
+        }
+        if line.hasPrefix("Load key ") && line.hasSuffix(": bad permissions") {
+            return Rule(kind: .keyPermissions, rank: Rank.keyFile - 1)
+        }
+        if line.contains("UNPROTECTED PRIVATE KEY FILE") {
+            return Rule(kind: .keyPermissions, rank: Rank.keyFile - 2)
+        }
+        // Host keys.
+        if line.hasPrefix("Host key for ") && line.contains(" has changed") {
+            return Rule(kind: .hostKeyChanged, rank: Rank.hostKey)
+        }
+        if line.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+            return Rule(kind: .hostKeyChanged, rank: Rank.hostKey - 1)
+        }
+        if line.hasPrefix("No ") && line.contains(" host key is known for ") {
+            return Rule(kind: .hostKeyUnknown, rank: Rank.hostKey)
+        }
+        if line == "Host key verification failed." {
+            return Rule(kind: .hostKeyUnknown, rank: Rank.genericHostKey, generic: true)
+        }
+        // The generated ssh_config.
+        if line.contains(": Bad configuration option: ") {
+            return Rule(kind: .unknown, rank: Rank.specific)
+        }
+        if line.contains(": terminating, ") && line.hasSuffix(" bad configuration options") {
+            return Rule(kind: .unknown, rank: Rank.companion)
+        }
+        // Reaching the bastion.
+        if line.contains("Could not resolve hostname ") {
+            return Rule(kind: .dnsFailure, rank: Rank.specific)
+        }
+        if line.contains("connect to host ") && line.hasSuffix(": Connection refused") {
+            return Rule(kind: .connectionRefused, rank: Rank.specific)
+        }
+        if line.contains("Connection timed out") {
+            // `ssh: connect to host H port P: Connection timed out`, and
+            // `Connection timed out during banner exchange`.
+            return Rule(kind: .connectTimeout, rank: Rank.specific)
+        }
+        if line.hasPrefix("Connection to ") && line.hasSuffix(" timed out") {
+            // `Connection to H port P timed out`, after the banner timeout.
+            return Rule(kind: .connectTimeout, rank: Rank.companion)
+        }
+        if line.contains("Network is unreachable") || line.contains("No route to host") {
+            return Rule(kind: .connectTimeout, rank: Rank.specific)
+        }
+        // Forwards.
+        if line.contains("Address already in use") {
+            // `bind [127.0.0.1]:P: Address already in use`
+            return Rule(kind: .localPortInUse, rank: Rank.specific)
+        }
+        if line.contains("cannot listen to port") {
+            return Rule(kind: .localPortInUse, rank: Rank.companion)
+        }
+        if line.hasPrefix("Could not request local forwarding") {
+            return Rule(kind: .localPortInUse, rank: Rank.companionLast)
+        }
+        if line.contains("remote port forwarding failed for listen ") {
+            // `Error: ...` with ExitOnForwardFailure, `Warning: ...` without.
+            return Rule(kind: .remoteForwardFailed, rank: Rank.specific)
+        }
+        // An established connection.
+        if line.hasPrefix("Timeout, server ") && line.hasSuffix(" not responding.") {
+            return Rule(kind: .keepaliveTimeout, rank: Rank.keepalive)
+        }
+        if line.hasPrefix("Connection to ") && line.hasSuffix(" closed by remote host.") {
+            return Rule(kind: .connectionLost, rank: Rank.connectionLost)
+        }
+        if line.contains("Connection reset by") || line.contains("Broken pipe")
+            || line.hasPrefix("client_loop: send disconnect")
+        {
+            return Rule(kind: .connectionLost, rank: Rank.connectionLost)
+        }
+        // Authentication: after the key-file rules, whose failures end here too.
+        if line.contains("Permission denied (") {
+            return Rule(kind: .authFailed, rank: Rank.authFailed)
+        }
+        if line.hasPrefix("kex_exchange_identification: ") || line.hasPrefix("Connection closed by ") {
+            return Rule(kind: .connectionLost, rank: Rank.genericLost)
+        }
+        return nil
+    }
+
+    /// For `channel N: open failed: REASON`, REASON; else nil.
+    static func channelOpenFailure(_ line: Substring) -> Substring? {
+        guard line.hasPrefix("channel ") else { return nil }
+        let rest = line.dropFirst("channel ".count)
+        let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
+        guard !digits.isEmpty else { return nil }
+        let after = rest.dropFirst(digits.count)
+        let marker = ": open failed: "
+        guard after.hasPrefix(marker) else { return nil }
+        return after.dropFirst(marker.count)
+    }
+
+    static func debugEvent(_ line: Substring) -> SSHEvent? {
+        if line.hasPrefix("debug1: Entering interactive session") {
+            return .enteredSession
+        }
+        if line.hasPrefix("debug1: forwarding_success: all expected forwarding replies received") {
+            return .remoteForwardsConfirmed
+        }
+        if line.hasPrefix("debug1: Authentication succeeded") {
+            return .authenticated
+        }
+        return nil
+    }
+
+    static func isNotice(_ line: Substring) -> Bool {
+        line.hasPrefix("Warning: ")
+            // accept-new when the known_hosts directory is missing: ssh still connects.
+            || line.hasPrefix("Failed to add the host to the list of known hosts")
+    }
+
+    /// Non-debug lines that ssh prints on every run and that say nothing about
+    /// why it ended.
+    static func isBenign(_ line: Substring) -> Bool {
+        line.hasPrefix("OpenSSH_")  // the version banner, at -v
+            || line.hasPrefix("Transferred: sent ")
+            || line.hasPrefix("Bytes per second: ")
+            || line.hasPrefix("Killed by signal ")  // a signal warren or the hop's parent sent
+    }
+
+    static func isDebug(_ line: Substring) -> Bool {
+        line.hasPrefix("debug1:") || line.hasPrefix("debug2:") || line.hasPrefix("debug3:")
+    }
+
+    static func stripped(_ line: String) -> Substring {
+        var s = Substring(line)
+        while let last = s.last, last == "\r" || last == "\n" || last == "\r\n" {
+            s.removeLast()
+        }
+        return s
+    }
+}
