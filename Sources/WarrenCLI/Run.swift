@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WarrenCore
+import WarrenRuntime
+
+extension Warren {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Supervise the tunnels in the foreground until SIGTERM or SIGINT.",
+            discussion: """
+                Runs `ssh -N` for every enabled tunnel (or only the named ones), restarts a \
+                child that exits with exponential backoff, probes each target through its \
+                forward, and keeps <state_dir>/status.json current (see `warren status`). \
+                One log line per state change, with the failure kind and what to do about it.
+
+                SIGHUP re-reads the config: an invalid one is logged and the running tunnels \
+                stay as they are; otherwise only added, removed and changed tunnels are touched. \
+                SIGTERM/SIGINT stop every ssh child and write the final status; exit 0. \
+                An invalid config at start exits 78.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "Tunnels to run (default: every enabled tunnel).")
+        var tunnels: [String] = []
+
+        @Option(help: "Log level: trace, debug, info, notice, warning, error. debug shows ssh's own lines.")
+        var logLevel: String = "info"
+
+        @Option(help: "Log format: text or json.")
+        var logFormat: String = "text"
+
+        @Option(help: "Connection attempts in flight at once, so many tunnels to one bastion stay under sshd's MaxStartups.")
+        var maxStarting: Int = 8
+
+        func validate() throws {
+            guard Logger.Level(rawValue: logLevel) != nil else {
+                throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
+            guard maxStarting >= 1 else { throw ValidationError("--max-starting must be at least 1") }
+        }
+
+        func run() async throws {
+            WarrenLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel)!, format: LogFormat(rawValue: logFormat)!)
+            let logger = Logger(label: "warren")
+            // Signals are routed before any child exists, so none is lost.
+            let signals = SignalSource([SIGTERM, SIGINT, SIGHUP])
+            let path: String
+            do {
+                path = try Locations.configFile(explicit: options.config)
+            } catch {
+                printError("warren: \(error)")
+                throw ExitCode(ExitCodes.config)
+            }
+            let supervisor: Supervisor
+            do {
+                supervisor = try await Supervisor(
+                    options: .init(
+                        configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
+                        only: tunnels, maxStarting: maxStarting, logger: logger))
+            } catch {
+                printError(error.description)
+                switch error {
+                case .config, .unknownTunnels: throw ExitCode(ExitCodes.config)
+                case .setup: throw ExitCode(1)
+                }
+            }
+            await supervisor.run(signals: signals.signals)
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import WarrenCore
+import WarrenRuntime
+
+extension Warren {
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what the running supervisor reports.",
+            discussion: """
+                Reads <state_dir>/status.json: each tunnel's state, since when, restarts, \
+                forwards and last error with its hint. Exits 0, or 3 when there is no status \
+                (no supervisor has run for this state directory).
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        @Flag(help: "Print status.json as it is.")
+        var json = false
+
+        func run() async throws {
+            let stateDir = try resolveStateDir(options)
+            let path = "\(stateDir)/status.json"
+            guard let data = FileManager.default.contents(atPath: path), let report = try? StatusCoding.decode(data) else {
+                printError("warren: no supervisor status at \(path): is `warren run` running for this state directory?")
+                throw ExitCode(3)
+            }
+            if json {
+                print(StatusCoding.encode(report), terminator: "")
+                return
+            }
+            print(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid)), terminator: "")
+        }
+    }
+}
+
+/// The state directory without requiring a valid config: --state-dir, else the
+/// config's, else the default.
+func resolveStateDir(_ options: GlobalOptions) throws -> String {
+    if let explicit = options.stateDir { return explicit }
+    if let path = try? Locations.configFile(explicit: options.config), let config = try? ConfigFile.load(path: path) {
+        return config.stateDir
+    }
+    return Locations.defaultStateDir()
+}
+
+/// The human table of `warren status`.
+enum StatusTable {
+    static func render(_ report: StatusReport, supervisorAlive: Bool) -> String {
+        var out = ""
+        let header = report.running && supervisorAlive
+            ? "supervisor pid \(report.supervisorPid), config \(report.configFile), updated \(report.updatedAt)"
+            : "supervisor not running (last pid \(report.supervisorPid), last update \(report.updatedAt))"
+        out += header + "\n"
+        let rows = [["TUNNEL", "STATE", "SINCE", "RESTARTS", "FORWARDS"]]
+            + report.tunnels.map { [$0.name, $0.state.rawValue, $0.since, "\($0.restarts)", $0.forwards.joined(separator: ", ")] }
+        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            out += row.enumerated().map { $0.offset == 4 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ") + "\n"
+        }
+        for tunnel in report.tunnels {
+            guard let error = tunnel.lastError else { continue }
+            out += "\n\(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.hint)\n"
+            if let retry = tunnel.nextRetry { out += "  next retry: \(retry)\n" }
+        }
+        return out
+    }
+}

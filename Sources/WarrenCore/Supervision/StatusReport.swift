@@ -1,0 +1,71 @@
+/// The content of `<state_dir>/status.json`: what the supervisor reports. Field
+/// names are public interface (scripts and `warren check` read them).
+public struct StatusReport: Sendable, Codable, Equatable {
+    /// Bumped on incompatible changes.
+    public var version: Int = 1
+    public var supervisorPid: Int32
+    public var configFile: String
+    public var startedAt: String
+    /// When the supervisor last wrote the file (RFC 3339, UTC).
+    public var updatedAt: String
+    /// false in the final status written on a clean stop.
+    public var running: Bool
+    public var tunnels: [TunnelStatus]
+
+    public init(supervisorPid: Int32, configFile: String, startedAt: String, updatedAt: String, running: Bool, tunnels: [TunnelStatus]) {
+        self.supervisorPid = supervisorPid
+        self.configFile = configFile
+        self.startedAt = startedAt
+        self.updatedAt = updatedAt
+        self.running = running
+        self.tunnels = tunnels
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version
+        case supervisorPid = "supervisor_pid"
+        case configFile = "config_file"
+        case startedAt = "started_at"
+        case updatedAt = "updated_at"
+        case running, tunnels
+    }
+}
+
+/// One tunnel in `status.json`.
+public struct TunnelStatus: Sendable, Codable, Equatable {
+    public var name: String
+    public var state: TunnelState
+    /// When it entered `state` (RFC 3339, UTC).
+    public var since: String
+    /// The ssh child's pid while one runs.
+    public var pid: Int32?
+    public var restarts: Int
+    /// The forwards in ssh's syntax, e.g. `127.0.0.1:15432:db.internal:5432`, `R 9090`.
+    public var forwards: [String]
+    public var lastError: TunnelError?
+    /// When the next retry is due, in backoff or failed (RFC 3339, UTC).
+    public var nextRetry: String?
+
+    public init(name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?, nextRetry: String?) {
+        self.name = name
+        self.state = state
+        self.since = since
+        self.pid = pid
+        self.restarts = restarts
+        self.forwards = forwards
+        self.lastError = lastError
+        self.nextRetry = nextRetry
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, state, since, pid, restarts, forwards
+        case lastError = "last_error"
+        case nextRetry = "next_retry"
+    }
+
+    /// How forwards are listed: `L 127.0.0.1:15432:db:5432`, `R 9090`, `D 1080`.
+    public static func describe(_ tunnel: TunnelConfig) -> [String] {
+        tunnel.localForwards.map { "L \($0)" } + tunnel.remoteForwards.map { "R \($0)" }
+            + tunnel.dynamicForwards.map { "D \($0)" }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// Finds and stops ssh children left by an earlier supervisor of the same state
+/// directory (one killed so suddenly that PDEATHSIG could not be armed, or an
+/// ssh started by hand from warren's files), before their ports are bound again.
+public enum StaleChildren {
+    /// The pid file of a tunnel's running ssh.
+    public static func pidFile(tunnelDirectory: String) -> String { "\(tunnelDirectory)/ssh.pid" }
+
+    /// Pids of live (not zombie) processes whose command line runs ssh with a
+    /// config under `<stateDir>/tunnels/`: from the pid files first, then a scan of /proc.
+    public static func find(stateDir: String) -> [Int32] {
+        let marker = "\(stateDir)/tunnels/"
+        var pids: Set<Int32> = []
+        let tunnels = (try? FileManager.default.contentsOfDirectory(atPath: marker)) ?? []
+        for name in tunnels {
+            let file = pidFile(tunnelDirectory: marker + name)
+            if let text = try? String(contentsOfFile: file, encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                isStaleSSH(pid: pid, marker: marker)
+            {
+                pids.insert(pid)
+            }
+        }
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(), isStaleSSH(pid: pid, marker: marker) else { continue }
+            pids.insert(pid)
+        }
+        return pids.sorted()
+    }
+
+    /// Stops them: SIGTERM, a grace period, then SIGKILL. Returns the pids stopped.
+    @discardableResult
+    public static func stop(stateDir: String, grace: Double = 2) async -> [Int32] {
+        let pids = find(stateDir: stateDir)
+        guard !pids.isEmpty else { return [] }
+        for pid in pids { kill(pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        while Date() < deadline, pids.contains(where: { ProcessInfoReader.isAlive($0) }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for pid in pids where ProcessInfoReader.isAlive(pid) { kill(pid, SIGKILL) }
+        return pids
+    }
+
+    private static func isStaleSSH(pid: Int32, marker: String) -> Bool {
+        guard ProcessInfoReader.isAlive(pid), let arguments = ProcessInfoReader.commandLine(pid), arguments.count >= 3 else { return false }
+        guard let f = arguments.firstIndex(of: "-F"), f + 1 < arguments.count else { return false }
+        let executable = (arguments[0] as NSString).lastPathComponent
+        return (executable == "ssh" || arguments.contains(where: { $0.hasSuffix("/ssh") }))
+            && arguments[f + 1].hasPrefix(marker) && arguments[f + 1].hasSuffix("/ssh_config")
+            && arguments.contains("-N")
+    }
+}
+
+/// Reads /proc.
+public enum ProcessInfoReader {
+    /// The argv of a process, or nil.
+    public static func commandLine(_ pid: Int32) -> [String]? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Whether the process exists and is not a zombie (PID 1 here does not reap
+    /// orphans, so a dead orphan stays `State: Z` and kill -0 still succeeds).
+    public static func isAlive(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        for line in status.split(separator: "\n") where line.hasPrefix("State:") {
+            return !line.contains("Z") && !line.contains("X (dead)")
+        }
+        return false
+    }
+}

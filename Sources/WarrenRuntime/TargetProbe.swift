@@ -1,0 +1,117 @@
+import Dispatch
+import Foundation
+import WarrenCore
+
+/// What a connection through a local forward found.
+public enum ProbeResult: Sendable, Equatable {
+    /// The connection was accepted and stayed open (or the target spoke first).
+    case reachable
+    /// ssh accepted the connection and then closed it: the bastion could not
+    /// open a channel to the target.
+    case unreachable(String)
+    /// Nothing listens on the forward's local side.
+    case notListening(String)
+}
+
+/// Probes a target through a local forward. A connection to a dead target is
+/// accepted by ssh and then closed once the bastion reports the channel failed;
+/// a live target keeps it open. That holds for any TCP protocol.
+public enum TargetProbe {
+    private static let queue = DispatchQueue(label: "warren.probe", attributes: .concurrent)
+
+    /// - Parameter wait: how long the connection must stay open to count as reachable.
+    public static func probe(_ endpoint: Forward.Endpoint, wait: Double) async -> ProbeResult {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: probeBlocking(endpoint, wait: wait)) }
+        }
+    }
+
+    static func probeBlocking(_ endpoint: Forward.Endpoint, wait: Double) -> ProbeResult {
+        guard let socket = Socket.connect(to: endpoint, timeout: min(wait, 5)) else {
+            return .notListening("nothing accepts connections on \(endpoint)")
+        }
+        defer { close(socket) }
+        var pfd = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, Int32(wait * 1000))
+        if ready <= 0 { return .reachable }
+        var byte: UInt8 = 0
+        let n = recv(socket, &byte, 1, Int32(MSG_PEEK))
+        if n > 0 { return .reachable }
+        return .unreachable("a connection through \(endpoint) was accepted and then closed: the bastion could not reach the target")
+    }
+}
+
+/// Minimal blocking socket helpers for probes.
+enum Socket {
+    /// Connects with a timeout; returns the fd, or nil.
+    static func connect(to endpoint: Forward.Endpoint, timeout: Double) -> Int32? {
+        switch endpoint {
+        case .unix(let path):
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return nil }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+                close(fd)
+                return nil
+            }
+            withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+                for (i, b) in bytes.enumerated() { buffer[i] = b }
+            }
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            if result != 0 {
+                close(fd)
+                return nil
+            }
+            return fd
+        case .tcp(let host, let port):
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var list: UnsafeMutablePointer<addrinfo>?
+            let name: String
+            switch host {
+            case nil, "localhost", "*", "0.0.0.0": name = "127.0.0.1"
+            case "::": name = "::1"
+            case let h?: name = h
+            }
+            guard getaddrinfo(name, String(port), &hints, &list) == 0, let first = list else { return nil }
+            defer { freeaddrinfo(list) }
+            var info: UnsafeMutablePointer<addrinfo>? = first
+            while let current = info {
+                if let fd = connect(current.pointee, timeout: timeout) { return fd }
+                info = current.pointee.ai_next
+            }
+            return nil
+        }
+    }
+
+    private static func connect(_ info: addrinfo, timeout: Double) -> Int32? {
+        let fd = socket(info.ai_family, info.ai_socktype, info.ai_protocol)
+        guard fd >= 0 else { return nil }
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        let result = Glibc.connect(fd, info.ai_addr, info.ai_addrlen)
+        if result != 0 && errno != EINPROGRESS {
+            close(fd)
+            return nil
+        }
+        if result != 0 {
+            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard poll(&pfd, 1, Int32(timeout * 1000)) == 1,
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0, error == 0
+            else {
+                close(fd)
+                return nil
+            }
+        }
+        _ = fcntl(fd, F_SETFL, flags)
+        return fd
+    }
+}
