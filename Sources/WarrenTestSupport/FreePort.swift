@@ -14,21 +14,9 @@ public enum FreePort {
     /// Another process may still take it before the caller binds it.
     public static func find() throws -> Int {
         for _ in 0..<50 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw FixtureError("socket", errno: errno) }
+            let fd = try LoopbackSocket.make()
             defer { close(fd) }
-            var address = loopback(port: 0)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard bound == 0 else { throw FixtureError("bind 127.0.0.1:0", errno: errno) }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            let port = Int(UInt16(bigEndian: address.sin_port))
+            let port = try LoopbackSocket.bind(fd, port: 0)
             if handedOut.withLock({ $0.insert(port).inserted }) { return port }
         }
         throw FixtureError("no free port after 50 tries")
@@ -53,13 +41,5 @@ public enum FreePort {
     /// Polls `isListening` until it is true or `timeout` passes.
     public static func waitUntilListening(_ port: Int, timeout: Duration = .seconds(10)) -> Bool {
         waitUntil(timeout: timeout) { isListening(port) }
-    }
-
-    static func loopback(port: Int) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        return address
     }
 }

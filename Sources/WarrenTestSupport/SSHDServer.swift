@@ -90,9 +90,8 @@ public final class SSHDServer: Sendable {
                     return SSHDServer(options: options, directory: directory, port: port, user: user,
                                       clientPublicKey: clientKey, hostKeyLine: SSHKeygen.keyWithoutComment(hostKey),
                                       listener: listener)
-                } catch let error as PortTaken where options.port == nil && attempt < 3 {
-                    _ = error  // someone took the free port first: try another
-                    attempt += 1
+                } catch is PortTaken where options.port == nil && attempt < 3 {
+                    attempt += 1  // someone took the free port first: try another
                 }
             }
         } catch {

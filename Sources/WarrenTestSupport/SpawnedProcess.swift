@@ -125,14 +125,8 @@ public final class SpawnedProcess: Sendable {
 
     /// Waits for the child to end and reaps it; `nil` if it still runs after `timeout`.
     public func waitForTermination(timeout: Duration) -> Termination? {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        var pause = Duration.milliseconds(1)
-        while true {
-            if let done = termination { return done }
-            if ContinuousClock.now >= deadline { return nil }
-            Thread.sleep(forTimeInterval: pause.seconds)
-            pause = min(pause * 2, .milliseconds(20))
-        }
+        _ = waitUntil(timeout: timeout, every: .milliseconds(2)) { termination != nil }
+        return termination
     }
 
     /// Waits for the child to end and returns its shell-style status (code, or
@@ -229,12 +223,4 @@ func withCStringArray<R>(
     pointers.append(nil)
     defer { pointers.forEach { free($0) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `TimeInterval`.
-    var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) / 1e18
-    }
 }

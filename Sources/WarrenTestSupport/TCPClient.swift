@@ -16,11 +16,11 @@ public enum TCPClient {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         let fd = try connect(port: port, timeout: timeout)
         defer { close(fd) }
-        guard TCPTarget.writeAll(fd, payload[...]) else { return false }
+        guard LoopbackSocket.writeAll(fd, payload[...]) else { return false }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while received.count < payload.count {
-            guard wait(fd, events: POLLIN, until: deadline) else { return false }
+            guard LoopbackSocket.wait(fd, for: POLLIN, until: deadline) else { return false }
             let count = read(fd, &buffer, buffer.count)
             guard count > 0 else { return false }
             received.append(contentsOf: buffer[..<count])
@@ -44,21 +44,15 @@ public enum TCPClient {
     /// A connected socket to 127.0.0.1:`port`; the caller closes it.
     public static func connect(port: Int, timeout: Duration = .seconds(5)) throws -> Int32 {
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError("socket", errno: errno) }
-        var address = FreePort.loopback(port: port)
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
+        let fd = try LoopbackSocket.make(nonBlocking: true)
+        let rc = LoopbackSocket.withAddress(port: port) { Glibc.connect(fd, $0, $1) }
         if rc != 0 {
             guard errno == EINPROGRESS else {
                 let error = errno
                 close(fd)
                 throw FixtureError("connect 127.0.0.1:\(port)", errno: error)
             }
-            guard wait(fd, events: POLLOUT, until: deadline) else {
+            guard LoopbackSocket.wait(fd, for: POLLOUT, until: deadline) else {
                 close(fd)
                 throw FixtureError("connect 127.0.0.1:\(port) timed out", errno: ETIMEDOUT)
             }
@@ -73,17 +67,5 @@ public enum TCPClient {
         // Back to blocking; reads are guarded by poll with the deadline.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         return fd
-    }
-
-    /// Polls `fd` for `events` until `deadline`; true when ready (or hung up: a read then says why).
-    private static func wait(_ fd: Int32, events: Int32, until deadline: ContinuousClock.Instant) -> Bool {
-        while true {
-            let left = ContinuousClock.now.duration(to: deadline)
-            guard left > .zero else { return false }
-            var entry = pollfd(fd: fd, events: Int16(events), revents: 0)
-            let ready = Glibc.poll(&entry, 1, Int32(max(1, left.seconds * 1000)))
-            if ready > 0 { return true }
-            if ready < 0, errno != EINTR { return false }
-        }
     }
 }

@@ -124,44 +124,27 @@ public final class TCPTarget: Sendable {
             guard count > 0 else { return }
             state.withLock { $0.received += count }
             guard behavior == .echo else { continue }
-            guard Self.writeAll(connection, buffer[..<count]) else { return }
+            guard LoopbackSocket.writeAll(connection, buffer[..<count]) else { return }
             state.withLock { $0.sent += count }
         }
     }
 
     /// Waits up to 50 ms for `fd` to be readable, so loops notice a stop quickly.
     private static func readable(_ fd: Int32) -> Bool {
-        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        return Glibc.poll(&entry, 1, 50) > 0
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
-        var rest = bytes
-        while !rest.isEmpty {
-            let written = rest.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return false }
-            rest = rest.dropFirst(written)
-        }
-        return true
+        LoopbackSocket.wait(fd, for: POLLIN, until: .now + .milliseconds(50))
     }
 
     private static func listen(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError("socket", errno: errno) }
+        let fd = try LoopbackSocket.make()
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = FreePort.loopback(port: port)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
-            let error = errno
+        do {
+            _ = try LoopbackSocket.bind(fd, port: port)
+            guard Glibc.listen(fd, 64) == 0 else { throw FixtureError("listen on 127.0.0.1:\(port)", errno: errno) }
+            return fd
+        } catch {
             close(fd)
-            throw FixtureError("listen on 127.0.0.1:\(port)", errno: error)
+            throw error
         }
-        return fd
     }
 }
