@@ -2,7 +2,7 @@ import Foundation
 
 extension SpawnedProcess {
     /// Runs a short command to its end and returns its status and output
-    /// (stdout and stderr together, via `log`).
+    /// (stdout and stderr together, via `log`, which is emptied first).
     ///
     /// - Throws: if it cannot start, or still runs after `timeout` (it is then
     ///   killed and reaped).
@@ -13,6 +13,7 @@ extension SpawnedProcess {
         log: String,
         timeout: Duration = .seconds(30)
     ) throws -> (status: Int32, output: String) {
+        try? FileManager.default.removeItem(atPath: log)
         let child = try spawn(path, args, environment: environment, log: log)
         guard let status = child.waitForExit(timeout: timeout) else {
             child.terminate(grace: .zero)
