@@ -132,6 +132,12 @@ public final class SSHDServer: Sendable {
         }
     }
 
+    /// Kills every connection and the listener but keeps the files, so that
+    /// `restart()` can bring the same bastion back: a bastion that went down.
+    public func halt() {
+        state.withLock { stopListener(&$0) }
+    }
+
     /// Drops every connection, stops the listener and starts a new one on the
     /// same port with the same keys: a bastion that rebooted.
     public func restart() throws {

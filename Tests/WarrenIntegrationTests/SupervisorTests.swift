@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+import WarrenCore
+import WarrenTestSupport
+
+/// A bastion (real sshd), a target behind it and a scratch directory, all
+/// cleaned up when the test ends, however it ends.
+final class Scene {
+    let directory: TemporaryDirectory
+    let sshd: SSHDServer
+    let target: TCPTarget
+
+    init(sshd options: SSHDServer.Options = SSHDServer.Options()) throws {
+        directory = try TemporaryDirectory(prefix: "wsup-")
+        sshd = try SSHDServer.start(options)
+        target = try TCPTarget.start()
+    }
+
+    deinit {
+        target.stop()
+        sshd.stop()
+        directory.remove()
+    }
+
+    func config(_ tunnels: String...) -> String { tunnels.joined(separator: "\n") }
+}
+
+/// Fails the test with the supervisor's log when a condition does not come.
+func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    if !condition {
+        Issue.record("\(what)\n--- warren log (tail)\n\(supervisor.logText().split(separator: "\n").suffix(40).joined(separator: "\n"))", sourceLocation: sourceLocation)
+        throw FixtureError(what)
+    }
+}
+
+@Suite(.serialized) struct SupervisorTests {
+    @Test func localForwardComesUpAndPassesData() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
+            in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("db", .up), "db up", warren)
+        #expect(try TCPClient.echo(port: port))
+        let status = try #require(warren.tunnel("db"))
+        #expect(status.pid != nil && status.restarts == 0 && status.lastError == nil)
+        #expect(status.forwards == ["L 127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"])
+        #expect(warren.status()?.running == true)
+        // ssh's debug chatter stays out at the default level; here --log-level debug shows it.
+        #expect(warren.logText().contains("tunnel db: connecting -> up"))
+    }
+
+    @Test func throughAProxyJumpHop() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let key = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
+        // The hop is the same sshd: ssh -W through it, then the bastion behind it.
+        let config = SupervisorConfig.tunnel("jumped", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"])
+            + "[[tunnels.jumped.jump]]\nhost = \"127.0.0.1\"\nport = \(scene.sshd.port)\nhost_key = \"\(key)\"\n"
+        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("jumped", .up), "jumped up", warren)
+        #expect(try TCPClient.echo(port: port))
+        let log = scene.sshd.logText()
+        #expect(log.components(separatedBy: "Accepted publickey").count - 1 >= 2, "two logins: the hop and the bastion")
+    }
+
+    @Test func remoteForwardListensOnTheBastion() throws {
+        let scene = try Scene()
+        let remotePort = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("back", sshd: scene.sshd, remote: ["127.0.0.1:\(remotePort):127.0.0.1:\(scene.target.port)"]),
+            in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("back", .up), "back up", warren)
+        // The bastion (this machine's sshd) listens; bytes go back through ssh to the target.
+        #expect(try TCPClient.echo(port: remotePort))
+    }
+
+    @Test func dynamicForwardIsASocksProxy() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("socks", sshd: scene.sshd, dynamic: ["127.0.0.1:\(port)"]), in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("socks", .up), "socks up", warren)
+        #expect(try Socks5.echo(proxyPort: port, targetPort: scene.target.port))
+    }
+
+    @Test func killedChildIsRestartedAndDataFlowsAgain() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
+            in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("db", .up), "db up", warren)
+        let first = try #require(warren.sshPID("db"))
+        #expect(kill(first, SIGKILL) == 0)
+        let back = warren.waitFor("db") { $0.state == .up && $0.pid != nil && $0.pid != first }
+        try require(back?.state == .up, "db up again after kill -9", warren)
+        #expect(back?.restarts == 1)
+        #expect(try TCPClient.echo(port: port))
+    }
+
+    @Test func bastionDroppingTheConnectionReconnects() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
+            in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("db", .up), "db up", warren)
+        let first = warren.sshPID("db")
+        scene.sshd.killConnections()
+        let back = warren.waitFor("db") { $0.state == .up && $0.pid != first && $0.restarts >= 1 }
+        try require(back != nil && back?.state == .up, "reconnected", warren)
+        #expect(warren.logText().contains("kind=connection_lost"))
+        #expect(try TCPClient.echo(port: port))
+    }
+
+    @Test func stoppedBastionBacksOffThenRecoversByItself() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
+            in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("db", .up), "db up", warren)
+        scene.sshd.halt()
+        let down = warren.waitFor("db") { $0.lastError?.kind == .connectionRefused && $0.state == .backoff }
+        try require(down != nil && down?.state == .backoff, "backoff with connection_refused", warren)
+        #expect(down?.lastError?.hint == FailureKind.connectionRefused.hint)
+        #expect(down?.nextRetry != nil)
+        try scene.sshd.restart()
+        try require(warren.waitForState("db", .up), "up again without intervention", warren)
+        #expect(try TCPClient.echo(port: port))
+    }
+
+    @Test func frozenBastionIsDetectedByKeepalivesAndRecovers() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
+            in: scene.directory)
+        defer {
+            scene.sshd.thawConnections()
+            warren.stop()
+        }
+        try require(warren.waitForState("db", .up), "db up", warren)
+        scene.sshd.freezeConnections()
+        let frozenAt = ContinuousClock.now
+        // keepalive_interval 1 x (count 2 + 1) = 3 s, plus generous slack.
+        let detected = warren.waitFor("db", timeout: .seconds(15)) { $0.lastError?.kind == .keepaliveTimeout }
+        let elapsed = ContinuousClock.now - frozenAt
+        try require(detected?.lastError?.kind == .keepaliveTimeout, "keepalive_timeout", warren)
+        #expect(elapsed < .seconds(3 + 5), "detected after \(elapsed)")
+        scene.sshd.thawConnections()
+        try require(warren.waitForState("db", .up, timeout: .seconds(30)), "up after SIGCONT", warren)
+        #expect(try TCPClient.echo(port: port))
+    }
+}
+
+/// A minimal SOCKS5 client: CONNECT to 127.0.0.1:targetPort through the proxy, then echo.
+enum Socks5 {
+    static func echo(proxyPort: Int, targetPort: Int) throws -> Bool {
+        let fd = try TCPClient.connect(port: proxyPort)
+        defer { close(fd) }
+        func send(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count }
+        func receive(_ count: Int) -> [UInt8]? {
+            var out: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: count)
+            let deadline = Date().addingTimeInterval(5)
+            while out.count < count, Date() < deadline {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, 500) >= 0 else { return nil }
+                let n = read(fd, &buffer, count - out.count)
+                if n == 0 { return nil }
+                if n > 0 { out += buffer[..<n] }
+            }
+            return out.count == count ? out : nil
+        }
+        guard send([5, 1, 0]), receive(2) == [5, 0] else { return false }
+        guard send([5, 1, 0, 1, 127, 0, 0, 1, UInt8(targetPort >> 8), UInt8(targetPort & 0xFF)]) else { return false }
+        guard let reply = receive(10), reply[1] == 0 else { return false }
+        let payload = Array("through socks \(targetPort)\n".utf8)
+        guard send(payload) else { return false }
+        return receive(payload.count) == payload
+    }
+}
