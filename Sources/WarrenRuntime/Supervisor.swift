@@ -47,6 +47,9 @@ public actor Supervisor {
     private var files: TunnelFiles
     private let throttle: StartThrottle
     private var runners: [String: TunnelRunner] = [:]
+    /// Bumped each time a tunnel gets a new runner, so that a replaced runner's
+    /// last words (its `stopped`) do not overwrite its successor's status.
+    private var generations: [String: Int] = [:]
     private var statuses: [String: TunnelStatus] = [:]
     private let status: StatusWriter
     private let lock: SupervisorLock
@@ -140,20 +143,19 @@ public actor Supervisor {
         let launch = SSHLaunch.make(
             ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
             setpriv: launchTools.setpriv, supervisorPid: getpid())
+        let generation = (generations[tunnel.name] ?? 0) + 1
+        generations[tunnel.name] = generation
         let runner = TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(
                 launch: launch, tunnelDirectory: files.directory(for: tunnel), throttle: throttle,
-                logger: logger, onChange: { [weak self] status in await self?.update(status) }))
+                logger: logger, onChange: { [weak self] status in await self?.update(status, generation: generation) }))
         runners[tunnel.name] = runner
         await runner.start()
     }
 
-    private func update(_ tunnelStatus: TunnelStatus) async {
-        // A stopped runner of a tunnel already replaced (reload) must not overwrite its successor.
-        if tunnelStatus.state == .stopped, let current = statuses[tunnelStatus.name], current.state != .stopped, runners[tunnelStatus.name] != nil {
-            return
-        }
+    private func update(_ tunnelStatus: TunnelStatus, generation: Int) async {
+        guard generations[tunnelStatus.name] == generation else { return }
         statuses[tunnelStatus.name] = tunnelStatus
         await status.update(statuses, running: true)
     }
@@ -189,6 +191,7 @@ public actor Supervisor {
         config = new
         var stopped = 0, started = 0, restarted = 0
         for (name, tunnel) in old where wanted[name] != tunnel {
+            generations[name, default: 0] += 1
             if let runner = runners.removeValue(forKey: name) { await runner.stop() }
             if wanted[name] == nil {
                 stopped += 1

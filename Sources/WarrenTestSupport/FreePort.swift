@@ -9,17 +9,22 @@ public enum FreePort {
     /// Ports already handed out in this process, so two fixtures never get the same one.
     private static let handedOut = Mutex<Set<Int>>([])
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago: the kernel picks
-    /// one for a socket bound to port 0, and the socket is closed again.
-    /// Another process may still take it before the caller binds it.
+    /// A TCP port on 127.0.0.1 that was free a moment ago, chosen below the
+    /// kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, 32768+
+    /// here): the outgoing connections of ssh clients take their source ports
+    /// from that range, and one of them could otherwise land on a port a test
+    /// is about to give a forward. Another process may still take it before
+    /// the caller binds it.
     public static func find() throws -> Int {
-        for _ in 0..<50 {
+        for _ in 0..<200 {
+            let candidate = Int.random(in: 20000..<32000)
+            guard handedOut.withLock({ !$0.contains(candidate) }) else { continue }
             let fd = try LoopbackSocket.make()
             defer { close(fd) }
-            let port = try LoopbackSocket.bind(fd, port: 0)
-            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+            guard (try? LoopbackSocket.bind(fd, port: candidate)) != nil else { continue }
+            if handedOut.withLock({ $0.insert(candidate).inserted }) { return candidate }
         }
-        throw FixtureError("no free port after 50 tries")
+        throw FixtureError("no free port in 20000-31999 after 200 tries")
     }
 
     /// Whether a TCP socket in LISTEN state is bound to `port` on any local

@@ -42,8 +42,11 @@ public final class WarrenSupervisor: Sendable {
         return try? JSONDecoder().decode(StatusReport.self, from: data)
     }
 
+    /// The tunnel's status as written by *this* supervisor (an earlier one's
+    /// file on the same state directory does not count).
     public func tunnel(_ name: String) -> TunnelStatus? {
-        status()?.tunnels.first { $0.name == name }
+        guard let report = status(), report.supervisorPid == process.pid else { return nil }
+        return report.tunnels.first { $0.name == name }
     }
 
     /// Polls status.json until the tunnel satisfies `condition`; returns its last status.

@@ -84,6 +84,7 @@ public struct TunnelMachine: Sendable {
         switch (event, state) {
         case (.stop, _):
             stopping = true
+            retryAt = nil
             let running = state.hasChild
             move(to: .stopped, at: now)
             return running ? [.terminateChild] : []

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+import WarrenCore
+import WarrenTestSupport
+
+/// Each failure a user meets gets its name and its fix, and one failing tunnel
+/// never takes the others down.
+@Suite(.serialized) struct SupervisorFailureTests {
+    @Test func keyNotAuthorizedFailsWithTheHintAndOthersStayUp() throws {
+        let scene = try Scene()
+        let other = try SSHDServer.start()
+        defer { other.stop() }
+        try other.setAuthorizedKeys([])  // this bastion does not know the key
+        let goodPort = try FreePort.find(), badPort = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: scene.config(
+                SupervisorConfig.tunnel("good", sshd: scene.sshd, local: ["127.0.0.1:\(goodPort):127.0.0.1:\(scene.target.port)"]),
+                // The refused tunnel uses the first server's key pair, which `other` does not accept.
+                SupervisorConfig.tunnel("refused", sshd: other, local: ["127.0.0.1:\(badPort):127.0.0.1:\(scene.target.port)"])),
+            in: scene.directory)
+        defer { warren.stop() }
+        let failed = warren.waitFor("refused") { $0.state == .failed }
+        try require(failed?.state == .failed, "refused goes to failed", warren)
+        #expect(failed?.lastError?.kind == .authFailed)
+        #expect(failed?.lastError?.message.contains("Permission denied (publickey)") == true)
+        #expect(failed?.lastError?.hint.contains("authorized_keys") == true)
+        #expect(failed?.nextRetry != nil, "it keeps retrying, slowly")
+        try require(warren.waitForState("good", .up), "good stays up", warren)
+        #expect(try TCPClient.echo(port: goodPort))
+        #expect(warren.logText().contains("error tunnel refused: connecting -> failed"))
+    }
+
+    @Test func changedHostKeyIsRefusedAndNoByteReachesTheTarget() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let pinned = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
+        try scene.sshd.rotateHostKey()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"], hostKey: pinned),
+            in: scene.directory)
+        defer { warren.stop() }
+        let failed = warren.waitFor("db") { $0.state == .failed }
+        try require(failed?.lastError?.kind == .hostKeyChanged, "host_key_changed", warren)
+        #expect(failed?.lastError?.hint.contains("warren hostkey") == true)
+        #expect(!FreePort.isListening(port), "the forward was never opened")
+        #expect(scene.target.acceptedConnections == 0 && scene.target.bytesReceived == 0, "no byte reached the target")
+    }
+
+    @Test func localPortTakenIsNamed() throws {
+        let scene = try Scene()
+        let squatter = try TCPTarget.start()  // something else already listens on the port
+        defer { squatter.stop() }
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(squatter.port):127.0.0.1:\(scene.target.port)"]),
+            in: scene.directory)
+        defer { warren.stop() }
+        let down = warren.waitFor("db") { $0.lastError?.kind == .localPortInUse }
+        try require(down?.lastError?.kind == .localPortInUse, "local_port_in_use", warren)
+        #expect(down?.state == .backoff)
+        #expect(down?.lastError?.message.contains("\(squatter.port)") == true)
+    }
+
+    @Test func deadTargetDegradesAndRecoversByItself() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let warren = try WarrenSupervisor.start(
+            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
+            in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("db", .up), "db up", warren)
+        let pid = warren.sshPID("db")
+        scene.target.stop()
+        let degraded = warren.waitFor("db") { $0.state == .degraded }
+        try require(degraded?.state == .degraded, "degraded", warren)
+        #expect(degraded?.lastError?.kind == .targetUnreachable)
+        #expect(degraded?.lastError?.hint.contains("nc -z") == true)
+        #expect(degraded?.pid == pid, "the ssh connection itself stays")
+        try scene.target.start()
+        try require(warren.waitForState("db", .up), "up when the target returns", warren)
+        #expect(warren.sshPID("db") == pid)
+        #expect(try TCPClient.echo(port: port))
+    }
+
+    @Test func missingKeyFileAfterStartIsKeyMissing() throws {
+        let scene = try Scene()
+        let port = try FreePort.find()
+        let key = scene.directory.appending("vanishing_key")
+        try FileManager.default.copyItem(atPath: scene.sshd.clientKeyPath, toPath: key)
+        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"])
+            .replacingOccurrences(of: scene.sshd.clientKeyPath, with: key)
+        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("db", .up), "db up", warren)
+        try FileManager.default.removeItem(atPath: key)
+        scene.sshd.killConnections()
+        let failed = warren.waitFor("db") { $0.state == .failed }
+        try require(failed?.lastError?.kind == .keyMissing, "key_missing", warren)
+    }
+}

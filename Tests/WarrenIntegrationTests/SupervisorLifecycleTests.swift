@@ -1,0 +1,205 @@
+import Foundation
+import Testing
+import WarrenCore
+import WarrenTestSupport
+
+/// Process hygiene, signals, reload and scale.
+@Suite(.serialized) struct SupervisorLifecycleTests {
+    func forward(_ scene: Scene) throws -> (port: Int, spec: String) {
+        let port = try FreePort.find()
+        return (port, "127.0.0.1:\(port):127.0.0.1:\(scene.target.port)")
+    }
+
+    @Test func sigtermStopsEveryChildAndWritesTheFinalStatus() throws {
+        let scene = try Scene()
+        let a = try forward(scene), b = try forward(scene)
+        let warren = try WarrenSupervisor.start(
+            config: scene.config(
+                SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]),
+                SupervisorConfig.tunnel("b", sshd: scene.sshd, local: [b.spec])),
+            in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "both up", warren)
+        let children = [warren.sshPID("a"), warren.sshPID("b")].compactMap { $0 }
+        #expect(children.count == 2)
+        let termination = warren.stop()
+        #expect(termination == .exited(0), "\(warren.logText())")
+        for pid in children { #expect(!isLiveProcess(pid), "ssh \(pid) stopped") }
+        let final = try #require(warren.status())
+        #expect(final.running == false)
+        #expect(final.tunnels.allSatisfy { $0.state == .stopped && $0.pid == nil })
+        #expect(!FreePort.isListening(a.port) && !FreePort.isListening(b.port))
+    }
+
+    @Test func sigkilledSupervisorTakesItsChildrenAlongAndANewOneStartsCleanly() throws {
+        let scene = try Scene()
+        let a = try forward(scene)
+        let jumpKey = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
+        let b = try forward(scene)
+        let config = scene.config(
+            SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]),
+            SupervisorConfig.tunnel("b", sshd: scene.sshd, local: [b.spec])
+                + "[[tunnels.b.jump]]\nhost = \"127.0.0.1\"\nport = \(scene.sshd.port)\nhost_key = \"\(jumpKey)\"\n")
+        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "both up", warren)
+        let children = ProcessTable.descendants(of: warren.process.pid).filter { $0.name == "ssh" }.map(\.pid)
+        #expect(children.count >= 3, "two ssh children and the ProxyJump helper: \(children)")
+
+        warren.kill()
+        let gone = waitUntil(timeout: .seconds(2)) { children.allSatisfy { !isLiveProcess($0) } }
+        #expect(gone, "ssh children alive 2 s after the supervisor's SIGKILL: \(children.filter(isLiveProcess))")
+
+        let second = try WarrenSupervisor.restart(on: warren.configPath, stateDir: warren.stateDir, log: scene.directory.appending("second.log"))
+        defer { second.stop() }
+        try require(second.waitFor("a") { $0.state == .up && $0.pid.map { !children.contains($0) } == true }?.state == .up, "a up under the new supervisor", second)
+        try require(second.waitFor("b") { $0.state == .up && $0.pid.map { !children.contains($0) } == true }?.state == .up, "b up under the new supervisor", second)
+        #expect(try TCPClient.echo(port: a.port))
+        #expect(try TCPClient.echo(port: b.port))
+    }
+
+    @Test func staleChildOfAnEarlierSupervisorIsStoppedBeforeItsPortIsBound() throws {
+        let scene = try Scene()
+        let a = try forward(scene)
+        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
+        try require(warren.waitForState("a", .up), "a up", warren)
+        warren.stop()
+        // An ssh on warren's own files that no supervisor owns (as if PDEATHSIG had
+        // not been armed yet when the old supervisor died), holding the port.
+        let sshConfig = "\(warren.stateDir)/tunnels/a/ssh_config"
+        let stale = try SpawnedProcess.spawn("/usr/bin/ssh", ["-F", sshConfig, "-N", "warren-a"], log: scene.directory.appending("stale.log"), diesWithTestProcess: true)
+        defer { stale.terminate() }
+        #expect(FreePort.waitUntilListening(a.port), "the stale ssh holds the port")
+
+        let second = try WarrenSupervisor.restart(on: warren.configPath, stateDir: warren.stateDir, log: scene.directory.appending("second.log"))
+        defer { second.stop() }
+        try require(second.waitFor("a") { $0.state == .up && second.status()?.supervisorPid == second.process.pid }?.state == .up, "a up after stopping the stale child", second)
+        #expect(stale.waitForTermination(timeout: .seconds(5)) != nil, "the stale ssh was stopped")
+        #expect(second.logText().contains("stopped a stale ssh"))
+        #expect(second.tunnel("a")?.restarts == 0, "no port clash on the way up")
+    }
+
+    @Test func secondSupervisorOnTheSameStateDirNamesTheHolder() async throws {
+        let scene = try Scene()
+        let a = try forward(scene)
+        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("a", .up), "a up", warren)
+        let second = try await CommandRunner.warren(["run", "--config", warren.configPath, "--state-dir", warren.stateDir])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("warren (pid \(warren.process.pid)) is already supervising"), "\(second)")
+        #expect(warren.tunnel("a")?.state == .up)
+    }
+
+    @Test func invalidConfigAtStartExits78() async throws {
+        let scene = try Scene()
+        let path = try scene.directory.write("[tunnels.x]\nhost = \"-bad\"\n", to: "bad.toml")
+        let result = try await CommandRunner.warren(["run", "--config", path, "--state-dir", scene.directory.appending("state")])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("tunnels.x.host"))
+    }
+
+    @Test func sighupRestartsOnlyTheChangedTunnel() throws {
+        let scene = try Scene()
+        let a = try forward(scene), b = try forward(scene), c = try forward(scene), d = try forward(scene)
+        let tunnels = [("a", a), ("b", b), ("c", c)]
+        let config = scene.config(tunnels.map { SupervisorConfig.tunnel($0.0, sshd: scene.sshd, local: [$0.1.spec]) }.joined(separator: "\n"))
+        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        defer { warren.stop() }
+        for (name, _) in tunnels { try require(warren.waitForState(name, .up), "\(name) up", warren) }
+        let before = Dictionary(uniqueKeysWithValues: tunnels.map { ($0.0, warren.sshPID($0.0)) })
+
+        // b gets a second forward; c is removed; e is added.
+        let changed = scene.config(
+            SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]),
+            SupervisorConfig.tunnel("b", sshd: scene.sshd, local: [b.spec, d.spec]),
+            SupervisorConfig.tunnel("e", sshd: scene.sshd, local: [c.spec]))
+        try warren.reload(with: changed)
+        try require(warren.waitFor("b") { $0.state == .up && $0.pid != before["b"]! }?.state == .up, "b restarted", warren)
+        try require(warren.waitForState("e", .up), "e added", warren)
+        #expect(warren.sshPID("a") == before["a"]!, "a kept its ssh process")
+        #expect(warren.tunnel("c") == nil, "c removed")
+        #expect(!isLiveProcess(before["c"]!!), "c's ssh stopped")
+        #expect(try TCPClient.echo(port: d.port), "b's new forward works")
+        #expect(try TCPClient.echo(port: a.port))
+
+        // An open connection through an unchanged tunnel survives a reload.
+        let fd = try TCPClient.connect(port: a.port)
+        defer { close(fd) }
+        try warren.reload(with: changed + "\n# comment only\n")
+        #expect(waitUntil(timeout: .seconds(10)) { warren.logText().components(separatedBy: "reloaded:").count == 3 })
+        #expect(warren.sshPID("a") == before["a"]!)
+        let payload = Array("still here\n".utf8)
+        #expect(payload.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == payload.count)
+        var buffer = [UInt8](repeating: 0, count: payload.count)
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&pfd, 1, 5000) == 1)
+        #expect(read(fd, &buffer, buffer.count) == payload.count && buffer == payload)
+    }
+
+    @Test func invalidConfigOnSighupKeepsEverythingRunning() throws {
+        let scene = try Scene()
+        let a = try forward(scene)
+        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("a", .up), "a up", warren)
+        let pid = warren.sshPID("a")
+        try warren.reload(with: "[tunnels.a]\nhost = \"\"\nport = 99999\n")
+        #expect(waitUntil(timeout: .seconds(10)) { warren.logText().contains("the new config is invalid; keeping the running one") })
+        #expect(warren.logText().contains("tunnels.a.port"), "the log says why")
+        #expect(warren.sshPID("a") == pid)
+        #expect(warren.tunnel("a")?.state == .up)
+        #expect(try TCPClient.echo(port: a.port))
+    }
+
+    @Test func fiftyTunnelsToOneBastionWithDefaultMaxStartupsAllComeUp() throws {
+        let scene = try Scene(sshd: SSHDServer.Options(logLevel: .verbose))
+        var ports: [Int] = []
+        var text = ""
+        for i in 0..<50 {
+            let port = try FreePort.find()
+            ports.append(port)
+            text += SupervisorConfig.tunnel(String(format: "t%02d", i), sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]) + "\n"
+        }
+        let warren = try WarrenSupervisor.start(config: text, in: scene.directory)
+        defer { warren.stop() }
+        let allUp = waitUntil(timeout: .seconds(90), every: .milliseconds(100)) {
+            (warren.status()?.tunnels.filter { $0.state == .up }.count ?? 0) == 50
+        }
+        try require(allUp, "50 up; states: \(warren.status()?.tunnels.map { "\($0.name)=\($0.state.rawValue)" } ?? [])", warren)
+        #expect(warren.status()?.tunnels.allSatisfy { $0.restarts == 0 } == true, "no start was refused by MaxStartups")
+        #expect(!scene.sshd.logText().contains("drop connection"), "sshd dropped none for MaxStartups")
+        for port in ports.prefix(5) + ports.suffix(5) { #expect(try TCPClient.echo(port: port)) }
+    }
+
+    @Test func childrenAreNotKilledByTheOrphanMechanismInANormalRun() throws {
+        // PDEATHSIG fires when the *thread* that spawned the child exits; swift-
+        // subprocess spawns from one long-lived thread. Churn the supervisor's
+        // thread pool (probes and status writes every second, restarts of another
+        // tunnel) for more than 10 s, and check the first child is the same process.
+        let scene = try Scene()
+        let a = try forward(scene), b = try forward(scene)
+        let warren = try WarrenSupervisor.start(
+            config: scene.config(
+                SupervisorConfig.tunnel("steady", sshd: scene.sshd, local: [a.spec]),
+                SupervisorConfig.tunnel("churn", sshd: scene.sshd, local: [b.spec])),
+            in: scene.directory)
+        defer { warren.stop() }
+        try require(warren.waitForState("steady", .up) && warren.waitForState("churn", .up), "up", warren)
+        let steady = try #require(warren.sshPID("steady"))
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(12) {
+            if let pid = warren.sshPID("churn") { kill(pid, SIGKILL) }
+            _ = warren.waitFor("churn", timeout: .seconds(5)) { $0.state == .up }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        #expect(warren.sshPID("steady") == steady && isLiveProcess(steady), "the steady child lived through the churn")
+        #expect(warren.tunnel("steady")?.restarts == 0)
+        #expect((warren.tunnel("churn")?.restarts ?? 0) >= 5)
+    }
+}
+
+/// Whether the process exists and is not a zombie.
+func isLiveProcess(_ pid: Int32) -> Bool {
+    ProcessTable.entry(pid).map { !$0.isZombie } ?? false
+}
