@@ -2,7 +2,7 @@
 SWIFT ?= swift
 .DEFAULT_GOAL := build
 
-.PHONY: help build test
+.PHONY: help build test demo bench install
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -13,3 +13,6 @@ build: ## Build everything (debug)
 test: ## Build and run all tests; integration tests start a real sshd (needs root and openssh-server)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+
+demo: ## Show warren keeping a tunnel up: local sshd as bastion, echo target, kill and recover (root; installs openssh-server)
+	bash scripts/demo.sh

@@ -131,6 +131,7 @@ import WarrenCore
         #expect(machine.lastError?.message.contains("channel 2") == true, "ssh's own line is kept over the probe's")
         _ = machine.handle(.probeSucceeded, at: 3)
         #expect(machine.state == .up)
+        #expect(machine.lastError == nil, "an up tunnel has no current error")
         _ = machine.handle(.probeFailed(message: "closed"), at: 4)
         #expect(machine.state == .degraded)
         #expect(machine.lastError?.message == "closed")

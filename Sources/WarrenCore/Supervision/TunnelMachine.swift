@@ -132,6 +132,8 @@ public struct TunnelMachine: Sendable {
             return []
 
         case (.probeSucceeded, .degraded):
+            // last_error describes what is wrong now; the log keeps the history.
+            lastError = nil
             move(to: .up, at: now)
             return []
 
