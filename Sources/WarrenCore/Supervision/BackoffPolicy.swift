@@ -30,10 +30,18 @@ public struct BackoffPolicy: Sendable, Equatable {
         self.init(initial: tunnel.backoffMin, maximum: tunnel.backoffMax, stableAfter: max(30, tunnel.backoffMax / 2))
     }
 
-    /// The delay before retry number `attempt` (1 for the first retry).
+    /// How soon the first retry after a failure comes: a tunnel that was fine
+    /// and lost its ssh (killed, the bastion dropped it) is back at once; only
+    /// failures in a row back off.
+    public static let firstRetry = 0.1
+
+    /// The delay before retry number `attempt` (1 for the first retry after a
+    /// run that failed): `firstRetry`, then `initial` doubling up to `maximum`,
+    /// each spread by the jitter.
     /// - Parameter random: a number in 0..<1 (the runtime passes a random one).
     public func delay(attempt: Int, random: Double) -> Double {
-        let exponent = Double(max(0, attempt - 1))
+        if attempt <= 1 { return min(initial, spread(Self.firstRetry, random)) }
+        let exponent = Double(attempt - 2)
         let base = min(maximum, initial * pow(multiplier, exponent))
         return min(maximum, spread(base, random))
     }
