@@ -62,12 +62,8 @@ import WarrenTestSupport
 
     @Test func deadTargetDegradesAndRecoversByItself() throws {
         let scene = try Scene()
-        let port = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
-            in: scene.directory)
+        let (warren, port) = try scene.startOneTunnel()
         defer { warren.stop() }
-        try require(warren.waitForState("db", .up), "db up", warren)
         let pid = warren.sshPID("db")
         scene.target.stop()
         let degraded = warren.waitFor("db") { $0.state == .degraded }

@@ -5,14 +5,9 @@ import WarrenTestSupport
 
 /// Process hygiene, signals, reload and scale.
 @Suite(.serialized) struct SupervisorLifecycleTests {
-    func forward(_ scene: Scene) throws -> (port: Int, spec: String) {
-        let port = try FreePort.find()
-        return (port, "127.0.0.1:\(port):127.0.0.1:\(scene.target.port)")
-    }
-
     @Test func sigtermStopsEveryChildAndWritesTheFinalStatus() throws {
         let scene = try Scene()
-        let a = try forward(scene), b = try forward(scene)
+        let a = try scene.forward(), b = try scene.forward()
         let warren = try WarrenSupervisor.start(
             config: scene.config(
                 SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]),
@@ -33,9 +28,9 @@ import WarrenTestSupport
 
     @Test func sigkilledSupervisorTakesItsChildrenAlongAndANewOneStartsCleanly() throws {
         let scene = try Scene()
-        let a = try forward(scene)
+        let a = try scene.forward()
         let jumpKey = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
-        let b = try forward(scene)
+        let b = try scene.forward()
         let config = scene.config(
             SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]),
             SupervisorConfig.tunnel("b", sshd: scene.sshd, local: [b.spec])
@@ -60,7 +55,7 @@ import WarrenTestSupport
 
     @Test func staleChildOfAnEarlierSupervisorIsStoppedBeforeItsPortIsBound() throws {
         let scene = try Scene()
-        let a = try forward(scene)
+        let a = try scene.forward()
         let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
         try require(warren.waitForState("a", .up), "a up", warren)
         warren.stop()
@@ -81,7 +76,7 @@ import WarrenTestSupport
 
     @Test func secondSupervisorOnTheSameStateDirNamesTheHolder() async throws {
         let scene = try Scene()
-        let a = try forward(scene)
+        let a = try scene.forward()
         let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
         defer { warren.stop() }
         try require(warren.waitForState("a", .up), "a up", warren)
@@ -101,7 +96,7 @@ import WarrenTestSupport
 
     @Test func sighupRestartsOnlyTheChangedTunnel() throws {
         let scene = try Scene()
-        let a = try forward(scene), b = try forward(scene), c = try forward(scene), d = try forward(scene)
+        let a = try scene.forward(), b = try scene.forward(), c = try scene.forward(), d = try scene.forward()
         let tunnels = [("a", a), ("b", b), ("c", c)]
         let config = scene.config(tunnels.map { SupervisorConfig.tunnel($0.0, sshd: scene.sshd, local: [$0.1.spec]) }.joined(separator: "\n"))
         let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
@@ -139,7 +134,7 @@ import WarrenTestSupport
 
     @Test func invalidConfigOnSighupKeepsEverythingRunning() throws {
         let scene = try Scene()
-        let a = try forward(scene)
+        let a = try scene.forward()
         let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
         defer { warren.stop() }
         try require(warren.waitForState("a", .up), "a up", warren)
@@ -178,7 +173,7 @@ import WarrenTestSupport
         // thread pool (probes and status writes every second, restarts of another
         // tunnel) for more than 10 s, and check the first child is the same process.
         let scene = try Scene()
-        let a = try forward(scene), b = try forward(scene)
+        let a = try scene.forward(), b = try scene.forward()
         let warren = try WarrenSupervisor.start(
             config: scene.config(
                 SupervisorConfig.tunnel("steady", sshd: scene.sshd, local: [a.spec]),

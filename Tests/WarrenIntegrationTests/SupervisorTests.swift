@@ -23,6 +23,26 @@ final class Scene {
     }
 
     func config(_ tunnels: String...) -> String { tunnels.joined(separator: "\n") }
+
+    /// A local forward to the target on a free port: (port, spec).
+    func forward() throws -> (port: Int, spec: String) {
+        let port = try FreePort.find()
+        return (port, "127.0.0.1:\(port):127.0.0.1:\(target.port)")
+    }
+
+    /// Starts `warren run` with one tunnel forwarding a free local port to the
+    /// target, and waits until it is up.
+    func startOneTunnel(_ name: String = "db") throws -> (warren: WarrenSupervisor, port: Int) {
+        let local = try forward()
+        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel(name, sshd: sshd, local: [local.spec]), in: directory)
+        do {
+            try require(warren.waitForState(name, .up), "\(name) up", warren)
+        } catch {
+            warren.stop()
+            throw error
+        }
+        return (warren, local.port)
+    }
 }
 
 /// Fails the test with the supervisor's log when a condition does not come.
@@ -36,12 +56,8 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
 @Suite(.serialized) struct SupervisorTests {
     @Test func localForwardComesUpAndPassesData() throws {
         let scene = try Scene()
-        let port = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
-            in: scene.directory)
+        let (warren, port) = try scene.startOneTunnel()
         defer { warren.stop() }
-        try require(warren.waitForState("db", .up), "db up", warren)
         #expect(try TCPClient.echo(port: port))
         let status = try #require(warren.tunnel("db"))
         #expect(status.pid != nil && status.restarts == 0 && status.lastError == nil)
@@ -90,12 +106,8 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
 
     @Test func killedChildIsRestartedAndDataFlowsAgain() throws {
         let scene = try Scene()
-        let port = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
-            in: scene.directory)
+        let (warren, port) = try scene.startOneTunnel()
         defer { warren.stop() }
-        try require(warren.waitForState("db", .up), "db up", warren)
         let first = try #require(warren.sshPID("db"))
         #expect(kill(first, SIGKILL) == 0)
         let back = warren.waitFor("db") { $0.state == .up && $0.pid != nil && $0.pid != first }
@@ -106,12 +118,8 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
 
     @Test func bastionDroppingTheConnectionReconnects() throws {
         let scene = try Scene()
-        let port = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
-            in: scene.directory)
+        let (warren, port) = try scene.startOneTunnel()
         defer { warren.stop() }
-        try require(warren.waitForState("db", .up), "db up", warren)
         let first = warren.sshPID("db")
         scene.sshd.killConnections()
         let back = warren.waitFor("db") { $0.state == .up && $0.pid != first && $0.restarts >= 1 }
@@ -122,12 +130,8 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
 
     @Test func stoppedBastionBacksOffThenRecoversByItself() throws {
         let scene = try Scene()
-        let port = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
-            in: scene.directory)
+        let (warren, port) = try scene.startOneTunnel()
         defer { warren.stop() }
-        try require(warren.waitForState("db", .up), "db up", warren)
         scene.sshd.halt()
         let down = warren.waitFor("db") { $0.lastError?.kind == .connectionRefused && $0.state == .backoff }
         try require(down != nil && down?.state == .backoff, "backoff with connection_refused", warren)
@@ -140,15 +144,11 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
 
     @Test func frozenBastionIsDetectedByKeepalivesAndRecovers() throws {
         let scene = try Scene()
-        let port = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]),
-            in: scene.directory)
+        let (warren, port) = try scene.startOneTunnel()
         defer {
             scene.sshd.thawConnections()
             warren.stop()
         }
-        try require(warren.waitForState("db", .up), "db up", warren)
         scene.sshd.freezeConnections()
         let frozenAt = ContinuousClock.now
         // keepalive_interval 1 x (count 2 + 1) = 3 s, plus generous slack.

@@ -5,18 +5,9 @@ extension ConfigLoader {
         let own = readInheritable(r, stateDir: stateDir, tunnelName: name)
         let policy = own.hostKeyPolicy ?? inherited.hostKeyPolicy ?? .pinned
 
-        var host = ""
-        if let value = r.string("host") {
-            if let reason = ValueRules.hostReason(value) {
-                r.log.add(r.path("host"), "host \"\(ValueRules.printable(value))\" \(reason)")
-            } else {
-                host = value
-            }
-        } else if r.table["host"] == nil {
-            r.log.add(r.path("host"), "is required: the bastion's host name or address")
-        }
+        let host = readHost(r, role: "the bastion's")
         let identityFile = resolveIdentity(own: own, inherited: inherited, stateDir: stateDir, tunnel: name, r)
-        let hostKeys = readHostKeys(r, policy: policy, required: true)
+        let hostKeys = readHostKeys(r, policy: policy)
         let endpoint = SSHEndpoint(
             host: host, port: own.port ?? inherited.port ?? TunnelConfig.Defaults.port,
             user: own.user ?? inherited.user, identityFile: identityFile ?? "",
@@ -29,22 +20,13 @@ extension ConfigLoader {
                 TableReader(prefix: hop.prefix, table: hop.table.filter { Self.jumpKeys.contains($0.key) && $0.key != "host" && $0.key != "host_key" }, log: hop.log),
                 stateDir: stateDir, tunnelName: name)
             let hopPolicy = hopOwn.hostKeyPolicy ?? policy
-            var hopHost = ""
-            if let value = hop.string("host") {
-                if let reason = ValueRules.hostReason(value) {
-                    hop.log.add(hop.path("host"), "host \"\(ValueRules.printable(value))\" \(reason)")
-                } else {
-                    hopHost = value
-                }
-            } else if hop.table["host"] == nil {
-                hop.log.add(hop.path("host"), "is required: the jump host's name or address")
-            }
+            let hopHost = readHost(hop, role: "the jump host's")
             jumps.append(
                 SSHEndpoint(
                     host: hopHost, port: hopOwn.port ?? inherited.port ?? TunnelConfig.Defaults.port,
                     user: hopOwn.user ?? endpoint.user,
                     identityFile: hopOwn.identityFile ?? endpoint.identityFile,
-                    hostKeys: readHostKeys(hop, policy: hopPolicy, required: true),
+                    hostKeys: readHostKeys(hop, policy: hopPolicy),
                     hostKeyPolicy: hopPolicy))
         }
 
@@ -90,7 +72,20 @@ extension ConfigLoader {
         return fallback
     }
 
-    private func readHostKeys(_ r: TableReader, policy: HostKeyPolicy, required: Bool) -> [HostKey] {
+    /// The required `host` key; "" (with an issue logged) when missing or invalid.
+    private func readHost(_ r: TableReader, role: String) -> String {
+        guard let value = r.string("host") else {
+            if r.table["host"] == nil { r.log.add(r.path("host"), "is required: \(role) host name or address") }
+            return ""
+        }
+        if let reason = ValueRules.hostReason(value) {
+            r.log.add(r.path("host"), "host \"\(ValueRules.printable(value))\" \(reason)")
+            return ""
+        }
+        return value
+    }
+
+    private func readHostKeys(_ r: TableReader, policy: HostKeyPolicy) -> [HostKey] {
         let entries = r.strings("host_key")
         switch policy {
         case .pinned:
