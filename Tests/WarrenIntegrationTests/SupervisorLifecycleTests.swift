@@ -5,7 +5,8 @@ import WarrenTestSupport
 
 /// Process hygiene, signals, reload and scale.
 @Suite(.serialized) struct SupervisorLifecycleTests {
-    @Test func sigtermStopsEveryChildAndWritesTheFinalStatus() throws {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func stopSignalStopsEveryChildAndWritesTheFinalStatus(_ signal: Int32) throws {
         let scene = try Scene()
         let a = try scene.forward(), b = try scene.forward()
         let warren = try WarrenSupervisor.start(
@@ -17,7 +18,8 @@ import WarrenTestSupport
         try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "both up", warren)
         let children = [warren.sshPID("a"), warren.sshPID("b")].compactMap { $0 }
         #expect(children.count == 2)
-        let termination = warren.stop()
+        warren.process.signal(signal)
+        let termination = warren.process.waitForTermination(timeout: .seconds(15))
         #expect(termination == .exited(0), "\(warren.logText())")
         for pid in children { #expect(!isLiveProcess(pid), "ssh \(pid) stopped") }
         let final = try #require(warren.status())
@@ -189,6 +191,10 @@ import WarrenTestSupport
             Thread.sleep(forTimeInterval: 0.5)
         }
         #expect(warren.sshPID("steady") == steady && isLiveProcess(steady), "the steady child lived through the churn")
+        // Every child warren started and lost was reaped: none lingers as a zombie.
+        Thread.sleep(forTimeInterval: 0.5)
+        let zombies = ProcessTable.descendants(of: warren.process.pid).filter(\.isZombie)
+        #expect(zombies.isEmpty, "zombies under warren: \(zombies)")
         #expect(warren.tunnel("steady")?.restarts == 0)
         #expect((warren.tunnel("churn")?.restarts ?? 0) >= 5)
     }
