@@ -57,14 +57,23 @@ public enum StaleChildren {
 public enum ProcessInfoReader {
     /// The argv of a process, or nil.
     public static func commandLine(_ pid: Int32) -> [String]? {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
+        guard let data = read("/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A /proc file read to its end: they report size 0, and Foundation's
+    /// whole-file readers stop after one page on them.
+    static func read(_ path: String) -> Data? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return try? handle.readToEnd()
     }
 
     /// Whether the process exists and is not a zombie (PID 1 here does not reap
     /// orphans, so a dead orphan stays `State: Z` and kill -0 still succeeds).
     public static func isAlive(_ pid: Int32) -> Bool {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        guard let data = read("/proc/\(pid)/status") else { return false }
+        let status = String(decoding: data, as: UTF8.self)
         for line in status.split(separator: "\n") where line.hasPrefix("State:") {
             return !line.contains("Z") && !line.contains("X (dead)")
         }

@@ -33,7 +33,7 @@ public enum FreePort {
     public static func isListening(_ port: Int) -> Bool {
         let wanted = String(format: ":%04X", port)
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            guard let text = ProcessTable.read(table) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 // fields: sl, local_address, rem_address, st, ...; st 0A is LISTEN.

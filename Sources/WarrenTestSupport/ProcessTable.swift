@@ -100,8 +100,10 @@ public enum ProcessTable {
         return Entry(pid: pid, parent: parent, state: state, name: name, startTime: start)
     }
 
-    private static func read(_ path: String) -> String? {
-        // /proc files report size 0: read until EOF rather than trusting stat.
+    /// The whole of a /proc file. Foundation's `String(contentsOfFile:)` stops
+    /// after one page (4050 bytes measured here) on these files, which report
+    /// size 0: read until EOF rather than trusting stat.
+    static func read(_ path: String) -> String? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard let data = try? handle.readToEnd() else { return nil }
