@@ -34,6 +34,8 @@ extension Warren {
         @Option(help: "Connection attempts in flight at once, so many tunnels to one bastion stay under sshd's MaxStartups.")
         var maxStarting: Int = 8
 
+        @OptionGroup(title: "Monitoring") var monitoring: MonitoringOptions
+
         func validate() throws {
             guard Logger.Level(rawValue: logLevel) != nil else {
                 throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -55,11 +57,13 @@ extension Warren {
                 throw ExitCode(ExitCodes.config)
             }
             let supervisor: Supervisor
+            let monitor = Monitor(monitoring)
             do {
-                supervisor = try await Supervisor(
-                    options: .init(
-                        configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
-                        only: tunnels, maxStarting: maxStarting, logger: logger))
+                var supervisorOptions = Supervisor.Options(
+                    configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
+                    only: tunnels, maxStarting: maxStarting, logger: logger)
+                supervisorOptions.hooks = monitor.hooks
+                supervisor = try await Supervisor(options: supervisorOptions)
             } catch {
                 printError(error.description)
                 switch error {
@@ -67,7 +71,14 @@ extension Warren {
                 case .setup: throw ExitCode(1)
                 }
             }
+            do {
+                try monitor.start(monitoring, supervisor: supervisor)
+            } catch {
+                printError("warren: \(error)")
+                throw ExitCode(1)
+            }
             await supervisor.run(signals: signals.signals)
+            monitor.finish()
         }
     }
 }
