@@ -73,6 +73,7 @@ final class Monitor: Sendable {
     /// supervisor has started its tunnels.
     func start(_ options: MonitoringOptions, supervisor: Supervisor) throws {
         self.supervisor.withLock { $0 = supervisor }
+        try metrics?.writeFileOrThrow()
         if let address = options.address, let metrics {
             let started = try MetricsServer.start(address) { metrics.text() }
             server.withLock { $0 = started }

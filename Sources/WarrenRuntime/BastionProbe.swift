@@ -49,7 +49,8 @@ public struct BastionProbe: Sendable {
                 defer { flag = true }
                 return !flag
             }
-            if first { control.terminate(grace: 1) }
+            // ssh exits on SIGTERM within milliseconds; SIGKILL is for a stuck one.
+            if first { control.terminate(grace: 0.5) }
         }
         let timer = Task {
             try? await Task.sleep(until: deadline, clock: .continuous)

@@ -31,6 +31,9 @@ public struct Checker: Sendable {
         func elapsed() -> Double { (ContinuousClock.now - started) / .seconds(1) }
 
         let presence = SupervisorPresence.look(stateDir: config.stateDir)
+        if let problem = presence.problem {
+            return .unknown(problem, checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir)
+        }
         if let pid = presence.runningPid {
             guard let report = await settledReport(pid: pid, deadline: deadline) else {
                 return .unknown(
@@ -49,7 +52,8 @@ public struct Checker: Sendable {
         } catch {
             return .unknown("cannot write the tunnels' ssh files to ask the bastions: \(error)", checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, mode: .direct)
         }
-        let checks = await directChecks(files: files, deadline: deadline)
+        // Half a second is kept for stopping the ssh children that did not answer.
+        let checks = await directChecks(files: files, deadline: deadline - .milliseconds(500))
         return CheckReport(mode: .direct, checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, supervisorPid: nil, tunnels: checks)
     }
 

@@ -37,8 +37,17 @@ public final class Metrics: Sendable {
         tracker.withLock { $0.render() }
     }
 
-    /// Writes the file now (at start and at the final stop).
+    /// Writes the file now; a failure is reported on stderr.
     public func writeFile() {
+        do {
+            try writeFileOrThrow()
+        } catch {
+            FileHandle.standardError.write(Data("warren: \(error)\n".utf8))
+        }
+    }
+
+    /// Writes the file now (at start, to fail early on a bad path, and at the final stop).
+    public func writeFileOrThrow() throws {
         guard let filePath else { return }
         writePending.withLock { $0 = false }
         do {
@@ -46,7 +55,7 @@ public final class Metrics: Sendable {
             // so node_exporter's textfile collector never reads half a file.
             try AtomicFile.write(text(), to: filePath, mode: 0o644)
         } catch {
-            FileHandle.standardError.write(Data("warren: cannot write metrics to \(filePath): \(error)\n".utf8))
+            throw MetricsServerError("cannot write metrics to \(filePath): \(error)")
         }
     }
 

@@ -12,6 +12,8 @@ public struct SupervisorPresence: Sendable {
     public var lockKnown: Bool
     /// status.json, when it exists and parses.
     public var report: StatusReport?
+    /// Why the state directory could not be looked at (permissions), if so.
+    public var problem: String?
 
     /// The running supervisor's pid, or nil when none runs.
     public var runningPid: Int32? {
@@ -30,7 +32,14 @@ public struct SupervisorPresence: Sendable {
     }
 
     public static func look(stateDir: String) -> SupervisorPresence {
-        let holder = lockHolder(path: "\(stateDir)/warren.lock")
+        let lock = "\(stateDir)/warren.lock"
+        var info = stat()
+        if stat(lock, &info) != 0, errno != ENOENT {
+            // Another user's state directory (0700): nothing here can be trusted.
+            let reason = String(cString: strerror(errno))
+            return SupervisorPresence(lockHolder: nil, lockKnown: false, report: nil, problem: "cannot look into \(stateDir) (\(reason)): run warren check as the user that runs warren")
+        }
+        let holder = lockHolder(path: lock)
         let report = FileManager.default.contents(atPath: "\(stateDir)/status.json").flatMap { try? StatusCoding.decode($0) }
         return SupervisorPresence(lockHolder: holder.pid, lockKnown: holder.known, report: report)
     }
