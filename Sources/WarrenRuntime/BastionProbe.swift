@@ -70,8 +70,8 @@ public struct BastionProbe: Sendable {
         }
         let result = reader.withLock { $0 }
         if !result.answeredYes, stopping.withLock({ $0 }) {
-            let seconds = Int(((deadline - started) / .seconds(1)).rounded())
-            var message = "the bastion did not answer within \(seconds) s"
+            let waited = ((deadline - started) / .seconds(1) * 10).rounded() / 10
+            var message = "the bastion did not answer in time (waited \(waited) s)"
             if let last = result.lines.last(where: { !$0.hasPrefix("OpenSSH_") }) { message += "; ssh's last words: \(last)" }
             return .noAnswer(message)
         }

@@ -94,6 +94,15 @@ struct MetricsTests {
         }
     }
 
+    @Test func anUnwritableMetricsFileFailsTheStart() async throws {
+        let lab = try TunnelLab([.ok])
+        defer { lab.stop() }
+        let process = try lab.startSupervisor(["--metrics-file", lab.dir.appending("missing-dir/warren.prom")])
+        #expect(process.waitForExit(timeout: .seconds(15)) == 1, "\(lab.supervisorLog())")
+        #expect(lab.supervisorLog().contains("cannot write metrics to \(lab.dir.appending("missing-dir/warren.prom"))"))
+        #expect(lab.sshProcesses().isEmpty)
+    }
+
     @Test func aTakenMetricsPortFailsTheStartAndLeavesNothingRunning() async throws {
         let lab = try TunnelLab([.ok])
         defer { lab.stop() }

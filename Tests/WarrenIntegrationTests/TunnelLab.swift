@@ -29,7 +29,7 @@ final class TunnelLab {
     let localPorts: [Tunnel: Int]
     private(set) var supervisor: SpawnedProcess?
 
-    init(_ tunnels: [Tunnel] = Tunnel.allCases, extraDefaults: [String] = []) throws {
+    init(_ tunnels: [Tunnel] = Tunnel.allCases, connectTimeout: Int = 5) throws {
         dir = try TemporaryDirectory(prefix: "lab-")
         do {
             sshd = try SSHDServer.start()
@@ -50,12 +50,11 @@ final class TunnelLab {
             [defaults]
             user = "\(sshd.user)"
             identity_file = "\(sshd.clientKeyPath)"
-            connect_timeout = 5
+            connect_timeout = \(connectTimeout)
             keepalive_interval = 2
             backoff_min = 1
             backoff_max = 2
             probe_interval = 1
-            \(extraDefaults.joined(separator: "\n"))
 
             """
         for tunnel in tunnels {
