@@ -18,6 +18,10 @@ extension Warren {
                 stay as they are; otherwise only added, removed and changed tunnels are touched. \
                 SIGTERM/SIGINT stop every ssh child and write the final status; exit 0. \
                 An invalid config at start exits 78.
+
+                Under systemd (Type=notify, see Templates/warren.service) it reports on \
+                $NOTIFY_SOCKET: READY=1 once the tunnels are started, RELOADING=1 and READY=1 \
+                around a reload, STOPPING=1, and WATCHDOG=1 every WATCHDOG_USEC/2.
                 """)
 
         @OptionGroup var options: GlobalOptions
