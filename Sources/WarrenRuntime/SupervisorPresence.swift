@@ -50,7 +50,11 @@ public struct SupervisorPresence: Sendable {
     static func lockHolder(path: String) -> (pid: Int32?, known: Bool) {
         var info = stat()
         guard stat(path, &info) == 0 else { return (nil, true) }
-        guard let text = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return (nil, false) }
+        // procfs files report size 0, and String(contentsOfFile:) then reads
+        // only the first 4 KiB; read to the end instead.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/locks"), let data = try? handle.readToEnd() else { return (nil, false) }
+        try? handle.close()
+        let text = String(decoding: data, as: UTF8.self)
         let dev = UInt64(info.st_dev)
         let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfff)
         let minor = (dev & 0xff) | ((dev >> 12) & ~0xff)
