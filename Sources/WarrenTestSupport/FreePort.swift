@@ -28,7 +28,11 @@ public enum FreePort {
     public static func isListening(_ port: Int) -> Bool {
         let wanted = String(format: ":%04X", port)
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            // procfs files report size 0, and String(contentsOfFile:) then reads
+            // only the first 4 KiB (about 26 sockets): read to the end instead.
+            guard let handle = FileHandle(forReadingAtPath: table), let data = try? handle.readToEnd() else { continue }
+            try? handle.close()
+            let text = String(decoding: data, as: UTF8.self)
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 // fields: sl, local_address, rem_address, st, ...; st 0A is LISTEN.
