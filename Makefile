@@ -1,8 +1,14 @@
 # warren: what each target does is in its comment; `make help` lists them.
 SWIFT ?= swift
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/warren
+SYSTEMD_DIR ?= $(PREFIX)/lib/systemd/system
+# Staging root for packagers: make install DESTDIR=/tmp/pkg
+DESTDIR ?=
 .DEFAULT_GOAL := build
 
-.PHONY: help build test demo bench install
+.PHONY: help build release test demo bench install uninstall
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -10,9 +16,24 @@ help: ## List the targets
 build: ## Build everything (debug)
 	$(SWIFT) build
 
+release: ## Build the optimised binary that install installs
+	$(SWIFT) build -c release
+
 test: ## Build and run all tests; integration tests start a real sshd (needs root and openssh-server)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
 demo: ## Show warren keeping a tunnel up: local sshd as bastion, echo target, kill and recover (root; installs openssh-server)
 	bash scripts/demo.sh
+
+install: release ## Install the binary to BINDIR, templates to DATADIR/templates, warren.service to SYSTEMD_DIR (PREFIX=/usr/local)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates $(DESTDIR)$(SYSTEMD_DIR)
+	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/warren" $(DESTDIR)$(BINDIR)/warren
+	install -m 0644 Templates/*.mustache $(DESTDIR)$(DATADIR)/templates/
+	sed 's|@BINDIR@|$(BINDIR)|g' Templates/warren.service > $(DESTDIR)$(SYSTEMD_DIR)/warren.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_DIR)/warren.service
+	@echo "installed; for systemd: create the warren user (see $(SYSTEMD_DIR)/warren.service), then systemctl daemon-reload"
+
+uninstall: ## Remove what install installed
+	rm -f $(DESTDIR)$(BINDIR)/warren $(DESTDIR)$(SYSTEMD_DIR)/warren.service
+	rm -rf $(DESTDIR)$(DATADIR)

@@ -18,6 +18,10 @@ extension Warren {
                 stay as they are; otherwise only added, removed and changed tunnels are touched. \
                 SIGTERM/SIGINT stop every ssh child and write the final status; exit 0. \
                 An invalid config at start exits 78.
+
+                Under systemd (Type=notify, see Templates/warren.service) it reports on \
+                $NOTIFY_SOCKET: READY=1 once the tunnels are started, RELOADING=1 and READY=1 \
+                around a reload, STOPPING=1, and WATCHDOG=1 every WATCHDOG_USEC/2.
                 """)
 
         @OptionGroup var options: GlobalOptions
@@ -33,6 +37,8 @@ extension Warren {
 
         @Option(help: "Connection attempts in flight at once, so many tunnels to one bastion stay under sshd's MaxStartups.")
         var maxStarting: Int = 8
+
+        @OptionGroup(title: "Monitoring") var monitoring: MonitoringOptions
 
         func validate() throws {
             guard Logger.Level(rawValue: logLevel) != nil else {
@@ -55,11 +61,13 @@ extension Warren {
                 throw ExitCode(ExitCodes.config)
             }
             let supervisor: Supervisor
+            let monitor = Monitor(monitoring)
             do {
-                supervisor = try await Supervisor(
-                    options: .init(
-                        configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
-                        only: tunnels, maxStarting: maxStarting, logger: logger))
+                var supervisorOptions = Supervisor.Options(
+                    configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
+                    only: tunnels, maxStarting: maxStarting, logger: logger)
+                supervisorOptions.hooks = monitor.hooks
+                supervisor = try await Supervisor(options: supervisorOptions)
             } catch {
                 printError(error.description)
                 switch error {
@@ -67,7 +75,14 @@ extension Warren {
                 case .setup: throw ExitCode(1)
                 }
             }
+            do {
+                try monitor.start(monitoring, supervisor: supervisor)
+            } catch {
+                printError("warren: \(error)")
+                throw ExitCode(1)
+            }
             await supervisor.run(signals: signals.signals)
+            monitor.finish()
         }
     }
 }

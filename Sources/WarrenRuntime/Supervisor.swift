@@ -15,6 +15,8 @@ public actor Supervisor {
         /// Connection attempts in flight at once.
         public var maxStarting: Int
         public var logger: Logger
+        /// Observers for metrics and systemd; none by default.
+        public var hooks = SupervisorHooks()
 
         public init(configPath: String, stateDirOverride: String? = nil, templatesDirectory: String? = nil, only: [String] = [], maxStarting: Int = 8, logger: Logger) {
             self.configPath = configPath
@@ -116,14 +118,18 @@ public actor Supervisor {
         }
         await writeStatus()
         logger.info("warren is supervising \(runners.count) tunnel\(runners.count == 1 ? "" : "s")", metadata: ["config": "\(config.file)", "state_dir": "\(config.stateDir)"])
+        options.hooks.phaseChanged(.started(tunnels: runners.count))
         for await signal in signals {
             if signal == SIGHUP {
+                options.hooks.phaseChanged(.reloading)
                 await reload()
+                options.hooks.phaseChanged(.reloaded)
             } else {
                 logger.info("stopping on signal \(signal)")
                 break
             }
         }
+        options.hooks.phaseChanged(.stopping)
         await stopAll()
     }
 
@@ -157,10 +163,12 @@ public actor Supervisor {
     private func update(_ tunnelStatus: TunnelStatus, generation: Int) async {
         guard generations[tunnelStatus.name] == generation else { return }
         statuses[tunnelStatus.name] = tunnelStatus
+        options.hooks.statusesChanged(statuses)
         await status.update(statuses, running: true)
     }
 
     private func writeStatus(running: Bool = true) async {
+        options.hooks.statusesChanged(statuses)
         await status.update(statuses, running: running)
         await status.flush()
     }

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Synchronization
+import WarrenCore
+import WarrenRuntime
+
+/// `warren run`'s options for monitoring: Prometheus metrics to a file or over HTTP.
+/// systemd notifications need no option: they are sent when $NOTIFY_SOCKET is set.
+struct MonitoringOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Write Prometheus metrics to this file (atomically, 0644) after every change, for node_exporter's textfile collector.", valueName: "PATH"))
+    var metricsFile: String?
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics over HTTP at /metrics on this address.", discussion: "127.0.0.1:PORT, [::1]:PORT or PORT (127.0.0.1). Metrics are unauthenticated: other addresses need --metrics-allow-remote.", valueName: "ADDRESS"))
+    var metricsListen: String?
+
+    @Flag(help: "Allow --metrics-listen on an address other than loopback.")
+    var metricsAllowRemote = false
+
+    func validate() throws {
+        guard let metricsListen else {
+            if metricsAllowRemote { throw ValidationError("--metrics-allow-remote needs --metrics-listen") }
+            return
+        }
+        switch MetricsServer.Address.parse(metricsListen) {
+        case .failure(let error):
+            throw ValidationError("--metrics-listen \(error)")
+        case .success(let address) where !address.isLoopback && !metricsAllowRemote:
+            throw ValidationError("--metrics-listen \(address) is not a loopback address and metrics are served without authentication; add --metrics-allow-remote to serve them there anyway")
+        case .success:
+            break
+        }
+    }
+
+    var address: MetricsServer.Address? {
+        metricsListen.flatMap { try? MetricsServer.Address.parse($0).get() }
+    }
+}
+
+/// Wires a supervisor to metrics and to systemd: the hooks it calls, the HTTP
+/// server, and the watchdog pings.
+final class Monitor: Sendable {
+    let metrics: Metrics?
+    let notifier = SystemdNotifier()
+    private let lastStatusLine = Mutex("")
+    private let server = Mutex<MetricsServer?>(nil)
+    private let watchdog = Mutex<Task<Void, Never>?>(nil)
+    private let supervisor = Mutex<Supervisor?>(nil)
+
+    init(_ options: MonitoringOptions) {
+        metrics = options.metricsFile != nil || options.metricsListen != nil ? Metrics(filePath: options.metricsFile) : nil
+    }
+
+    var hooks: SupervisorHooks {
+        SupervisorHooks(
+            statusesChanged: { [self] statuses in
+                metrics?.observe(statuses)
+                guard notifier.isEnabled else { return }
+                let line = SystemdNotifier.statusLine(statuses)
+                let changed = lastStatusLine.withLock { last in
+                    defer { last = line }
+                    return last != line
+                }
+                if changed { notifier.notify(line) }
+            },
+            phaseChanged: { [self] phase in
+                notifier.notify(phase)
+                // systemd arms the watchdog once the service is ready.
+                if case .started = phase { startWatchdog() }
+            })
+    }
+
+    /// Starts serving metrics, if asked; the watchdog pings start once the
+    /// supervisor has started its tunnels.
+    func start(_ options: MonitoringOptions, supervisor: Supervisor) throws {
+        self.supervisor.withLock { $0 = supervisor }
+        try metrics?.writeFileOrThrow()
+        if let address = options.address, let metrics {
+            let started = try MetricsServer.start(address) { metrics.text() }
+            server.withLock { $0 = started }
+        }
+    }
+
+    /// WATCHDOG=1 every WATCHDOG_USEC/2, when systemd set a watchdog.
+    private func startWatchdog() {
+        guard let interval = notifier.watchdogInterval, let supervisor = supervisor.withLock({ $0 }) else { return }
+        let notifier = self.notifier
+        watchdog.withLock { task in
+            guard task == nil else { return }
+            task = Task {
+                while !Task.isCancelled {
+                    // Only a supervisor whose actor still answers is alive.
+                    _ = await supervisor.stateDir
+                    notifier.notify("WATCHDOG=1")
+                    try? await Task.sleep(for: interval)
+                }
+            }
+        }
+    }
+
+    /// After the supervisor stopped: no more pings or scrapes, and a final
+    /// metrics file that says every tunnel is stopped.
+    func finish() {
+        watchdog.withLock { $0?.cancel() }
+        server.withLock { $0 }?.stop()
+        metrics?.supervisorStopped()
+    }
+}

@@ -1,0 +1,124 @@
+/// What the supervisor's metrics say, kept from the stream of status changes it
+/// publishes. Pure: every observation comes with the wall-clock time (Unix
+/// seconds) and a monotonic time (seconds) from the caller.
+///
+/// Derived from successive statuses of a tunnel:
+/// - a restart is a run that ended: connecting, up or degraded, then backoff or
+///   failed; it is counted under the failure kind that ended it;
+/// - time to connect is from entering `connecting` (ssh spawned) to `up`.
+public struct TunnelMetrics: Sendable {
+    /// Upper bounds of the connect-time histogram, seconds.
+    public static let connectBuckets: [Double] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+    struct Tunnel: Sendable {
+        var state: TunnelState
+        /// Wall clock of the last state change.
+        var changedAt: Double
+        /// Monotonic time ssh was spawned, while connecting.
+        var connectingSince: Double?
+        var lastConnectSeconds: Double?
+        /// Cumulative counts per bucket of `connectBuckets`, then the sum and count.
+        var connectBucketCounts = [Int](repeating: 0, count: TunnelMetrics.connectBuckets.count)
+        var connectSum = 0.0
+        var connectCount = 0
+        var restarts: [FailureKind: Int] = [:]
+    }
+
+    private(set) var tunnels: [String: Tunnel] = [:]
+    public let startedAt: Double
+
+    public init(startedAt: Double) {
+        self.startedAt = startedAt
+    }
+
+    /// Takes in the statuses of every tunnel after a change. Tunnels that are
+    /// no longer there (removed on reload) are dropped.
+    public mutating func observe(_ statuses: [String: TunnelStatus], wallClock: Double, monotonic: Double) {
+        for name in tunnels.keys where statuses[name] == nil { tunnels[name] = nil }
+        for (name, status) in statuses {
+            guard var tunnel = tunnels[name] else {
+                tunnels[name] = Tunnel(state: status.state, changedAt: wallClock, connectingSince: status.state == .connecting ? monotonic : nil)
+                continue
+            }
+            let previous = tunnel.state
+            if previous != status.state {
+                tunnel.state = status.state
+                tunnel.changedAt = wallClock
+                if status.state == .connecting { tunnel.connectingSince = monotonic }
+                if status.state == .up, previous == .connecting, let since = tunnel.connectingSince {
+                    tunnel.recordConnect(seconds: max(0, monotonic - since))
+                }
+                if status.state != .connecting { tunnel.connectingSince = nil }
+                if previous.hasChild, status.state == .backoff || status.state == .failed {
+                    tunnel.restarts[status.lastError?.kind ?? .unknown, default: 0] += 1
+                }
+            }
+            tunnels[name] = tunnel
+        }
+    }
+
+    /// Every tunnel is now stopped (the supervisor is exiting).
+    public mutating func stopAll(wallClock: Double) {
+        for (name, tunnel) in tunnels where tunnel.state != .stopped {
+            tunnels[name]!.state = .stopped
+            tunnels[name]!.changedAt = wallClock
+            tunnels[name]!.connectingSince = nil
+        }
+    }
+
+    /// The metrics in the Prometheus text format.
+    public func render() -> String {
+        var out = PrometheusText()
+        let names = tunnels.keys.sorted()
+        out.family("warren_tunnel_up", .gauge, help: "1 when the tunnel is up (every forward ready, targets answering), else 0.")
+        for name in names {
+            out.sample("warren_tunnel_up", [("tunnel", name)], tunnels[name]!.state == .up ? 1 : 0)
+        }
+        out.family("warren_tunnel_state", .gauge, help: "The tunnel's state: 1 for the state it is in, 0 for the others.")
+        for name in names {
+            for state in TunnelState.allCases {
+                out.sample("warren_tunnel_state", [("tunnel", name), ("state", state.rawValue)], tunnels[name]!.state == state ? 1 : 0)
+            }
+        }
+        out.family("warren_tunnel_restarts_total", .counter, help: "ssh runs that ended and were scheduled for a restart, by the failure kind that ended them.")
+        for name in names {
+            for kind in FailureKind.allCases {
+                out.sample("warren_tunnel_restarts_total", [("tunnel", name), ("kind", kind.rawValue)], Double(tunnels[name]!.restarts[kind] ?? 0))
+            }
+        }
+        out.family("warren_tunnel_connect_seconds", .gauge, help: "Time from spawning ssh to every forward ready, for the last connection that came up.")
+        for name in names {
+            if let seconds = tunnels[name]!.lastConnectSeconds {
+                out.sample("warren_tunnel_connect_seconds", [("tunnel", name)], seconds)
+            }
+        }
+        out.family("warren_tunnel_connect_duration_seconds", .histogram, help: "Time from spawning ssh to every forward ready, for every connection that came up.")
+        for name in names {
+            let tunnel = tunnels[name]!
+            for (index, bound) in Self.connectBuckets.enumerated() {
+                out.sample("warren_tunnel_connect_duration_seconds_bucket", [("tunnel", name), ("le", PrometheusText.format(bound))], Double(tunnel.connectBucketCounts[index]))
+            }
+            out.sample("warren_tunnel_connect_duration_seconds_bucket", [("tunnel", name), ("le", "+Inf")], Double(tunnel.connectCount))
+            out.sample("warren_tunnel_connect_duration_seconds_sum", [("tunnel", name)], tunnel.connectSum)
+            out.sample("warren_tunnel_connect_duration_seconds_count", [("tunnel", name)], Double(tunnel.connectCount))
+        }
+        out.family("warren_tunnel_last_state_change_timestamp_seconds", .gauge, help: "When the tunnel last changed state (Unix time).")
+        for name in names {
+            out.sample("warren_tunnel_last_state_change_timestamp_seconds", [("tunnel", name)], tunnels[name]!.changedAt)
+        }
+        out.family("warren_supervisor_start_time_seconds", .gauge, help: "When this warren run started (Unix time).")
+        out.sample("warren_supervisor_start_time_seconds", [], startedAt)
+        return out.text
+    }
+}
+
+extension TunnelMetrics.Tunnel {
+    mutating func recordConnect(seconds: Double) {
+        lastConnectSeconds = seconds
+        connectSum += seconds
+        connectCount += 1
+        for (index, bound) in TunnelMetrics.connectBuckets.enumerated() where seconds <= bound {
+            connectBucketCounts[index] += 1
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import WarrenCore
+
+/// `warren check`: one look at every selected tunnel, all in parallel, within a
+/// time bound. With a supervisor running for the state directory, its status
+/// plus a live probe through each local forward; without one, a one-shot ssh
+/// per forward that asks the bastion to reach the target.
+public struct Checker: Sendable {
+    public var config: WarrenConfig
+    /// The tunnels to check (the caller resolves names; default: the enabled ones).
+    public var tunnels: [TunnelConfig]
+    /// `--templates`, for the files direct mode renders.
+    public var templatesDirectory: String?
+    /// The whole check's budget, seconds.
+    public var timeout: Double
+    /// ssh connections in flight at once in direct mode (sshd's MaxStartups).
+    public var maxParallel: Int
+
+    public init(config: WarrenConfig, tunnels: [TunnelConfig], templatesDirectory: String?, timeout: Double, maxParallel: Int = 8) {
+        self.config = config
+        self.tunnels = tunnels
+        self.templatesDirectory = templatesDirectory
+        self.timeout = timeout
+        self.maxParallel = max(1, maxParallel)
+    }
+
+    public func run() async -> CheckReport {
+        let started = ContinuousClock.now
+        let checkedAt = Date().formatted(.iso8601)
+        let deadline = started + .milliseconds(Int64(timeout * 1000))
+        func elapsed() -> Double { (ContinuousClock.now - started) / .seconds(1) }
+
+        let presence = SupervisorPresence.look(stateDir: config.stateDir)
+        if let problem = presence.problem {
+            return .unknown(problem, checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir)
+        }
+        if let pid = presence.runningPid {
+            guard let report = await settledReport(pid: pid, deadline: deadline) else {
+                return .unknown(
+                    "warren (pid \(pid)) supervises \(config.stateDir) but its status.json is missing or unreadable",
+                    checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir,
+                    mode: .supervisor, supervisorPid: pid)
+            }
+            let checks = await supervisorChecks(report, deadline: deadline)
+            return CheckReport(mode: .supervisor, checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, supervisorPid: pid, tunnels: checks)
+        }
+        let files: TunnelFiles
+        do {
+            let templates = try Locations.templatesDirectory(explicit: templatesDirectory, fromConfig: config.templatesDir)
+            files = try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file)
+            for tunnel in tunnels { try files.write(tunnel) }
+        } catch {
+            return .unknown("cannot write the tunnels' ssh files to ask the bastions: \(error)", checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, mode: .direct)
+        }
+        // Half a second is kept for stopping the ssh children that did not answer.
+        let checks = await directChecks(files: files, deadline: deadline - .milliseconds(500))
+        return CheckReport(mode: .direct, checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, supervisorPid: nil, tunnels: checks)
+    }
+
+    // MARK: - Supervisor mode
+
+    /// How long a live probe keeps a connection open to call the target reachable.
+    static let probeWait = 2.0
+
+    /// The running supervisor's status, once no checked tunnel is still starting
+    /// or connecting (a check right after `warren run` starts waits for the
+    /// first attempts), or when time is up for waiting. Nil when the supervisor
+    /// wrote no status at all.
+    func settledReport(pid: Int32, deadline: ContinuousClock.Instant) async -> StatusReport? {
+        let names = Set(tunnels.map(\.name))
+        let waitUntil = deadline - .milliseconds(Int64((Self.probeWait + 0.5) * 1000))
+        var latest: StatusReport?
+        while true {
+            let presence = SupervisorPresence.look(stateDir: config.stateDir)
+            if let report = presence.report, report.supervisorPid == pid {
+                latest = report
+                let settling = report.tunnels.contains { names.contains($0.name) && ($0.state == .starting || $0.state == .connecting) }
+                if !settling { return report }
+            }
+            if ContinuousClock.now >= waitUntil { return latest }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    func supervisorChecks(_ report: StatusReport, deadline: ContinuousClock.Instant) async -> [TunnelCheck] {
+        let statuses = Dictionary(report.tunnels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        return await withTaskGroup(of: (Int, TunnelCheck).self) { group in
+            for (index, tunnel) in tunnels.enumerated() {
+                let status = statuses[tunnel.name]
+                group.addTask {
+                    var probes: [Forward: LiveProbe] = [:]
+                    if let status, status.state.hasChild {
+                        probes = await Self.probeLive(CheckAssessment.probeable(tunnel), connectTimeout: tunnel.connectTimeout, deadline: deadline)
+                    }
+                    return (index, CheckAssessment.assess(tunnel, status: status, probes: probes))
+                }
+            }
+            var results: [(Int, TunnelCheck)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
+    static func probeLive(_ forwards: [Forward], connectTimeout: Int, deadline: ContinuousClock.Instant) async -> [Forward: LiveProbe] {
+        await withTaskGroup(of: (Forward, LiveProbe).self) { group in
+            for forward in forwards {
+                group.addTask {
+                    let left = (deadline - ContinuousClock.now) / .seconds(1) - 0.2
+                    guard left > 0.2 else { return (forward, .noAnswer) }
+                    let wait = min(probeWait, Double(connectTimeout), left / 2)
+                    switch await probeOnItsOwnThread(forward.listen, wait: wait) {
+                    case .reachable: return (forward, .reachable)
+                    case .unreachable(let message): return (forward, .unreachable(message))
+                    case .notListening(let message): return (forward, .notListening(message))
+                    }
+                }
+            }
+            var results: [Forward: LiveProbe] = [:]
+            for await (forward, result) in group { results[forward] = result }
+            return results
+        }
+    }
+
+    /// A probe blocks for up to `wait` seconds on a healthy target. On a thread
+    /// of its own, so that twenty forwards take `wait`, not twenty times it:
+    /// Dispatch runs only about as many blocking blocks at once as there are cores.
+    static func probeOnItsOwnThread(_ endpoint: Forward.Endpoint, wait: Double) async -> ProbeResult {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: TargetProbe.probeBlocking(endpoint, wait: wait)) }
+            thread.name = "warren-check-probe"
+            thread.start()
+        }
+    }
+
+    // MARK: - Direct mode
+
+    /// One question to a bastion: a forward's target, or (forward nil) a session.
+    struct Question: Sendable {
+        var tunnel: Int
+        var forward: Forward?
+    }
+
+    func directChecks(files: TunnelFiles, deadline: ContinuousClock.Instant) async -> [TunnelCheck] {
+        var questions: [Question] = []
+        for (index, tunnel) in tunnels.enumerated() {
+            let askable = CheckAssessment.askable(tunnel)
+            if askable.isEmpty {
+                questions.append(Question(tunnel: index, forward: nil))
+            } else {
+                questions += askable.map { Question(tunnel: index, forward: $0) }
+            }
+        }
+        let probes = tunnels.map { BastionProbe(tunnel: $0, sshConfig: files.sshConfigPath(for: $0), sshBinary: config.sshBinary) }
+        var answers = [[Forward: BastionAnswer]](repeating: [:], count: tunnels.count)
+        var sessions = [BastionAnswer?](repeating: nil, count: tunnels.count)
+        await withTaskGroup(of: (Question, BastionAnswer).self) { group in
+            var pending = questions[...]
+            func addNext() {
+                guard let question = pending.popFirst() else { return }
+                let probe = probes[question.tunnel]
+                group.addTask { (question, await probe.ask(about: question.forward?.target, until: deadline)) }
+            }
+            for _ in 0..<maxParallel { addNext() }
+            for await (question, answer) in group {
+                if let forward = question.forward {
+                    answers[question.tunnel][forward] = answer
+                } else {
+                    sessions[question.tunnel] = answer
+                }
+                addNext()
+            }
+        }
+        return tunnels.enumerated().map { index, tunnel in
+            CheckAssessment.assess(tunnel, answers: answers[index], session: sessions[index])
+        }
+    }
+}

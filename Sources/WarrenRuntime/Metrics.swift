@@ -1,0 +1,80 @@
+import Foundation
+import Synchronization
+import WarrenCore
+
+/// The supervisor's metrics: fed by `SupervisorHooks.statusesChanged`, read by
+/// the `/metrics` server and written to a textfile-collector file.
+public final class Metrics: Sendable {
+    private let tracker: Mutex<TunnelMetrics>
+    /// `--metrics-file`: rewritten atomically (0644) after changes, a burst of
+    /// changes coalesced into one write.
+    public let filePath: String?
+    private let writePending = Mutex(false)
+
+    public init(filePath: String?) {
+        self.tracker = Mutex(TunnelMetrics(startedAt: Date().timeIntervalSince1970))
+        self.filePath = filePath
+    }
+
+    /// Takes in every tunnel's status after a change.
+    public func observe(_ statuses: [String: TunnelStatus]) {
+        let wall = Date().timeIntervalSince1970
+        let monotonic = Self.monotonicSeconds()
+        tracker.withLock { $0.observe(statuses, wallClock: wall, monotonic: monotonic) }
+        scheduleWrite()
+    }
+
+    /// The supervisor stopped every tunnel and is exiting: say so, and write
+    /// the file one last time.
+    public func supervisorStopped() {
+        let wall = Date().timeIntervalSince1970
+        tracker.withLock { $0.stopAll(wallClock: wall) }
+        writeFile()
+    }
+
+    /// The metrics in the Prometheus text format.
+    public func text() -> String {
+        tracker.withLock { $0.render() }
+    }
+
+    /// Writes the file now; a failure is reported on stderr.
+    public func writeFile() {
+        do {
+            try writeFileOrThrow()
+        } catch {
+            FileHandle.standardError.write(Data("warren: \(error)\n".utf8))
+        }
+    }
+
+    /// Writes the file now (at start, to fail early on a bad path, and at the final stop).
+    public func writeFileOrThrow() throws {
+        guard let filePath else { return }
+        writePending.withLock { $0 = false }
+        do {
+            // The temporary name starts with a dot and does not end in .prom,
+            // so node_exporter's textfile collector never reads half a file.
+            try AtomicFile.write(text(), to: filePath, mode: 0o644)
+        } catch {
+            throw MetricsServerError("cannot write metrics to \(filePath): \(error)")
+        }
+    }
+
+    private func scheduleWrite() {
+        guard filePath != nil else { return }
+        let first = writePending.withLock { pending in
+            defer { pending = true }
+            return !pending
+        }
+        guard first else { return }
+        Task.detached { [self] in
+            try? await Task.sleep(for: .milliseconds(100))
+            writeFile()
+        }
+    }
+
+    static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}

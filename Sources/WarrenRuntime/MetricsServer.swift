@@ -1,0 +1,223 @@
+import Foundation
+import Synchronization
+
+/// A tiny HTTP/1.1 server on plain sockets that answers `GET /metrics` (and
+/// HEAD) with the Prometheus text, 404 for any other path, 405 for any other
+/// method, and closes each connection after one response. Not a web server:
+/// one request per connection, a 5-second budget per client, at most 16 at once.
+public final class MetricsServer: Sendable {
+    /// Where to listen: `HOST:PORT`, `[V6]:PORT` or a bare `PORT` (127.0.0.1).
+    public struct Address: Sendable, Equatable, CustomStringConvertible {
+        /// A numeric address.
+        public var host: String
+        public var port: Int
+
+        /// 127.0.0.0/8 or ::1.
+        public var isLoopback: Bool {
+            if host == "::1" { return true }
+            return host.split(separator: ".").first == "127" && host.split(separator: ".").count == 4
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+        /// Parses `--metrics-listen`; `localhost` means 127.0.0.1. Returns why not on failure.
+        public static func parse(_ text: String) -> Result<Address, MetricsServerError> {
+            var host = "127.0.0.1"
+            var portText = Substring(text)
+            if text.hasPrefix("[") {
+                guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                    return .failure(.init("\(text): expected [ADDRESS]:PORT"))
+                }
+                host = String(text[text.index(after: text.startIndex)..<close])
+                portText = text[text.index(close, offsetBy: 2)...]
+            } else if let colon = text.lastIndex(of: ":") {
+                host = String(text[..<colon])
+                portText = text[text.index(after: colon)...]
+                if host.contains(":") { return .failure(.init("\(text): write an IPv6 address in brackets, [::1]:PORT")) }
+            }
+            if host == "localhost" { host = "127.0.0.1" }
+            guard let port = Int(portText), (1...65535).contains(port) else {
+                return .failure(.init("\(text): the port must be 1-65535"))
+            }
+            guard numericFamily(host) != nil else {
+                return .failure(.init("\(text): \(host) is not a numeric IP address (or localhost)"))
+            }
+            return .success(Address(host: host, port: port))
+        }
+
+        static func numericFamily(_ host: String) -> Int32? {
+            var v4 = in_addr()
+            if inet_pton(AF_INET, host, &v4) == 1 { return AF_INET }
+            var v6 = in6_addr()
+            if inet_pton(AF_INET6, host, &v6) == 1 { return AF_INET6 }
+            return nil
+        }
+    }
+
+    public let address: Address
+    private let listener: Int32
+    private let stopped = Mutex(false)
+    private let active = Mutex(0)
+    private let done = DispatchSemaphore(value: 0)
+    private let render: @Sendable () -> String
+
+    private init(address: Address, listener: Int32, render: @escaping @Sendable () -> String) {
+        self.address = address
+        self.listener = listener
+        self.render = render
+    }
+
+    /// Binds and starts answering. `render` is called for every scrape.
+    public static func start(_ address: Address, render: @escaping @Sendable () -> String) throws -> MetricsServer {
+        let listener = try bind(address)
+        let server = MetricsServer(address: address, listener: listener, render: render)
+        let thread = Thread { server.acceptLoop() }
+        thread.name = "warren-metrics"
+        thread.start()
+        return server
+    }
+
+    /// Stops accepting and closes the listener.
+    public func stop() {
+        let already = stopped.withLock { state in
+            defer { state = true }
+            return state
+        }
+        guard !already else { return }
+        done.wait()
+    }
+
+    private func acceptLoop() {
+        defer {
+            close(listener)
+            done.signal()
+        }
+        while !stopped.withLock({ $0 }) {
+            var entry = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 200) > 0 else { continue }
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { continue }
+            // ssh children must not inherit a scraper's connection.
+            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            let admitted = active.withLock { count in
+                guard count < 16 else { return false }
+                count += 1
+                return true
+            }
+            guard admitted else {
+                close(connection)
+                continue
+            }
+            DispatchQueue.global().async { [self] in
+                serve(connection)
+                close(connection)
+                active.withLock { $0 -= 1 }
+            }
+        }
+    }
+
+    private func serve(_ connection: Int32) {
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard let head = readHead(connection) else {
+            respond(connection, 400, "Bad Request", "bad request\n")
+            return
+        }
+        let response = Self.response(toHead: head, render: render)
+        send(connection, response)
+    }
+
+    /// The response to a request head (the request line and headers): pure, so
+    /// tests can ask without a socket.
+    static func response(toHead head: String, render: () -> String) -> [UInt8] {
+        let requestLine = head.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
+        let parts = requestLine.split(separator: " ")
+        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else {
+            return build(400, "Bad Request", "bad request\n")
+        }
+        let method = parts[0]
+        let path = parts[1].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard path == "/metrics" else {
+            return build(404, "Not Found", "not found: warren serves /metrics\n")
+        }
+        guard method == "GET" || method == "HEAD" else {
+            return build(405, "Method Not Allowed", "only GET and HEAD\n", extraHeaders: ["Allow: GET, HEAD"])
+        }
+        return build(200, "OK", render(), contentType: "text/plain; version=0.0.4; charset=utf-8", headOnly: method == "HEAD")
+    }
+
+    static func build(_ code: Int, _ reason: String, _ body: String, contentType: String = "text/plain; charset=utf-8", extraHeaders: [String] = [], headOnly: Bool = false) -> [UInt8] {
+        let bytes = Array(body.utf8)
+        var head = "HTTP/1.1 \(code) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n"
+        for header in extraHeaders { head += header + "\r\n" }
+        head += "\r\n"
+        return Array(head.utf8) + (headOnly ? [] : bytes)
+    }
+
+    private func respond(_ connection: Int32, _ code: Int, _ reason: String, _ body: String) {
+        send(connection, Self.build(code, reason, body))
+    }
+
+    /// Reads up to the blank line that ends the head; nil when the client sent
+    /// more than 8 KiB of head, went away or was too slow.
+    private func readHead(_ connection: Int32) -> String? {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        let end: [UInt8] = [13, 10, 13, 10]
+        while data.count < 8192 {
+            let n = recv(connection, &buffer, buffer.count, 0)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            data += buffer[..<n]
+            if data.count >= 4, (0...(data.count - 4)).contains(where: { Array(data[$0..<$0 + 4]) == end }) {
+                return String(decoding: data, as: UTF8.self)
+            }
+        }
+        return nil
+    }
+
+    private func send(_ connection: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            offset += n
+        }
+    }
+
+    private static func bind(_ address: Address) throws -> Int32 {
+        guard let family = Address.numericFamily(address.host) else { throw MetricsServerError("\(address.host) is not a numeric address") }
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw MetricsServerError("cannot create a socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let result: Int32
+        if family == AF_INET {
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = UInt16(address.port).bigEndian
+            inet_pton(AF_INET, address.host, &sin.sin_addr)
+            result = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        } else {
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = UInt16(address.port).bigEndian
+            inet_pton(AF_INET6, address.host, &sin6.sin6_addr)
+            result = withUnsafePointer(to: &sin6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        }
+        guard result == 0, listen(fd, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw MetricsServerError("cannot listen on \(address) for metrics: \(reason)")
+        }
+        return fd
+    }
+}
+
+public struct MetricsServerError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

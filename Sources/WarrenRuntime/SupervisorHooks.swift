@@ -1,0 +1,30 @@
+import WarrenCore
+
+/// A point in a supervisor's life that the outside world is told about
+/// (systemd's sd_notify, for one).
+public enum SupervisorPhase: Sendable, Equatable {
+    /// Every selected tunnel has been started (not necessarily connected).
+    case started(tunnels: Int)
+    /// SIGHUP arrived; the config is being re-read.
+    case reloading
+    /// The reload is done, whether the new config was taken or refused.
+    case reloaded
+    /// SIGTERM or SIGINT arrived; the children are being stopped.
+    case stopping
+}
+
+/// Observers of a supervisor, for metrics and service managers. Both are
+/// called on the supervisor's actor, in order, and must return quickly.
+public struct SupervisorHooks: Sendable {
+    /// Every tunnel's status, each time one changes.
+    public var statusesChanged: @Sendable ([String: TunnelStatus]) -> Void
+    public var phaseChanged: @Sendable (SupervisorPhase) -> Void
+
+    public init(
+        statusesChanged: @escaping @Sendable ([String: TunnelStatus]) -> Void = { _ in },
+        phaseChanged: @escaping @Sendable (SupervisorPhase) -> Void = { _ in }
+    ) {
+        self.statusesChanged = statusesChanged
+        self.phaseChanged = phaseChanged
+    }
+}
