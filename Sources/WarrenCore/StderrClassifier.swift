@@ -90,18 +90,32 @@ public struct StderrClassifier: Sendable {
     ///   `unknown`, with the last such line.
     /// - Nothing at all (only debug chatter, notices, the version banner or
     ///   the byte counts): `connection_lost`, with a sentence naming the exit status.
-    public static func diagnose(lines: [String], exitStatus: Int32?) -> ExitDiagnosis {
+    ///
+    /// - Parameter jumpHops: the tunnel's ProxyJump hops. A failed channel open
+    ///   before the last hop has authenticated is a hop's `ssh -W` failing to
+    ///   reach the next host (the bastion), not a target: it is named by its
+    ///   reason (`connection_refused`, `dns_failure`, ...) and outranks the
+    ///   outer ssh's generic lines.
+    public static func diagnose(lines: [String], exitStatus: Int32?, jumpHops: Int = 0) -> ExitDiagnosis {
         let classifier = StderrClassifier()
         var best: (rank: Int, kind: FailureKind, message: String)?
         var unrecognised: String?
+        var authentications = 0
 
         for raw in lines {
             let line = stripped(raw)
             if line.isEmpty || isDebug(line) {
                 continue
             }
+            if line.hasPrefix("Authenticated to ") { authentications += 1 }
             var candidate: (rank: Int, kind: FailureKind)?
-            if let reason = channelOpenFailure(line) {
+            if jumpHops > 0, authentications <= jumpHops, channelOpenFailure(line) != nil {
+                let kind = hopFailureKind(String(line))
+                if best == nil || Rank.specific > best!.rank {
+                    best = (Rank.specific, kind, "a jump hop could not reach the next host: \(line)")
+                }
+                continue
+            } else if let reason = channelOpenFailure(line) {
                 candidate = reason.contains("administratively prohibited")
                     ? (Rank.channelForbidden, .forwardingForbidden)
                     : (Rank.channelFailed, .targetUnreachable)
@@ -127,6 +141,19 @@ public struct StderrClassifier: Sendable {
         }
         let how = exitStatus.map { "ssh exited with status \($0)" } ?? "ssh ended"
         return ExitDiagnosis(kind: .connectionLost, message: "\(how) without stating an error")
+    }
+
+    /// The kind for a jump hop's `channel N: open failed: REASON` towards the next host.
+    public static func hopFailureKind(_ line: String) -> FailureKind {
+        if line.contains("administratively prohibited") { return .forwardingForbidden }
+        if line.contains("Name or service not known") || line.contains("name resolution") || line.contains("nodename nor servname") {
+            return .dnsFailure
+        }
+        if line.contains("Connection refused") { return .connectionRefused }
+        if line.contains("timed out") || line.contains("No route to host") || line.contains("Network is unreachable") {
+            return .connectTimeout
+        }
+        return .connectionLost
     }
 
     // MARK: - Rules

@@ -139,7 +139,7 @@ public actor TunnelRunner {
 
     private func spawned(pid: Int32, run: Int) async {
         guard run == self.run else { return }
-        try? AtomicFile.write("\(pid)\n", to: StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory), mode: 0o600)
+        _ = try? AtomicFile.write("\(pid)\n", to: StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory), mode: 0o600)
         await handle(.spawned(pid: pid))
     }
 
@@ -169,7 +169,7 @@ public actor TunnelRunner {
         probeTask?.cancel()
         control = nil
         let status = outcome.exitCode ?? (128 + (outcome.signal ?? 0))
-        var diagnosis = StderrClassifier.diagnose(lines: outcome.lastLines, exitStatus: status)
+        var diagnosis = StderrClassifier.diagnose(lines: outcome.lastLines, exitStatus: status, jumpHops: tunnel.jumps.count)
         if let signal = outcome.signal, diagnosis.kind == .connectionLost || diagnosis.kind == .unknown {
             // Killed from outside (OOM killer, an operator's kill -9): ssh said nothing.
             diagnosis = ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal \(signal)")
@@ -196,10 +196,10 @@ public actor TunnelRunner {
                     // A child that is dying also closes probe connections; its exit
                     // event arrives within milliseconds. Look again before blaming the target.
                     try? await Task.sleep(for: .milliseconds(300))
-                    guard !Task.isCancelled, await self.isCurrent(run) else { return }
+                    guard !Task.isCancelled, self.isCurrent(run) else { return }
                     failure = await Self.probeAll(endpoints, wait: wait)
                 }
-                guard !Task.isCancelled, await self.isCurrent(run) else { return }
+                guard !Task.isCancelled, self.isCurrent(run) else { return }
                 await self.handle(failure.map { .probeFailed(message: $0) } ?? .probeSucceeded)
                 try? await Task.sleep(for: .seconds(interval))
             }

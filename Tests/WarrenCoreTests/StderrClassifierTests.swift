@@ -445,3 +445,36 @@ struct QuotedLineTests {
         #expect(StderrClassifier.diagnose(lines: Array(lines.prefix(1)), exitStatus: 0).kind == .targetUnreachable)
     }
 }
+
+/// A ProxyJump hop that cannot reach the bastion says so with a failed channel
+/// open of its own `ssh -W`; that is the bastion's failure, not a target's.
+@Suite struct JumpHopDiagnosisTests {
+    func lines(_ name: String) throws -> [String] {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: "txt", subdirectory: "Fixtures/bastion"))
+        return try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    @Test func hopThatCannotReachTheBastionIsConnectionRefused() throws {
+        let diagnosis = StderrClassifier.diagnose(lines: try lines("w_proxyjump_hop_refused"), exitStatus: 255, jumpHops: 1)
+        #expect(diagnosis.kind == .connectionRefused)
+        #expect(diagnosis.message.hasPrefix("a jump hop could not reach the next host: channel 0: open failed: connect failed: Connection refused"))
+        // Without knowing about the hop, the same lines blame the target.
+        #expect(StderrClassifier.diagnose(lines: try lines("w_proxyjump_hop_refused"), exitStatus: 255).kind == .targetUnreachable)
+    }
+
+    @Test func aTargetBehindTheLastHopIsStillTheTarget() throws {
+        let diagnosis = StderrClassifier.diagnose(lines: try lines("w_proxyjump_target_refused"), exitStatus: 255, jumpHops: 1)
+        #expect(diagnosis.kind == .targetUnreachable)
+    }
+
+    @Test(arguments: [
+        ("channel 0: open failed: connect failed: Name or service not known", FailureKind.dnsFailure),
+        ("channel 0: open failed: connect failed: Connection timed out", .connectTimeout),
+        ("channel 0: open failed: connect failed: No route to host", .connectTimeout),
+        ("channel 0: open failed: administratively prohibited: open failed", .forwardingForbidden),
+        ("channel 0: open failed: connect failed: Connection refused", .connectionRefused),
+    ])
+    func hopFailureReasons(_ line: String, _ kind: FailureKind) {
+        #expect(StderrClassifier.hopFailureKind(line) == kind)
+    }
+}

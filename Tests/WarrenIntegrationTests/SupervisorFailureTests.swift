@@ -92,4 +92,19 @@ import WarrenTestSupport
         let failed = warren.waitFor("db") { $0.state == .failed }
         try require(failed?.lastError?.kind == .keyMissing, "key_missing", warren)
     }
+
+    @Test func jumpHopThatCannotReachTheBastionBlamesTheBastionNotTheTarget() throws {
+        let scene = try Scene()
+        let local = try scene.forward()
+        let closed = try FreePort.find()  // nothing listens: the bastion behind the hop is down
+        let key = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
+        let config = SupervisorConfig.tunnel("jumped", sshd: scene.sshd, local: [local.spec])
+            .replacingOccurrences(of: "port = \(scene.sshd.port)", with: "port = \(closed)")
+            + "[[tunnels.jumped.jump]]\nhost = \"127.0.0.1\"\nport = \(scene.sshd.port)\nhost_key = \"\(key)\"\n"
+        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        defer { warren.stop() }
+        let down = warren.waitFor("jumped") { $0.lastError != nil }
+        try require(down?.lastError?.kind == .connectionRefused, "connection_refused through the hop", warren)
+        #expect(down?.lastError?.message.contains("jump hop could not reach") == true)
+    }
 }

@@ -73,7 +73,7 @@ public struct BastionProbeReader: Sendable {
         if authentications > hops {
             if finalChannelFailure == nil { finalChannelFailure = (kind, line) }
         } else if hopChannelFailure == nil {
-            hopChannelFailure = (Self.hopFailureKind(line), line)
+            hopChannelFailure = (StderrClassifier.hopFailureKind(line), line)
         }
     }
 
@@ -91,18 +91,5 @@ public struct BastionProbeReader: Sendable {
             return .failed(hop.kind, hop.line)
         }
         return .failed(diagnosis.kind, diagnosis.message)
-    }
-
-    /// The kind for a jump hop's `channel N: open failed: REASON` towards the next host.
-    static func hopFailureKind(_ line: String) -> FailureKind {
-        if line.contains("administratively prohibited") { return .forwardingForbidden }
-        if line.contains("Name or service not known") || line.contains("name resolution") || line.contains("nodename nor servname") {
-            return .dnsFailure
-        }
-        if line.contains("Connection refused") { return .connectionRefused }
-        if line.contains("timed out") || line.contains("No route to host") || line.contains("Network is unreachable") {
-            return .connectTimeout
-        }
-        return .connectionLost
     }
 }
