@@ -81,7 +81,7 @@ extension ConfigLoader {
         if let path = inherited.identityFile { return path }
         if inherited.identityFilePath != nil { return nil }  // already reported at defaults.identity_file
         let fallback = ConfigContext.defaultIdentityFile(stateDir: stateDir, tunnel: tunnel, exists: context.isReadableFile)
-        guard context.isReadableFile(fallback) else {
+        guard context.isReadableFile(fallback) || !context.requireIdentityFiles else {
             r.log.add(
                 r.path("identity_file"),
                 "not set, and warren's default key \(fallback) does not exist; run `warren keygen` or set identity_file")
