@@ -16,11 +16,11 @@ extension ConfigLoader {
             r.log.add(r.path("host"), "is required: the bastion's host name or address")
         }
         let identityFile = resolveIdentity(own: own, inherited: inherited, stateDir: stateDir, tunnel: name, r)
-        let hostKeys = readHostKeys(r, policy: policy, required: true)
+        let pins = readHostKeys(r, policy: policy)
         let endpoint = SSHEndpoint(
             host: host, port: own.port ?? inherited.port ?? TunnelConfig.Defaults.port,
             user: own.user ?? inherited.user, identityFile: identityFile ?? "",
-            hostKeys: hostKeys, hostKeyPolicy: policy)
+            hostKeys: pins.keys, hostKeyFingerprints: pins.fingerprints, hostKeyPolicy: policy)
 
         var jumps: [SSHEndpoint] = []
         for hop in r.tables("jump") ?? [] {
@@ -39,12 +39,13 @@ extension ConfigLoader {
             } else if hop.table["host"] == nil {
                 hop.log.add(hop.path("host"), "is required: the jump host's name or address")
             }
+            let hopPins = readHostKeys(hop, policy: hopPolicy)
             jumps.append(
                 SSHEndpoint(
                     host: hopHost, port: hopOwn.port ?? inherited.port ?? TunnelConfig.Defaults.port,
                     user: hopOwn.user ?? endpoint.user,
                     identityFile: hopOwn.identityFile ?? endpoint.identityFile,
-                    hostKeys: readHostKeys(hop, policy: hopPolicy, required: true),
+                    hostKeys: hopPins.keys, hostKeyFingerprints: hopPins.fingerprints,
                     hostKeyPolicy: hopPolicy))
         }
 
@@ -90,7 +91,8 @@ extension ConfigLoader {
         return fallback
     }
 
-    private func readHostKeys(_ r: TableReader, policy: HostKeyPolicy, required: Bool) -> [HostKey] {
+    /// `host_key`: each entry a key (`TYPE BASE64`) or a fingerprint (`SHA256:...`).
+    private func readHostKeys(_ r: TableReader, policy: HostKeyPolicy) -> (keys: [HostKey], fingerprints: [HostKeyFingerprint]) {
         let entries = r.strings("host_key")
         switch policy {
         case .pinned:
@@ -100,21 +102,29 @@ extension ConfigLoader {
                         r.path("host_key"),
                         "is required with host_key_policy \"pinned\" (the default); run `warren hostkey TUNNEL` to print it, or set host_key_policy = \"accept-new\"")
                 }
-                return []
+                return ([], [])
             }
-            return entries.compactMap { entry in
+            var keys: [HostKey] = []
+            var fingerprints: [HostKeyFingerprint] = []
+            for entry in entries {
+                if HostKeyFingerprint.looksLikeFingerprint(entry.value) {
+                    switch HostKeyFingerprint.parse(entry.value) {
+                    case .success(let pin): fingerprints.append(pin)
+                    case .failure(let error): r.log.add(entry.path, error.reason)
+                    }
+                    continue
+                }
                 switch HostKey.parse(entry.value) {
-                case .success(let key): return key
-                case .failure(let error):
-                    r.log.add(entry.path, error.reason)
-                    return nil
+                case .success(let key): keys.append(key)
+                case .failure(let error): r.log.add(entry.path, error.reason)
                 }
             }
+            return (keys, fingerprints)
         case .acceptNew, .insecureNoCheck:
             if r.table["host_key"] != nil {
                 r.log.add(r.path("host_key"), "must be absent with host_key_policy \"\(policy.rawValue)\"; pin the key or drop the policy")
             }
-            return []
+            return ([], [])
         }
     }
 
