@@ -4,12 +4,18 @@ import WarrenCore
 /// Reads and validates a config file from disk.
 public enum ConfigFile {
     /// Loads `path`. Every problem, including an unreadable file, comes back as a `ConfigError`.
-    /// - Parameter requireIdentityFiles: false lets a missing key file through (`warren doctor`
-    ///   reports it as a step of its own).
-    public static func load(path: String, stateDirOverride: String? = nil, requireIdentityFiles: Bool = true) throws(ConfigError) -> WarrenConfig {
+    /// - Parameters:
+    ///   - requireIdentityFiles: false lets a missing key file through (`warren doctor`
+    ///     reports it as a step of its own).
+    ///   - requireHostKeys: false lets a pinned tunnel without `host_key` through
+    ///     (`warren hostkey` prints the key to pin; `doctor` reports it at its host key step).
+    public static func load(
+        path: String, stateDirOverride: String? = nil, requireIdentityFiles: Bool = true, requireHostKeys: Bool = true
+    ) throws(ConfigError) -> WarrenConfig {
         let text = try read(path)
-        return try ConfigLoader(context: context(path: path, stateDirOverride: stateDirOverride, requireIdentityFiles: requireIdentityFiles))
-            .load(text: text, file: path)
+        var context = context(path: path, stateDirOverride: stateDirOverride, requireIdentityFiles: requireIdentityFiles)
+        context.requireHostKeys = requireHostKeys
+        return try ConfigLoader(context: context).load(text: text, file: path)
     }
 
     /// The state directory for `path` (which may be invalid or absent): see `ConfigLoader.stateDirOnly`.

@@ -14,11 +14,14 @@ public struct ConfigContext: Sendable {
     /// Whether a missing identity file is a config error. `warren doctor` turns
     /// this off so that it can report the missing key as its own step.
     public var requireIdentityFiles: Bool
+    /// Whether a pinned endpoint without `host_key` is a config error. `warren
+    /// hostkey` turns this off: it is how a user gets the key to pin.
+    public var requireHostKeys: Bool
 
     public init(
         configDirectory: String, homeDirectory: String, stateDirOverride: String? = nil,
         defaultStateDir: String, isReadableFile: @escaping @Sendable (String) -> Bool,
-        requireIdentityFiles: Bool = true
+        requireIdentityFiles: Bool = true, requireHostKeys: Bool = true
     ) {
         self.configDirectory = configDirectory
         self.homeDirectory = homeDirectory
@@ -26,6 +29,7 @@ public struct ConfigContext: Sendable {
         self.defaultStateDir = defaultStateDir
         self.isReadableFile = isReadableFile
         self.requireIdentityFiles = requireIdentityFiles
+        self.requireHostKeys = requireHostKeys
     }
 
     /// Expands `~/` and makes a relative path absolute against the config's directory.

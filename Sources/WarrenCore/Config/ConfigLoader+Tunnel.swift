@@ -97,7 +97,7 @@ extension ConfigLoader {
         switch policy {
         case .pinned:
             guard let entries, !entries.isEmpty else {
-                if r.table["host_key"] == nil {
+                if r.table["host_key"] == nil && context.requireHostKeys {
                     r.log.add(
                         r.path("host_key"),
                         "is required with host_key_policy \"pinned\" (the default); run `warren hostkey TUNNEL` to print it, or set host_key_policy = \"accept-new\"")
