@@ -29,7 +29,7 @@ public enum BastionSetup {
             ("owned by the user", "chown -R \(user): \(home)/.ssh"),
         ]
         for (i, step) in steps.enumerated() {
-            out += "  \(i + 1). \(step.0.padding(20)) \(step.1)\n"
+            out += "  \(i + 1). \(step.0.padding(21)) \(step.1)\n"
         }
         out += "sshd refuses the key, with only `Permission denied (publickey)` on this side, when the home\n"
         out += "directory, ~/.ssh or authorized_keys is writable by group or others (StrictModes), or not owned\n"
