@@ -28,7 +28,12 @@ public enum FreePort {
     public static func isListening(_ port: Int) -> Bool {
         let wanted = String(format: ":%04X", port)
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            // Not String(contentsOfFile:): on these size-0 files it stops after
+            // the first read (~4 KB), missing most sockets of a busy machine.
+            guard let handle = FileHandle(forReadingAtPath: table) else { continue }
+            defer { try? handle.close() }
+            guard let data = try? handle.readToEnd() else { continue }
+            let text = String(decoding: data ?? Data(), as: UTF8.self)
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 // fields: sl, local_address, rem_address, st, ...; st 0A is LISTEN.

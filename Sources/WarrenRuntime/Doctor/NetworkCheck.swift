@@ -173,7 +173,7 @@ enum NetworkCheck {
         let wanted = String(format: ":%04X", port)
         var inodes: Set<String> = []
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            guard let text = procText(table) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 if fields.count > 9, fields[1].hasSuffix(wanted), fields[3] == "0A" { inodes.insert(String(fields[9])) }
@@ -191,6 +191,16 @@ enum NetworkCheck {
             }
         }
         return nil
+    }
+
+    /// The whole of a /proc file. Foundation's `String(contentsOfFile:)` and
+    /// `FileManager.contents(atPath:)` stop after the first read (about 4 KB) of
+    /// these size-0 files, which drops most sockets of a busy machine from
+    /// /proc/net/tcp; `FileHandle.readToEnd()` reads until EOF.
+    static func procText(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return (try? handle.readToEnd()).map { String(decoding: $0 ?? Data(), as: UTF8.self) }
     }
 
     /// Runs a blocking check on a thread of its own, not the cooperative pool.
