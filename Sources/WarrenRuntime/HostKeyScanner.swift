@@ -76,9 +76,14 @@ public enum HostKeyResolver {
                 let pins = result.unmatched.map(\.description).joined(separator: ", ")
                 let name = "\(alias) (\(endpoint.host) port \(endpoint.port))"
                 if offered.isEmpty {
+                    // ssh-keyscan dials directly: a host reachable only through its
+                    // jump hops cannot be fetched this way.
+                    let behind = index > 0
+                        ? "; warren fetches keys directly from this machine, so a host reachable only through its jump hop(s) must be pinned by its full key (host_key = \"ssh-ed25519 AAAA...\")"
+                        : ""
                     throw HostKeyResolutionError(
                         kind: .hostKeyUnknown,
-                        message: "cannot check the pinned fingerprint \(pins) of \(name): ssh-keyscan got no key: \(problem ?? "no answer")")
+                        message: "cannot check the pinned fingerprint \(pins) of \(name): ssh-keyscan got no key: \(problem ?? "no answer")\(behind)")
                 }
                 throw HostKeyResolutionError(
                     kind: .hostKeyChanged,

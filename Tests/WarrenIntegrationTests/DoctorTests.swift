@@ -55,6 +55,35 @@ import Glibc
         }
     }
 
+    /// ProxyJump: every hop prints its own login and its own `ssh -W` channel,
+    /// so the doctor must count them to know when the bastion's part begins.
+    @Test func healthyTunnelThroughAJumpHopPasses() async throws {
+        let jump = try SSHDServer.start()
+        defer { jump.stop() }
+        try await withBastion { b in
+            let hopKey = try b.workspace.copyKey(jump.clientKeyPath, as: "hop_key")
+            let text = try String(contentsOfFile: b.workspace.configPath, encoding: .utf8)
+            try text.appending("""
+
+                [[tunnels.db.jump]]
+                host = "127.0.0.1"
+                port = \(jump.port)
+                identity_file = "\(hopKey)"
+                host_key = "\(jump.hostKeyLine)"
+                """).write(toFile: b.workspace.configPath, atomically: true, encoding: .utf8)
+            let (result, report) = try await b.workspace.doctor("db")
+            #expect(result.status == 0 && report.ok, "\(result.stdout)")
+            #expect(report.step(3)?.evidence.first?.hasPrefix("jump hop 1") == true)
+            #expect(report.step(7)?.evidence.contains { $0.contains("through 1 jump hop") } == true)
+            #expect(jump.logText().contains("Accepted publickey"), "the hop was used")
+
+            // The bastion refusing the key, behind a hop that accepts its own: step 7 still says auth_failed.
+            try b.sshd.setAuthorizedKeys([])
+            let (refused, refusedReport) = try await b.workspace.doctor("db")
+            expectFailure(refusedReport, refused, step: 7, kind: .authFailed, fix: ["authorized_keys"])
+        }
+    }
+
     @Test func keyNotAuthorizedFailsAtAuthentication() async throws {
         try await withBastion { b in
             try b.sshd.setAuthorizedKeys([])
