@@ -10,10 +10,10 @@ extension Warren {
             discussion: """
                 Numbered steps, each ✓ or ✗ with what was seen and, on ✗, the fix:
                    1. config is valid             6. host key matches the pin
-                   2. key file present, 0600      7. authentication (through every jump hop)
-                   3. host name resolves          8. targets reachable from the bastion (ssh -W)
+                   2. key file present, 0600      7. authentication, every hop
+                   3. host name resolves          8. targets reachable (ssh -W)
                    4. TCP within connect_timeout  9. local ports free
-                   5. SSH banner                 10. end to end through a temporary ssh -N
+                   5. SSH banner                 10. end to end (temporary ssh -N)
                 A step whose result would mean nothing after an earlier failure is not run \
                 (a TCP check when the name does not resolve); independent steps still run. \
                 It ends with the plain `ssh -L ...` command for the tunnel, to reproduce it by hand.

@@ -10,8 +10,8 @@ extension Warren {
             discussion: """
                 Runs ssh-keygen (no passphrase: warren runs unattended) and writes the private key \
                 0600 into a 0700 directory under warren's state directory:
-                  <state_dir>/keys/id_ed25519            used by every tunnel without identity_file
-                  <state_dir>/keys/TUNNEL/id_ed25519     with --tunnel: used by that tunnel only
+                  <state_dir>/keys/id_ed25519         for every tunnel without identity_file
+                  <state_dir>/keys/TUNNEL/id_ed25519  with --tunnel: for that tunnel only
                 (id_rsa with --type rsa). An existing key is never overwritten without --force.
 
                 The public key goes to stdout. Give it to the bastion's admin as the line that \
