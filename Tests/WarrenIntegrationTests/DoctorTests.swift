@@ -84,6 +84,21 @@ import Glibc
         }
     }
 
+    /// Users run doctor while `warren run` keeps the tunnel up: its ssh holds
+    /// the local port, which is then not a problem, and step 10 probes it.
+    @Test func tunnelAlreadyRunByWarrenRunIsProbedNotReported() async throws {
+        try await withBastion { b in
+            let run = try SpawnedProcess.spawn(CommandRunner.warrenBinary, ["run", "--config", b.workspace.configPath], log: b.workspace.dir.appending("run.log"))
+            defer { _ = run.terminate(grace: .seconds(5)) }
+            #expect(FreePort.waitUntilListening(b.localPort, timeout: .seconds(20)), "\(run.logText())")
+            let (result, report) = try await b.workspace.doctor("db")
+            #expect(result.status == 0 && report.ok, "\(result.stdout)")
+            #expect(report.step(9)?.evidence.first?.contains("held by this tunnel's running ssh") == true, "\(result.stdout)")
+            #expect(report.step(10)?.evidence.first?.contains("already up") == true)
+            #expect(FreePort.isListening(b.localPort), "the running tunnel is left alone")
+        }
+    }
+
     @Test func keyNotAuthorizedFailsAtAuthentication() async throws {
         try await withBastion { b in
             try b.sshd.setAuthorizedKeys([])
