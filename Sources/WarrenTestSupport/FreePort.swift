@@ -32,8 +32,7 @@ public enum FreePort {
             // the first read (~4 KB), missing most sockets of a busy machine.
             guard let handle = FileHandle(forReadingAtPath: table) else { continue }
             defer { try? handle.close() }
-            guard let data = try? handle.readToEnd() else { continue }
-            let text = String(decoding: data ?? Data(), as: UTF8.self)
+            let text = String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 // fields: sl, local_address, rem_address, st, ...; st 0A is LISTEN.
