@@ -18,7 +18,11 @@ extension Doctor {
     }
 
     func hint(_ kind: FailureKind) -> String {
-        kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name)
+        if kind == .unknown {
+            // The generic hint says to run the doctor, which is running.
+            return "ssh failed in a way warren does not recognise: read ssh's message above, and run the command below by hand (it has -v)"
+        }
+        return kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name)
     }
 
     // MARK: - 7. authentication

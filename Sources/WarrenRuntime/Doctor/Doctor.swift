@@ -174,6 +174,7 @@ public final class Doctor {
                 }
                 evidence.append("\(path): free")
             case .tcp(let host, let port):
+                var held = false
                 for (address, result) in NetworkCheck.tryBind(host: host, port: port) {
                     switch result {
                     case .free:
@@ -187,7 +188,7 @@ public final class Doctor {
                         let holder = NetworkCheck.listener(port: port)
                         if let holder, isThisTunnelsSSH(holder.pid) {
                             runningSSH = holder.pid
-                            evidence.append("\(listen): held by this tunnel's running ssh (pid \(holder.pid), started by `warren run`): step 10 probes through it")
+                            held = true
                             continue
                         }
                         let who = holder.map { "by pid \($0.pid): \($0.command)" } ?? "by a process this user cannot see"
@@ -196,7 +197,9 @@ public final class Doctor {
                             fix: FailureKind.localPortInUse.hint.replacingOccurrences(of: ":PORT", with: ":\(port)"), kind: .localPortInUse)
                     }
                 }
-                if runningSSH == nil || !evidence.last!.hasPrefix("\(listen)") { evidence.append("\(listen): free") }
+                evidence.append(held
+                    ? "\(listen): held by this tunnel's running ssh (pid \(runningSSH!), started by `warren run`): step 10 probes through it"
+                    : "\(listen): free")
             }
         }
         return .passed(evidence: evidence)
