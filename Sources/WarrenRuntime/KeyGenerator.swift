@@ -115,8 +115,11 @@ public enum KeyGenerator {
     /// The comment put in a new key: `warren[-TUNNEL]@HOSTNAME`, so the bastion's
     /// admin can tell whose key a line is.
     public static func comment(tunnel: String?) -> String {
-        let host = ProcessInfo.processInfo.hostName.unicodeScalars
-            .filter { CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "." || $0 == "-" }
+        // gethostname, not ProcessInfo.hostName, which may ask DNS for a canonical name.
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        let raw = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let host = raw.unicodeScalars.filter { ($0.isASCII && CharacterSet.alphanumerics.contains($0)) || $0 == "." || $0 == "-" }
         let name = tunnel.map { "warren-\($0)" } ?? "warren"
         return host.isEmpty ? name : "\(name)@\(String(String.UnicodeScalarView(host)))"
     }
