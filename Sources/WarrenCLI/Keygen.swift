@@ -63,13 +63,13 @@ extension Warren {
         /// Which tunnels use the new key, and which do not although they might expect to.
         private func notes(configPath: String?, stateDir: String, key: String) -> [String] {
             let exists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
-            let scope = tunnel.map { "Tunnel \($0) uses it" } ?? "Every tunnel without identity_file uses it"
+            let scope = tunnel.map { "Tunnel \($0) uses it (unless it sets identity_file)." } ?? "Every tunnel without identity_file uses it."
             var notes: [String] = []
             let winner = ConfigContext.defaultIdentityFile(stateDir: stateDir, tunnel: tunnel, exists: exists)
             if winner != key {
                 notes.append("Note: \(winner) also exists and is found first, so tunnels use that one; remove it to use the new key.")
             } else {
-                notes.append("\(scope) (unless it sets identity_file).")
+                notes.append(scope)
             }
             guard let configPath, let config = try? ConfigFile.load(path: configPath, stateDirOverride: options.stateDir, requireHostKeys: false) else {
                 return notes
