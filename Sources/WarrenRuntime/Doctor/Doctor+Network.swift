@@ -104,7 +104,9 @@ extension Doctor {
             let learned = HostKeyCheck.parseKeyLines(knownHosts ?? "", host: alias)
             switch HostKeyCheck.verdict(for: endpoint, learned: learned, offered: scan.keys) {
             case .matches(let key):
-                let how = endpoint.hostKeyPolicy == .acceptNew ? "the key pinned on first use (accept-new)" : "pinned in \(keyPath).host_key"
+                let how = endpoint.hostKeyPolicy == .acceptNew
+                    ? "the key pinned on first use (accept-new)"
+                    : endpoint.hostKeys.contains(key) ? "pinned in \(keyPath).host_key" : "its fingerprint is pinned in \(keyPath).host_key"
                 evidence.append("\(name) offers \(HostKeyCheck.describe(key)): \(how)")
             case .firstUse(let key):
                 evidence.append("\(name): host_key_policy = \"accept-new\" and nothing pinned yet: the first connection pins \(key.map(HostKeyCheck.describe) ?? "its key")")
