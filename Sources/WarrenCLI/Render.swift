@@ -27,7 +27,7 @@ extension Warren {
             do {
                 rendered = try await files.write(tunnel, sshBinary: config.sshBinary)
             } catch let error as HostKeyResolutionError {
-                printError("warren: \(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.kind.hint)")
+                printError("warren: \(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name))")
                 throw ExitCode(1)
             } catch {
                 printError("warren: \(error)")
