@@ -10,6 +10,12 @@ public enum HostKeyScanner {
         public var banner: String?
         /// Why nothing came back, in ssh-keyscan's words or warren's; nil when keys came.
         public var problem: String?
+
+        public init(keys: [HostKey], banner: String?, problem: String?) {
+            self.keys = keys
+            self.banner = banner
+            self.problem = problem
+        }
     }
 
     /// `ssh-keyscan -T TIMEOUT -p PORT HOST`. Never throws: a failure is a scan
