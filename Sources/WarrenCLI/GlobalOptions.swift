@@ -15,10 +15,11 @@ struct GlobalOptions: ParsableArguments {
     var templates: String?
 
     /// Finds and validates the config; on failure prints every issue and exits 78 (EX_CONFIG).
-    func loadConfig() throws -> WarrenConfig {
+    /// `requireHostKeys: false` accepts a tunnel that has no host_key yet (`warren hostkey`).
+    func loadConfig(requireHostKeys: Bool = true) throws -> WarrenConfig {
         do {
             let path = try Locations.configFile(explicit: config)
-            return try ConfigFile.load(path: path, stateDirOverride: stateDir)
+            return try ConfigFile.load(path: path, stateDirOverride: stateDir, requireHostKeys: requireHostKeys)
         } catch let error as ConfigError {
             printError(error.description)
             throw ExitCode(ExitCodes.config)

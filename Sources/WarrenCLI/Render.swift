@@ -1,5 +1,6 @@
 import ArgumentParser
 import WarrenCore
+import WarrenRuntime
 
 extension Warren {
     struct Render: AsyncParsableCommand {
@@ -8,7 +9,9 @@ extension Warren {
             discussion: """
                 The files go to <state_dir>/tunnels/TUNNEL/ (directory 0700, files 0600) and are \
                 rewritten only when their content changes. `ssh -F <state_dir>/tunnels/TUNNEL/ssh_config \
-                -N warren-TUNNEL` then opens the tunnel by hand, exactly as warren runs it.
+                -N warren-TUNNEL` then opens the tunnel by hand, exactly as warren runs it. \
+                A host_key pinned by fingerprint (SHA256:...) is checked against the key the \
+                host offers before known_hosts is written; on a mismatch nothing is written (exit 1).
                 """)
 
         @OptionGroup var options: GlobalOptions
@@ -22,7 +25,10 @@ extension Warren {
             let files = try options.tunnelFiles(for: config)
             let rendered: RenderedTunnel
             do {
-                rendered = try files.write(tunnel)
+                rendered = try await files.write(tunnel, sshBinary: config.sshBinary)
+            } catch let error as HostKeyResolutionError {
+                printError("warren: \(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name))")
+                throw ExitCode(1)
             } catch {
                 printError("warren: \(error)")
                 throw ExitCode(1)

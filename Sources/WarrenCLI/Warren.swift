@@ -13,7 +13,7 @@ public struct Warren: AsyncParsableCommand {
             Config: --config FILE, else $WARREN_CONFIG, else ./warren.toml, else /etc/warren/warren.toml.
             Start with `warren validate`, then `warren render NAME` to see what ssh is told.
             """,
-        subcommands: [Run.self, Status.self, Check.self, Validate.self, Render.self]
+        subcommands: [Run.self, Status.self, Check.self, Validate.self, Render.self, Keygen.self, AuthorizedKey.self, Hostkey.self, Doctor.self]
     )
     public init() {}
 }

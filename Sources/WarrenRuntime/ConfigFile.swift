@@ -4,7 +4,28 @@ import WarrenCore
 /// Reads and validates a config file from disk.
 public enum ConfigFile {
     /// Loads `path`. Every problem, including an unreadable file, comes back as a `ConfigError`.
-    public static func load(path: String, stateDirOverride: String? = nil) throws(ConfigError) -> WarrenConfig {
+    /// - Parameters:
+    ///   - requireIdentityFiles: false lets a missing key file through (`warren doctor`
+    ///     reports it as a step of its own).
+    ///   - requireHostKeys: false lets a pinned tunnel without `host_key` through
+    ///     (`warren hostkey` prints the key to pin; `doctor` reports it at its host key step).
+    public static func load(
+        path: String, stateDirOverride: String? = nil, requireIdentityFiles: Bool = true, requireHostKeys: Bool = true
+    ) throws(ConfigError) -> WarrenConfig {
+        let text = try read(path)
+        var context = context(path: path, stateDirOverride: stateDirOverride, requireIdentityFiles: requireIdentityFiles)
+        context.requireHostKeys = requireHostKeys
+        return try ConfigLoader(context: context).load(text: text, file: path)
+    }
+
+    /// The state directory for `path` (which may be invalid or absent): see `ConfigLoader.stateDirOnly`.
+    public static func stateDir(path: String?, stateDirOverride: String?) -> String {
+        let text = path.flatMap { try? read($0) } ?? ""
+        return ConfigLoader(context: context(path: path ?? "./warren.toml", stateDirOverride: stateDirOverride, requireIdentityFiles: false))
+            .stateDirOnly(text: text)
+    }
+
+    private static func read(_ path: String) throws(ConfigError) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
             throw ConfigError(file: path, issues: [ConfigIssue(path: "", message: "the config file \(reason)")])
@@ -12,15 +33,19 @@ public enum ConfigFile {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(file: path, issues: [ConfigIssue(path: "", message: "the config file is not UTF-8 text")])
         }
+        return text
+    }
+
+    private static func context(path: String, stateDirOverride: String?, requireIdentityFiles: Bool) -> ConfigContext {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        let context = ConfigContext(
+        return ConfigContext(
             configDirectory: directory, homeDirectory: Locations.homeDirectory(),
             stateDirOverride: stateDirOverride, defaultStateDir: Locations.defaultStateDir(),
             isReadableFile: { path in
                 var isDirectory: ObjCBool = false
                 return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
                     && !isDirectory.boolValue && access(path, R_OK) == 0
-            })
-        return try ConfigLoader(context: context).load(text: text, file: path)
+            },
+            requireIdentityFiles: requireIdentityFiles)
     }
 }

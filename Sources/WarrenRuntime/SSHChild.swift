@@ -23,7 +23,12 @@ public struct SSHLaunch: Sendable, Equatable {
     /// `-v` (DEBUG1) is how warren knows when forwards are ready; it is passed on
     /// to ProxyJump hops. Every other setting comes from the generated file.
     public static func make(ssh: String, sshConfig: String, alias: String, setpriv: String?, supervisorPid: Int32) -> SSHLaunch {
-        let sshArguments = [ssh, "-v", "-F", sshConfig, "-N", alias]
+        make(ssh: ssh, arguments: ["-v", "-F", sshConfig, "-N", alias], setpriv: setpriv, supervisorPid: supervisorPid)
+    }
+
+    /// `ssh ARGUMENTS` in the same wrapper (`warren doctor` runs its checks this way).
+    public static func make(ssh: String, arguments: [String], setpriv: String?, supervisorPid: Int32) -> SSHLaunch {
+        let sshArguments = [ssh] + arguments
         guard let setpriv else { return SSHLaunch(executable: ssh, arguments: Array(sshArguments.dropFirst())) }
         let guardScript = "[ \"$PPID\" = \"$1\" ] || exit 70; shift; exec \"$@\""
         return SSHLaunch(

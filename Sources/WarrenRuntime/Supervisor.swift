@@ -138,12 +138,12 @@ public actor Supervisor {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
         do {
-            try files.write(tunnel)
+            try await files.write(tunnel, sshBinary: config.sshBinary)
         } catch {
             logger.error("cannot write the tunnel's files: \(error)", metadata: ["tunnel": "\(tunnel.name)"])
             statuses[tunnel.name] = TunnelStatus(
                 name: tunnel.name, state: .failed, since: Date().formatted(.iso8601), pid: nil, restarts: 0,
-                forwards: TunnelStatus.describe(tunnel), lastError: TunnelError(kind: .unknown, message: "\(error)"), nextRetry: nil)
+                forwards: TunnelStatus.describe(tunnel), lastError: TunnelError(kind: (error as? HostKeyResolutionError)?.kind ?? .unknown, message: "\(error)"), nextRetry: nil)
             return
         }
         let launch = SSHLaunch.make(

@@ -37,8 +37,14 @@ public struct TunnelFiles: Sendable {
 
     /// Renders and writes both files (0600 in a 0700 directory), each only when
     /// its content changed. Returns what was rendered.
+    ///
+    /// Fingerprint pins (`host_key = "SHA256:..."`) are resolved first (see
+    /// `HostKeyResolver`): a host that offers no key with the pinned fingerprint
+    /// throws `HostKeyResolutionError` and nothing is written.
     @discardableResult
-    public func write(_ tunnel: TunnelConfig) throws -> RenderedTunnel {
+    public func write(_ tunnel: TunnelConfig, sshBinary: String? = nil) async throws -> RenderedTunnel {
+        let existing = try? String(contentsOfFile: knownHostsPath(for: tunnel), encoding: .utf8)
+        let tunnel = try await HostKeyResolver.resolve(tunnel, knownHosts: existing, sshBinary: sshBinary)
         let rendered = render(tunnel)
         try AtomicFile.makeDirectory(stateDir, mode: 0o700)
         try AtomicFile.makeDirectory("\(stateDir)/tunnels", mode: 0o700)

@@ -11,16 +11,25 @@ public struct ConfigContext: Sendable {
     public var defaultStateDir: String
     /// Whether a readable regular file exists at the path.
     public var isReadableFile: @Sendable (String) -> Bool
+    /// Whether a missing identity file is a config error. `warren doctor` turns
+    /// this off so that it can report the missing key as its own step.
+    public var requireIdentityFiles: Bool
+    /// Whether a pinned endpoint without `host_key` is a config error. `warren
+    /// hostkey` turns this off: it is how a user gets the key to pin.
+    public var requireHostKeys: Bool
 
     public init(
         configDirectory: String, homeDirectory: String, stateDirOverride: String? = nil,
-        defaultStateDir: String, isReadableFile: @escaping @Sendable (String) -> Bool
+        defaultStateDir: String, isReadableFile: @escaping @Sendable (String) -> Bool,
+        requireIdentityFiles: Bool = true, requireHostKeys: Bool = true
     ) {
         self.configDirectory = configDirectory
         self.homeDirectory = homeDirectory
         self.stateDirOverride = stateDirOverride
         self.defaultStateDir = defaultStateDir
         self.isReadableFile = isReadableFile
+        self.requireIdentityFiles = requireIdentityFiles
+        self.requireHostKeys = requireHostKeys
     }
 
     /// Expands `~/` and makes a relative path absolute against the config's directory.
@@ -31,13 +40,24 @@ public struct ConfigContext: Sendable {
         return configDirectory.hasSuffix("/") ? configDirectory + path : configDirectory + "/" + path
     }
 
-    /// The key `warren keygen` creates and a tunnel without `identity_file` uses:
-    /// the tunnel's own (`keygen --tunnel NAME`) if it exists, else the shared one.
+    /// Where `warren keygen` writes a key: `<state_dir>/keys/[<tunnel>/]id_<type>`.
+    public static func keyPath(stateDir: String, tunnel: String?, type: KeyType) -> String {
+        if let tunnel { return "\(stateDir)/keys/\(tunnel)/\(type.fileName)" }
+        return "\(stateDir)/keys/\(type.fileName)"
+    }
+
+    /// The key a tunnel without `identity_file` uses: the first that exists of the
+    /// tunnel's own keys (`keygen --tunnel NAME`), then the shared ones, Ed25519
+    /// before RSA; the shared Ed25519 path when none exists. `warren keygen`
+    /// writes to `keyPath`, so what it makes is what this finds.
     public static func defaultIdentityFile(stateDir: String, tunnel: String?, exists: (String) -> Bool) -> String {
-        if let tunnel {
-            let own = "\(stateDir)/keys/\(tunnel)/id_ed25519"
-            if exists(own) { return own }
+        let owners: [String?] = tunnel == nil ? [nil] : [tunnel, nil]
+        for owner in owners {
+            for type in KeyType.allCases {
+                let path = keyPath(stateDir: stateDir, tunnel: owner, type: type)
+                if exists(path) { return path }
+            }
         }
-        return "\(stateDir)/keys/id_ed25519"
+        return keyPath(stateDir: stateDir, tunnel: nil, type: .ed25519)
     }
 }

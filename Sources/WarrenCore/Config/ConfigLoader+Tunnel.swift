@@ -7,11 +7,11 @@ extension ConfigLoader {
 
         let host = readHost(r, role: "the bastion's")
         let identityFile = resolveIdentity(own: own, inherited: inherited, stateDir: stateDir, tunnel: name, r)
-        let hostKeys = readHostKeys(r, policy: policy)
+        let pins = readHostKeys(r, policy: policy)
         let endpoint = SSHEndpoint(
             host: host, port: own.port ?? inherited.port ?? TunnelConfig.Defaults.port,
             user: own.user ?? inherited.user, identityFile: identityFile ?? "",
-            hostKeys: hostKeys, hostKeyPolicy: policy)
+            hostKeys: pins.keys, hostKeyFingerprints: pins.fingerprints, hostKeyPolicy: policy)
 
         var jumps: [SSHEndpoint] = []
         for hop in r.tables("jump") ?? [] {
@@ -21,12 +21,13 @@ extension ConfigLoader {
                 stateDir: stateDir, tunnelName: name)
             let hopPolicy = hopOwn.hostKeyPolicy ?? policy
             let hopHost = readHost(hop, role: "the jump host's")
+            let hopPins = readHostKeys(hop, policy: hopPolicy)
             jumps.append(
                 SSHEndpoint(
                     host: hopHost, port: hopOwn.port ?? inherited.port ?? TunnelConfig.Defaults.port,
                     user: hopOwn.user ?? endpoint.user,
                     identityFile: hopOwn.identityFile ?? endpoint.identityFile,
-                    hostKeys: readHostKeys(hop, policy: hopPolicy),
+                    hostKeys: hopPins.keys, hostKeyFingerprints: hopPins.fingerprints,
                     hostKeyPolicy: hopPolicy))
         }
 
@@ -63,7 +64,7 @@ extension ConfigLoader {
         if let path = inherited.identityFile { return path }
         if inherited.identityFilePath != nil { return nil }  // already reported at defaults.identity_file
         let fallback = ConfigContext.defaultIdentityFile(stateDir: stateDir, tunnel: tunnel, exists: context.isReadableFile)
-        guard context.isReadableFile(fallback) else {
+        guard context.isReadableFile(fallback) || !context.requireIdentityFiles else {
             r.log.add(
                 r.path("identity_file"),
                 "not set, and warren's default key \(fallback) does not exist; run `warren keygen` or set identity_file")
@@ -85,31 +86,40 @@ extension ConfigLoader {
         return value
     }
 
-    private func readHostKeys(_ r: TableReader, policy: HostKeyPolicy) -> [HostKey] {
+    /// `host_key`: each entry a key (`TYPE BASE64`) or a fingerprint (`SHA256:...`).
+    private func readHostKeys(_ r: TableReader, policy: HostKeyPolicy) -> (keys: [HostKey], fingerprints: [HostKeyFingerprint]) {
         let entries = r.strings("host_key")
         switch policy {
         case .pinned:
             guard let entries, !entries.isEmpty else {
-                if r.table["host_key"] == nil {
+                if r.table["host_key"] == nil && context.requireHostKeys {
                     r.log.add(
                         r.path("host_key"),
                         "is required with host_key_policy \"pinned\" (the default); run `warren hostkey TUNNEL` to print it, or set host_key_policy = \"accept-new\"")
                 }
-                return []
+                return ([], [])
             }
-            return entries.compactMap { entry in
+            var keys: [HostKey] = []
+            var fingerprints: [HostKeyFingerprint] = []
+            for entry in entries {
+                if HostKeyFingerprint.looksLikeFingerprint(entry.value) {
+                    switch HostKeyFingerprint.parse(entry.value) {
+                    case .success(let pin): fingerprints.append(pin)
+                    case .failure(let error): r.log.add(entry.path, error.reason)
+                    }
+                    continue
+                }
                 switch HostKey.parse(entry.value) {
-                case .success(let key): return key
-                case .failure(let error):
-                    r.log.add(entry.path, error.reason)
-                    return nil
+                case .success(let key): keys.append(key)
+                case .failure(let error): r.log.add(entry.path, error.reason)
                 }
             }
+            return (keys, fingerprints)
         case .acceptNew, .insecureNoCheck:
             if r.table["host_key"] != nil {
                 r.log.add(r.path("host_key"), "must be absent with host_key_policy \"\(policy.rawValue)\"; pin the key or drop the policy")
             }
-            return []
+            return ([], [])
         }
     }
 

@@ -63,6 +63,22 @@ public struct ConfigLoader: Sendable {
             tunnels: tunnels)
     }
 
+    /// The state directory a config names, read without validating anything
+    /// else: `--state-dir`, else a usable `state_dir`, else the default. For
+    /// `warren keygen`, which must work before the config is valid (a tunnel
+    /// without a key is invalid until keygen has run).
+    public func stateDirOnly(text: String) -> String {
+        if let override = context.stateDirOverride, ValueRules.pathReason(override) == nil {
+            return context.absolutePath(override)
+        }
+        if let root = try? TOMLNode.parse(text), case .string(let value)? = root["state_dir"],
+            ValueRules.pathReason(value) == nil
+        {
+            return context.absolutePath(value)
+        }
+        return context.defaultStateDir
+    }
+
     /// TOMLKit hands strings over as C strings, which would silently cut a value
     /// at an escaped NUL; so the escape is refused where it stands.
     static func nulEscape(in text: String) -> ConfigIssue? {
@@ -124,7 +140,7 @@ public struct ConfigLoader: Sendable {
         if let file = r.string("identity_file") {
             out.identityFile = checkedPath(file, at: r.path("identity_file"), r.log)
             out.identityFilePath = r.path("identity_file")
-            if let path = out.identityFile, !context.isReadableFile(path) {
+            if let path = out.identityFile, context.requireIdentityFiles, !context.isReadableFile(path) {
                 r.log.add(
                     r.path("identity_file"),
                     "identity file \(path) does not exist or is not readable; create a key with `warren keygen` or fix the path")

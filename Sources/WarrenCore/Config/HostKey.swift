@@ -34,7 +34,7 @@ public struct HostKey: Sendable, Hashable, CustomStringConvertible {
         }
         let blob = fields[1]
         let base64 = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-        guard blob.count >= 16, blob.allSatisfy({ base64.contains($0) }) else {
+        guard blob.count >= 16, blob.allSatisfy({ base64.contains($0) }), Base64.decode(blob) != nil else {
             return .failure(.init(reason: "the key data is not base64"))
         }
         return .success(HostKey(type: fields[0], blob: blob))

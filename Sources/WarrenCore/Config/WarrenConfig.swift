@@ -45,19 +45,30 @@ public struct SSHEndpoint: Sendable, Hashable {
     public var port: Int
     public var user: String?
     public var identityFile: String
+    /// Keys pinned as `TYPE BASE64`: written to known_hosts as they are.
     public var hostKeys: [HostKey]
+    /// Keys pinned by fingerprint (`SHA256:...`): the key itself is found and
+    /// checked against the fingerprint before known_hosts is written.
+    public var hostKeyFingerprints: [HostKeyFingerprint]
     public var hostKeyPolicy: HostKeyPolicy
 
     public init(
         host: String, port: Int = 22, user: String? = nil, identityFile: String,
-        hostKeys: [HostKey] = [], hostKeyPolicy: HostKeyPolicy = .pinned
+        hostKeys: [HostKey] = [], hostKeyFingerprints: [HostKeyFingerprint] = [],
+        hostKeyPolicy: HostKeyPolicy = .pinned
     ) {
         self.host = host
         self.port = port
         self.user = user
         self.identityFile = identityFile
         self.hostKeys = hostKeys
+        self.hostKeyFingerprints = hostKeyFingerprints
         self.hostKeyPolicy = hostKeyPolicy
+    }
+
+    /// Fingerprint pins whose key is not among `hostKeys` yet.
+    public var unresolvedFingerprints: [HostKeyFingerprint] {
+        hostKeyFingerprints.filter { pin in !hostKeys.contains(where: pin.matches) }
     }
 }
 
@@ -121,6 +132,13 @@ public struct TunnelConfig: Sendable, Hashable {
 
     /// The Host alias of the jump hop at `index` (0-based).
     public func jumpAlias(_ index: Int) -> String { "warren-\(name)-jump\(index + 1)" }
+
+    /// Every endpoint in the order ssh dials them (jump hops first, the bastion
+    /// last), with its Host alias and the config key path that describes it.
+    public var endpointsInOrder: [(alias: String, keyPath: String, endpoint: SSHEndpoint)] {
+        jumps.enumerated().map { (jumpAlias($0.offset), "tunnels.\(name).jump[\($0.offset)]", $0.element) }
+            + [(alias, "tunnels.\(name)", endpoint)]
+    }
 
     /// The values warren falls back on when neither the tunnel nor `[defaults]` sets them.
     public enum Defaults {

@@ -1,0 +1,192 @@
+import Foundation
+import WarrenCore
+
+/// Steps 7, 8 and 10: real ssh runs with the generated config, judged by the
+/// StderrClassifier.
+extension Doctor {
+    var sshConfigPath: String { files.sshConfigPath(for: tunnel) }
+    /// Long enough for every hop's connect and login.
+    var loginTimeout: Double { Double(tunnel.connectTimeout * (tunnel.jumps.count + 1) + 15) }
+
+    func launch(_ arguments: [String]) -> SSHLaunch {
+        SSHLaunch.make(ssh: tools.ssh, arguments: arguments, setpriv: tools.setpriv, supervisorPid: getpid())
+    }
+
+    /// A step's failure from how an ssh run ended.
+    func failure(_ diagnosis: ExitDiagnosis, context: [String] = [], fix: String? = nil) -> StepOutcome {
+        .failed(evidence: context + ["ssh: \(diagnosis.message)"], fix: fix ?? hint(diagnosis.kind), kind: diagnosis.kind)
+    }
+
+    func hint(_ kind: FailureKind) -> String {
+        if kind == .unknown {
+            // The generic hint says to run the doctor, which is running.
+            return "ssh failed in a way warren does not recognise: read ssh's message above, and run the command below by hand (it has -v)"
+        }
+        return kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name)
+    }
+
+    // MARK: - 7. authentication
+
+    func checkAuthentication() async -> StepOutcome {
+        if !filesWritten {
+            do {
+                try await files.write(resolvedTunnel ?? tunnel, sshBinary: config?.sshBinary)
+                filesWritten = true
+            } catch let error as HostKeyResolutionError {
+                return .failed(evidence: [error.message], fix: hint(error.kind), kind: error.kind)
+            } catch {
+                return .failed(evidence: ["cannot write the generated files: \(error)"], fix: "make \(config!.stateDir) writable by this user, or pass --state-dir", kind: .unknown)
+            }
+        }
+        let check = SSHCheck(
+            launch: launch(["-v", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-N", tunnel.alias]),
+            hops: tunnel.jumps.count, goal: .authenticated, timeout: loginTimeout)
+        let (result, running) = await check.start()
+        let bastion = tunnel.endpoint
+        let user = bastion.user ?? ProcessInfo.processInfo.userName
+        switch result {
+        case .reached(let seconds):
+            _ = await running.finish()
+            var evidence = ["logged in as \(user)@\(bastion.host) with \(bastion.identityFile) in \(String(format: "%.2f", seconds)) s"]
+            if !tunnel.jumps.isEmpty { evidence.append("through \(tunnel.jumps.count) jump hop\(tunnel.jumps.count == 1 ? "" : "s"), each with its own login") }
+            return .passed(evidence: evidence)
+        case .failed(let diagnosis):
+            var context: [String] = []
+            if diagnosis.kind == .authFailed {
+                context.append("\(bastion.host) refused the key \(bastion.identityFile) for user \(user)")
+                if let line = try? String(contentsOfFile: bastion.identityFile + ".pub", encoding: .utf8),
+                    case .success(let key) = PublicKey.parse(line), let fingerprint = key.key.fingerprint
+                {
+                    context.append("the key's fingerprint is \(fingerprint): on the bastion, `ssh-keygen -lf ~\(user)/.ssh/authorized_keys` must list it")
+                }
+            }
+            return failure(diagnosis, context: context)
+        case .timedOut(let seconds, let lines):
+            return .failed(
+                evidence: ["ssh did not log in within \(Int(seconds)) s"] + lines.suffix(3).map { "ssh: \($0)" },
+                fix: hint(.connectTimeout), kind: .connectTimeout)
+        }
+    }
+
+    // MARK: - 8. targets
+
+    func checkTargets() async -> StepOutcome {
+        var evidence: [String] = []
+        var targets: [Forward.Endpoint] = []
+        for forward in tunnel.localForwards {
+            guard let target = forward.target, !targets.contains(target) else { continue }
+            targets.append(target)
+        }
+        for target in targets {
+            guard case .tcp(let host?, let port) = target else {
+                evidence.append("\(target): a unix socket on the bastion: not checked here; step 10 goes through it")
+                continue
+            }
+            let check = SSHCheck(
+                launch: launch(["-vv", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-W", target.description, tunnel.alias]),
+                hops: tunnel.jumps.count, goal: .channelOpen, timeout: loginTimeout + Double(tunnel.connectTimeout))
+            let (result, running) = await check.start()
+            let fix = hint(.targetUnreachable).replacingOccurrences(of: "nc -z HOST PORT", with: "nc -z \(host) \(port)")
+            switch result {
+            case .reached(let seconds):
+                _ = await running.finish()
+                evidence.append("\(target): the bastion opened a connection to it (ssh -W, \(String(format: "%.2f", seconds)) s)")
+            case .failed(let diagnosis) where diagnosis.kind == .forwardingForbidden:
+                return failure(
+                    diagnosis, context: evidence + ["the bastion refuses to forward to \(target) for this key or user"],
+                    fix: hint(.forwardingForbidden) + "; `warren authorized-key \(tunnel.name)` prints the line with permitopen=\"\(target)\"")
+            case .failed(let diagnosis) where diagnosis.kind == .targetUnreachable:
+                return failure(diagnosis, context: evidence + ["the bastion cannot connect to \(target)"], fix: fix)
+            case .failed(let diagnosis):
+                return failure(diagnosis, context: evidence + ["ssh -W \(target) failed before reaching the target"])
+            case .timedOut(let seconds, _):
+                return .failed(
+                    evidence: evidence + ["\(target): no answer within \(Int(seconds)) s: the bastion's connection to it hangs (a firewall or security group drops the packets?)"],
+                    fix: fix, kind: .targetUnreachable)
+            }
+        }
+        for forward in tunnel.remoteForwards {
+            guard case .tcp(let host, let port)? = forward.target else { continue }
+            let name = host ?? "localhost"
+            let reached = await NetworkCheck.offPool {
+                guard case .success(let addresses) = NetworkCheck.resolve(host: name, port: port) else { return false }
+                for address in addresses {
+                    if case .success(let fd) = NetworkCheck.connect(address, timeout: 3) {
+                        close(fd)
+                        return true
+                    }
+                }
+                return false
+            }
+            guard reached else {
+                return .failed(
+                    evidence: evidence + ["remote forward \(forward): this machine cannot connect to \(name):\(port), where the bastion's connections are sent"],
+                    fix: "start the service on \(name):\(port), or fix remote_forward", kind: .targetUnreachable)
+            }
+            evidence.append("remote forward \(forward): this machine reaches \(name):\(port)")
+        }
+        if evidence.isEmpty { evidence.append("no fixed targets: a SOCKS forward reaches whatever its clients ask for") }
+        return .passed(evidence: evidence)
+    }
+
+    // MARK: - 10. end to end
+
+    func checkEndToEnd() async -> StepOutcome {
+        if let pid = runningSSH {
+            let evidence = ["the tunnel is already up (ssh pid \(pid), `warren run`): probing its forwards"]
+            return await probeForwards(evidence: evidence)
+        }
+        let check = SSHCheck(
+            launch: SSHLaunch.make(ssh: tools.ssh, sshConfig: sshConfigPath, alias: tunnel.alias, setpriv: tools.setpriv, supervisorPid: getpid()),
+            hops: tunnel.jumps.count, goal: .forwardsReady(remote: !tunnel.remoteForwards.isEmpty), timeout: loginTimeout)
+        let (result, running) = await check.start()
+        switch result {
+        case .reached(let seconds):
+            let evidence = ["a temporary `ssh -N` with the generated config bound every forward in \(String(format: "%.2f", seconds)) s"]
+            let outcome = await probeForwards(evidence: evidence)
+            _ = await running.finish()
+            if case .failed(let evidence, let fix, let kind) = outcome {
+                let opened = running.watch.lines.filter { $0.contains(": open failed: ") }.map { "ssh: \($0)" }
+                return .failed(evidence: evidence + opened, fix: fix, kind: kind)
+            }
+            return outcome.isPassed ? .passed(evidence: stopped(outcome)) : outcome
+        case .failed(let diagnosis):
+            return failure(diagnosis, context: ["the temporary `ssh -N` did not come up"])
+        case .timedOut(let seconds, let lines):
+            return .failed(
+                evidence: ["the temporary `ssh -N` did not bind its forwards within \(Int(seconds)) s"] + lines.suffix(3).map { "ssh: \($0)" },
+                fix: hint(.unknown), kind: .unknown)
+        }
+    }
+
+    private func stopped(_ outcome: StepOutcome) -> [String] {
+        guard case .passed(let evidence) = outcome else { return [] }
+        return evidence + ["stopped the temporary ssh"]
+    }
+
+    /// Connects through every local forward (and SOCKS listener): a connection
+    /// that stays open reaches the target; one accepted then closed does not.
+    private func probeForwards(evidence: [String]) async -> StepOutcome {
+        var evidence = evidence
+        let wait = 1.5
+        for forward in tunnel.localForwards + tunnel.dynamicForwards {
+            let via = forward.target.map { " -> \($0)" } ?? " (SOCKS)"
+            switch await TargetProbe.probe(forward.listen, wait: wait) {
+            case .reachable:
+                evidence.append("\(forward.listen)\(via): a connection through it stayed open \(wait) s: it answers")
+            case .unreachable(let message):
+                let fix = forward.target.flatMap { target -> String? in
+                    guard case .tcp(let host?, let port) = target else { return nil }
+                    return hint(.targetUnreachable).replacingOccurrences(of: "nc -z HOST PORT", with: "nc -z \(host) \(port)")
+                } ?? hint(.targetUnreachable)
+                return .failed(evidence: evidence + ["\(forward.listen)\(via): \(message)"], fix: fix, kind: .targetUnreachable)
+            case .notListening(let message):
+                return .failed(evidence: evidence + ["\(forward.listen)\(via): \(message)"], fix: hint(.localPortInUse), kind: .localPortInUse)
+            }
+        }
+        if !tunnel.remoteForwards.isEmpty {
+            evidence.append("the bastion confirmed every remote forward: \(tunnel.remoteForwards.map(\.description).joined(separator: ", "))")
+        }
+        return .passed(evidence: evidence)
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Synchronization
+import WarrenCore
+
+/// One short ssh run of `warren doctor`, with the generated config, judged
+/// line by line by the StderrClassifier as the supervisor judges its children.
+struct SSHCheck {
+    /// What the run is waiting for.
+    enum Goal: Sendable {
+        /// Logged in through every hop (N+1 `Authenticated to` lines).
+        case authenticated
+        /// `ssh -W`: logged in, then the bastion confirmed the channel to the
+        /// target (`channel N: open confirm`, a DEBUG2 line: needs `-vv`).
+        case channelOpen
+        /// `ssh -N` with forwards: every forward bound (the (N+1)th `Entering
+        /// interactive session.`), and remote forwards confirmed when there are any.
+        case forwardsReady(remote: Bool)
+    }
+
+    /// How the run ended, as far as the goal goes.
+    enum Result: Sendable {
+        /// The goal was reached after this many seconds; ssh is still running
+        /// until `finish()` (or was stopped).
+        case reached(seconds: Double)
+        /// ssh ended first or stated a failure: why, in the classifier's terms.
+        case failed(ExitDiagnosis)
+        /// Neither within the time limit.
+        case timedOut(seconds: Double, lastLines: [String])
+    }
+
+    let launch: SSHLaunch
+    let hops: Int
+    let goal: Goal
+    let timeout: Double
+
+    /// Tracks the lines of one run.
+    final class Watch: Sendable {
+        struct State {
+            var authenticated = 0
+            var entered = 0
+            var remoteConfirmed = false
+            var channelConfirmed = false
+            var failure: ExitDiagnosis?
+            var lines: [String] = []
+        }
+        let state = Mutex(State())
+        let hops: Int
+        let goal: Goal
+
+        init(hops: Int, goal: Goal) {
+            self.hops = hops
+            self.goal = goal
+        }
+
+        func feed(_ line: String) {
+            state.withLock { s in
+                if !StderrClassifier.isDebug(line) {
+                    s.lines.append(line)
+                    if s.lines.count > 60 { s.lines.removeFirst() }
+                }
+                let loggedIn = s.authenticated > hops
+                switch StderrClassifier().classify(line: line) {
+                case .authenticated?: s.authenticated += 1
+                case .enteredSession?: s.entered += 1
+                case .remoteForwardsConfirmed?: s.remoteConfirmed = true
+                case .channelOpenFailed(let message)?:
+                    if s.failure == nil { s.failure = ExitDiagnosis(kind: .targetUnreachable, message: message) }
+                case .failure(.forwardingForbidden, let message)?:
+                    if s.failure == nil { s.failure = ExitDiagnosis(kind: .forwardingForbidden, message: message) }
+                default: break
+                }
+                // With ProxyJump the hop's own `ssh -W` channel is confirmed before
+                // the last login; only a confirmation after it is the target's.
+                if loggedIn, line.hasPrefix("debug2: channel "), line.contains(": open confirm ") {
+                    s.channelConfirmed = true
+                }
+            }
+        }
+
+        var reached: Bool {
+            state.withLock { s in
+                switch goal {
+                case .authenticated: return s.authenticated > hops
+                case .channelOpen: return s.channelConfirmed
+                case .forwardsReady(let remote): return s.entered > hops && (!remote || s.remoteConfirmed)
+                }
+            }
+        }
+
+        var failure: ExitDiagnosis? { state.withLock { $0.failure } }
+        var lines: [String] { state.withLock { $0.lines } }
+    }
+
+    /// A started run; `finish()` stops ssh (if it still runs) and waits for it.
+    final class Running: Sendable {
+        let control = ChildControl()
+        let watch: Watch
+        let task = Mutex<Task<ChildOutcome?, Never>?>(nil)
+
+        init(watch: Watch) { self.watch = watch }
+
+        func finish() async -> ChildOutcome? {
+            control.terminate(grace: 2)
+            return await task.withLock { $0 }?.value
+        }
+    }
+
+    /// Starts ssh and waits until the goal is reached, ssh ends, or the time
+    /// limit passes. On `.reached` ssh still runs: call `finish()` after any
+    /// probing. On the other results it has already been stopped.
+    func start() async -> (Result, Running) {
+        let running = Running(watch: Watch(hops: hops, goal: goal))
+        let started = ContinuousClock.now
+        let launch = self.launch
+        let done = Mutex(false)
+        let task = Task { () -> ChildOutcome? in
+            defer { done.withLock { $0 = true } }
+            return try? await SSHChild.run(launch, control: running.control, onSpawn: { _ in }, onLine: { running.watch.feed($0) })
+        }
+        running.task.withLock { $0 = task }
+        let elapsed = { (ContinuousClock.now - started).seconds }
+        while true {
+            if running.watch.reached { return (.reached(seconds: elapsed()), running) }
+            if let failure = running.watch.failure {
+                _ = await running.finish()
+                return (.failed(failure), running)
+            }
+            if done.withLock({ $0 }) {
+                let outcome = await task.value
+                if running.watch.reached { return (.reached(seconds: elapsed()), running) }
+                let status = outcome?.exitCode ?? outcome.flatMap { $0.signal.map { 128 + $0 } }
+                return (.failed(StderrClassifier.diagnose(lines: running.watch.lines, exitStatus: status)), running)
+            }
+            if elapsed() > timeout {
+                _ = await running.finish()
+                return (.timedOut(seconds: elapsed(), lastLines: running.watch.lines), running)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (whole, atto) = components
+        return Double(whole) + Double(atto) / 1e18
+    }
+}
