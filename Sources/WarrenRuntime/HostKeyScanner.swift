@@ -87,8 +87,13 @@ public enum HostKeyResolver {
                     let behind = index > 0
                         ? "; warren fetches keys directly from this machine, so a host reachable only through its jump hop(s) must be pinned by its full key (host_key = \"ssh-ed25519 AAAA...\")"
                         : ""
+                    // A host dialled directly that does not answer at all is a
+                    // connection failure (retried with backoff), not a key problem.
+                    let unreachable = index == 0
+                        ? await NetworkCheck.offPool { NetworkCheck.unreachableKind(host: endpoint.host, port: endpoint.port, timeout: Double(tunnel.connectTimeout)) }
+                        : nil
                     throw HostKeyResolutionError(
-                        kind: .hostKeyUnknown,
+                        kind: unreachable ?? .hostKeyUnknown,
                         message: "cannot check the pinned fingerprint \(pins) of \(name): ssh-keyscan got no key: \(problem ?? "no answer")\(behind)")
                 }
                 throw HostKeyResolutionError(

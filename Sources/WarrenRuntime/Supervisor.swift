@@ -137,15 +137,6 @@ public actor Supervisor {
         if tunnel.endpoint.hostKeyPolicy == .insecureNoCheck || tunnel.jumps.contains(where: { $0.hostKeyPolicy == .insecureNoCheck }) {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
-        do {
-            try await files.write(tunnel, sshBinary: config.sshBinary)
-        } catch {
-            logger.error("cannot write the tunnel's files: \(error)", metadata: ["tunnel": "\(tunnel.name)"])
-            statuses[tunnel.name] = TunnelStatus(
-                name: tunnel.name, state: .failed, since: Date().formatted(.iso8601), pid: nil, restarts: 0,
-                forwards: TunnelStatus.describe(tunnel), lastError: TunnelError(kind: (error as? HostKeyResolutionError)?.kind ?? .unknown, message: "\(error)"), nextRetry: nil)
-            return
-        }
         let launch = SSHLaunch.make(
             ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
             setpriv: launchTools.setpriv, supervisorPid: getpid())
@@ -155,7 +146,9 @@ public actor Supervisor {
             tunnel: tunnel,
             environment: RunnerEnvironment(
                 launch: launch, tunnelDirectory: files.directory(for: tunnel), throttle: throttle,
-                logger: logger, onChange: { [weak self] status in await self?.update(status, generation: generation) }))
+                logger: logger,
+                prepare: { [files, sshBinary = config.sshBinary] in _ = try await files.write(tunnel, sshBinary: sshBinary) },
+                onChange: { [weak self] status in await self?.update(status, generation: generation) }))
         runners[tunnel.name] = runner
         await runner.start()
     }

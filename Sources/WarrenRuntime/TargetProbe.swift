@@ -70,48 +70,17 @@ enum Socket {
             }
             return fd
         case .tcp(let host, let port):
-            var hints = addrinfo()
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            var list: UnsafeMutablePointer<addrinfo>?
             let name: String
             switch host {
             case nil, "localhost", "*", "0.0.0.0": name = "127.0.0.1"
             case "::": name = "::1"
             case let h?: name = h
             }
-            guard getaddrinfo(name, String(port), &hints, &list) == 0, let first = list else { return nil }
-            defer { freeaddrinfo(list) }
-            var info: UnsafeMutablePointer<addrinfo>? = first
-            while let current = info {
-                if let fd = connect(current.pointee, timeout: timeout) { return fd }
-                info = current.pointee.ai_next
+            guard case .success(let addresses) = NetworkCheck.resolve(host: name, port: port) else { return nil }
+            for address in addresses {
+                if case .success(let fd) = NetworkCheck.connect(address, timeout: timeout) { return fd }
             }
             return nil
         }
-    }
-
-    private static func connect(_ info: addrinfo, timeout: Double) -> Int32? {
-        let fd = socket(info.ai_family, info.ai_socktype, info.ai_protocol)
-        guard fd >= 0 else { return nil }
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        let result = Glibc.connect(fd, info.ai_addr, info.ai_addrlen)
-        if result != 0 && errno != EINPROGRESS {
-            close(fd)
-            return nil
-        }
-        if result != 0 {
-            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            var error: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            guard poll(&pfd, 1, Int32(timeout * 1000)) == 1,
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0, error == 0
-            else {
-                close(fd)
-                return nil
-            }
-        }
-        _ = fcntl(fd, F_SETFL, flags)
-        return fd
     }
 }

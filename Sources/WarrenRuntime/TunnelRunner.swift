@@ -8,6 +8,9 @@ public struct RunnerEnvironment: Sendable {
     public var tunnelDirectory: String
     public var throttle: StartThrottle
     public var logger: Logger
+    /// Runs before every spawn: writes the tunnel's files (resolving host key
+    /// fingerprint pins). A throw fails this start, which is retried like an exit.
+    public var prepare: @Sendable () async throws -> Void
     /// Called after every change of state, error, pid or restart count.
     public var onChange: @Sendable (TunnelStatus) async -> Void
 }
@@ -119,21 +122,26 @@ public actor TunnelRunner {
         }
         run += 1
         let run = self.run
+        do {
+            try await env.prepare()
+        } catch {
+            let kind = (error as? HostKeyResolutionError)?.kind ?? .unknown
+            await handle(.startFailed(ExitDiagnosis(kind: kind, message: "\(error)")))
+            return
+        }
         let control = ChildControl()
         self.control = control
         let launch = env.launch
         childTask = Task {
-            let outcome: ChildOutcome
             do {
-                outcome = try await SSHChild.run(
+                let outcome = try await SSHChild.run(
                     launch, control: control,
                     onSpawn: { pid in await self.spawned(pid: pid, run: run) },
                     onLine: { line in await self.received(line: line, run: run) })
+                await self.exited(outcome, run: run)
             } catch {
-                outcome = ChildOutcome(exitCode: 127, signal: nil, lastLines: ["warren: cannot start \(launch.executable): \(error)"])
-                await self.spawnFailed(run: run)
+                await self.launchFailed(error, run: run)
             }
-            await self.exited(outcome, run: run)
         }
     }
 
@@ -143,9 +151,15 @@ public actor TunnelRunner {
         await handle(.spawned(pid: pid))
     }
 
-    private func spawnFailed(run: Int) async {
-        guard run == self.run, machine.state == .starting else { return }
-        await handle(.spawned(pid: -1))
+    /// swift-subprocess could not start (or follow) the child.
+    private func launchFailed(_ error: any Error, run: Int) async {
+        guard run == self.run else { return }
+        let diagnosis = ExitDiagnosis(kind: .unknown, message: "cannot run \(env.launch.executable): \(error)")
+        if machine.state == .starting {
+            await handle(.startFailed(diagnosis))
+        } else {
+            await exited(ChildOutcome(exitCode: 127, signal: nil, lastLines: [diagnosis.message]), run: run)
+        }
     }
 
     private func received(line: String, run: Int) async {

@@ -204,3 +204,26 @@ import WarrenCore
         #expect(machine.state == before)
     }
 }
+
+extension TunnelMachineTests {
+    @Test func aStartThatFailsBeforeSpawningIsRetriedLikeAnExit() {
+        var machine = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
+        _ = machine.start(at: 0)
+        let actions = machine.handle(.startFailed(ExitDiagnosis(kind: .hostKeyChanged, message: "no key has the pinned fingerprint")), at: 0)
+        #expect(actions == [.releaseStartSlot, .scheduleRetry(after: 300)])
+        #expect(machine.state == .failed)
+        #expect(machine.lastError?.kind == .hostKeyChanged)
+        #expect(machine.handle(.retryDue, at: 300) == [.spawn], "retried: the bastion may be back, or re-pinned")
+
+        var transient = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
+        _ = transient.start(at: 0)
+        _ = transient.handle(.startFailed(ExitDiagnosis(kind: .connectionRefused, message: "ssh-keyscan: nothing answered")), at: 0)
+        #expect(transient.state == .backoff)
+    }
+
+    @Test func startFailedOutsideStartingIsIgnored() {
+        var machine = upMachine()
+        #expect(machine.handle(.startFailed(ExitDiagnosis(kind: .unknown, message: "x")), at: 1) == [])
+        #expect(machine.state == .up)
+    }
+}

@@ -107,4 +107,20 @@ import WarrenTestSupport
         try require(down?.lastError?.kind == .connectionRefused, "connection_refused through the hop", warren)
         #expect(down?.lastError?.message.contains("jump hop could not reach") == true)
     }
+
+    @Test func fingerprintPinnedBastionDownAtStartIsRetriedUntilItAnswers() throws {
+        let scene = try Scene()
+        let local = try scene.forward()
+        let fingerprint = try #require(HostKey.parse(SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)).get().fingerprint)
+        scene.sshd.halt()
+        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec], hostKey: fingerprint)
+        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        defer { warren.stop() }
+        let down = warren.waitFor("db") { $0.lastError != nil }
+        try require(down?.lastError?.kind == .connectionRefused, "connection_refused while the pin cannot be checked", warren)
+        #expect(down?.state == .backoff, "a bastion that does not answer is retried, not left for a human")
+        try scene.sshd.restart()
+        try require(warren.waitForState("db", .up), "up once the bastion answers with the pinned key", warren)
+        #expect(try TCPClient.echo(port: local.port))
+    }
 }

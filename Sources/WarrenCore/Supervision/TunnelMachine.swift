@@ -6,6 +6,9 @@ public enum TunnelEvent: Sendable, Equatable {
     case ssh(SSHEvent)
     /// ssh exited; the diagnosis is taken from all it printed.
     case exited(ExitDiagnosis)
+    /// ssh could not be started: its files could not be prepared (a host key
+    /// fingerprint pin could not be resolved, a write failed) or exec failed.
+    case startFailed(ExitDiagnosis)
     /// The retry delay elapsed.
     case retryDue
     /// ssh did not become ready in time.
@@ -142,7 +145,10 @@ public struct TunnelMachine: Sendable {
             return [.terminateChild]
 
         case (.exited(let diagnosis), .connecting), (.exited(let diagnosis), .up), (.exited(let diagnosis), .degraded):
-            return childExited(diagnosis, at: now, random: random)
+            return childExited(diagnosis, at: now, random: random, heldStartSlot: state == .connecting)
+
+        case (.startFailed(let diagnosis), .starting):
+            return childExited(diagnosis, at: now, random: random, heldStartSlot: true)
 
         case (.retryDue, .backoff), (.retryDue, .failed):
             retryAt = nil
@@ -167,8 +173,7 @@ public struct TunnelMachine: Sendable {
         return probes ? [.releaseStartSlot, .startProbing] : [.releaseStartSlot]
     }
 
-    private mutating func childExited(_ diagnosis: ExitDiagnosis, at now: Double, random: Double) -> [TunnelAction] {
-        let wasConnecting = state == .connecting
+    private mutating func childExited(_ diagnosis: ExitDiagnosis, at now: Double, random: Double, heldStartSlot: Bool) -> [TunnelAction] {
         pid = nil
         if let upSince, now - upSince >= policy.stableAfter { attempt = 0 }
         upSince = nil
@@ -184,7 +189,7 @@ public struct TunnelMachine: Sendable {
         retryAt = now + delay
         move(to: kind.needsHuman ? .failed : .backoff, at: now)
         var actions: [TunnelAction] = [.scheduleRetry(after: delay)]
-        if wasConnecting { actions.insert(.releaseStartSlot, at: 0) }
+        if heldStartSlot { actions.insert(.releaseStartSlot, at: 0) }
         return actions
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import WarrenCore
 
 /// The socket-level checks of `warren doctor`: resolve, connect, read the SSH
 /// banner, try a bind. Blocking calls with explicit time limits, run off the
@@ -75,6 +76,23 @@ enum NetworkCheck {
         }
         _ = fcntl(fd, F_SETFL, flags)
         return .success(fd)
+    }
+
+    /// Why `host:port` cannot be reached over TCP from here, as a failure kind,
+    /// or nil when a connection succeeds.
+    static func unreachableKind(host: String, port: Int, timeout: Double) -> FailureKind? {
+        guard case .success(let addresses) = resolve(host: host, port: port) else { return .dnsFailure }
+        var kind = FailureKind.connectTimeout
+        for address in addresses {
+            switch connect(address, timeout: timeout) {
+            case .success(let fd):
+                close(fd)
+                return nil
+            case .failure(.refused): kind = .connectionRefused
+            case .failure: continue
+            }
+        }
+        return kind
     }
 
     private static func fail(_ fd: Int32, _ code: Int32) -> Result<Int32, ConnectFailure> {
