@@ -11,7 +11,9 @@ public struct Warren: AsyncParsableCommand {
             it with backoff, and names every failure with its fix.
 
             Config: --config FILE, else $WARREN_CONFIG, else ./warren.toml, else /etc/warren/warren.toml.
-            Start with `warren validate`, then `warren render NAME` to see what ssh is told.
+            New tunnel: `warren keygen`, then `warren hostkey NAME` (pin the bastion's key), \
+            `warren authorized-key NAME` (the line for the bastion's admin), `warren validate`, \
+            and `warren doctor NAME` to check every step. Then `warren run`, or `warren check` from cron.
             """,
         subcommands: [Run.self, Status.self, Check.self, Validate.self, Render.self, Keygen.self, AuthorizedKey.self, Hostkey.self, Doctor.self]
     )
