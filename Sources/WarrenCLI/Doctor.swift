@@ -46,10 +46,7 @@ extension Warren {
                 fflush(nil)
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                let data = (try? encoder.encode(report)) ?? Data("{}".utf8)
-                print(String(decoding: data, as: UTF8.self))
+                print(JSONOutput.encode(report), terminator: "")
             } else {
                 print(DoctorText.summary(report), terminator: "")
             }

@@ -7,10 +7,7 @@ public enum CheckCoding {
         var report = report
         // Milliseconds are precise enough, and keep the number readable.
         report.elapsedSeconds = (report.elapsedSeconds * 1000).rounded() / 1000
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(report)) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
+        return JSONOutput.encode(report)
     }
 
     public static func decode(_ data: Data) throws -> CheckReport {

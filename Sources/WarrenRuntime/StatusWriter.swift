@@ -48,10 +48,7 @@ actor StatusWriter {
 /// The JSON form of status.json (also what `warren status --json` prints).
 public enum StatusCoding {
     public static func encode(_ report: StatusReport) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(report)) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
+        JSONOutput.encode(report)
     }
 
     public static func decode(_ data: Data) throws -> StatusReport {

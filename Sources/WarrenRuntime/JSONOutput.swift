@@ -1,0 +1,12 @@
+import Foundation
+
+/// How warren prints JSON for people and scripts alike: pretty, keys sorted
+/// (stable diffs), slashes unescaped, a final newline.
+public enum JSONOutput {
+    public static func encode(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
