@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `warren` command: a tunnel supervisor over the system OpenSSH client.
 public struct Warren: AsyncParsableCommand {
@@ -18,4 +19,28 @@ public struct Warren: AsyncParsableCommand {
         subcommands: [Run.self, Status.self, Check.self, Validate.self, Render.self, Keygen.self, AuthorizedKey.self, Hostkey.self, Doctor.self]
     )
     public init() {}
+}
+
+extension Warren {
+    /// The entry point: parses, runs, and exits with the command's status.
+    /// `check` is a monitoring plugin, whose callers read any exit status
+    /// outside 0-3 as a broken plugin: its usage errors exit 3 (UNKNOWN).
+    public static func runAsMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            exit(withError: nil)
+        } catch {
+            let code = exitCode(for: error)
+            if arguments.first == "check", !(0...3).contains(code.rawValue) {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(3)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -4,6 +4,6 @@ import WarrenCLI
 @main
 struct Main {
     static func main() async {
-        await Warren.main()
+        await Warren.runAsMain()
     }
 }
