@@ -133,7 +133,7 @@ class Bench:
             ports = self.fleet.ports[:n]
             samples = {"warren": [], "autossh": [], "ssh": []}
             # One untimed round first (page cache, sshd's first fork).
-            for rep in range(-1 if n == 1 else 0, reps):
+            for rep in range(-1 if n == 1 and not self.quick else 0, reps):
                 for make in (Warren, Autossh, BareSSH):
                     tool = make(self, self.fleet, n, f"ready{n}-{rep}")
                     tick = self.floor_tick(tool, self.fleet) if make is BareSSH else None
@@ -328,8 +328,8 @@ class Bench:
     # -------------------------------------------------------------- footprint
 
     def section_footprint(self):
-        idle = 10 if self.quick else 60
-        settle = 3 if self.quick else 5
+        idle = 6 if self.quick else 60
+        settle = 2 if self.quick else 5
         result = {}
         for n in (50, 200):
             result[n] = {}
@@ -376,7 +376,8 @@ class Bench:
                      note="PSS divides shared pages (libc) among the processes sharing them")
             self.row(sec, f"{n} tunnels: supervisor CPU, {idle} s idle", "% of a core",
                      w["supervisor_cpu_percent"], a["supervisor_cpu_percent"],
-                     note="warren probes every target through its forward every 30 s; autossh -M 0 does nothing")
+                     note="warren probes every target through its forward every 30 s; autossh -M 0 does nothing"
+                     + (" (the --quick window is shorter than one probe cycle)" if idle < 32 else ""))
             self.row(sec, f"{n} tunnels: ssh children RSS / PSS (sum)", "MB",
                      f"{w['ssh_rss_kb'] / 1024:.0f} / {w['ssh_pss_kb'] / 1024:.0f}",
                      f"{a['ssh_rss_kb'] / 1024:.0f} / {a['ssh_pss_kb'] / 1024:.0f}")
