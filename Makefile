@@ -37,3 +37,6 @@ install: release ## Install the binary to BINDIR, templates to DATADIR/templates
 uninstall: ## Remove what install installed
 	rm -f $(DESTDIR)$(BINDIR)/warren $(DESTDIR)$(SYSTEMD_DIR)/warren.service
 	rm -rf $(DESTDIR)$(DATADIR)
+
+bench: ## warren vs autossh vs bare ssh: time to ready, recovery, half-dead, footprint, reload (root; ~15 min, QUICK=1 under 3)
+	python3 bench/bench.py $(if $(QUICK),--quick,)

@@ -44,12 +44,15 @@ public enum StaleChildren {
     }
 
     private static func isStaleSSH(pid: Int32, marker: String) -> Bool {
-        guard ProcessInfoReader.isAlive(pid), let arguments = ProcessInfoReader.commandLine(pid), arguments.count >= 3 else { return false }
+        // The command line first: it rules out nearly every process on the
+        // machine. Reading /proc/PID/status (isAlive) for each of them was most
+        // of warren's start-up time before its first ssh (`make bench`).
+        guard let arguments = ProcessInfoReader.commandLine(pid), arguments.count >= 3 else { return false }
         guard let f = arguments.firstIndex(of: "-F"), f + 1 < arguments.count else { return false }
         let executable = (arguments[0] as NSString).lastPathComponent
         return (executable == "ssh" || arguments.contains(where: { $0.hasSuffix("/ssh") }))
             && arguments[f + 1].hasPrefix(marker) && arguments[f + 1].hasSuffix("/ssh_config")
-            && arguments.contains("-N")
+            && arguments.contains("-N") && ProcessInfoReader.isAlive(pid)
     }
 }
 

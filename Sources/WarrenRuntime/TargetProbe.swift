@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import WarrenCore
 
@@ -17,12 +16,19 @@ public enum ProbeResult: Sendable, Equatable {
 /// accepted by ssh and then closed once the bastion reports the channel failed;
 /// a live target keeps it open. That holds for any TCP protocol.
 public enum TargetProbe {
-    private static let queue = DispatchQueue(label: "warren.probe", attributes: .concurrent)
-
     /// - Parameter wait: how long the connection must stay open to count as reachable.
+    ///
+    /// A probe blocks in connect() and poll() for up to `wait` seconds, so it
+    /// runs on a thread of its own. On a Dispatch queue it held one of the
+    /// global pool's threads, the same threads that run every task and actor:
+    /// with fifty tunnels coming up, their probes took every one of them and
+    /// the supervisor stalled for seconds at a time (Dispatch adds only about
+    /// one thread a second), holding back the next starts (`make bench`).
     public static func probe(_ endpoint: Forward.Endpoint, wait: Double) async -> ProbeResult {
         await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: probeBlocking(endpoint, wait: wait)) }
+            let thread = Thread { continuation.resume(returning: probeBlocking(endpoint, wait: wait)) }
+            thread.name = "warren-probe"
+            thread.start()
         }
     }
 
