@@ -134,8 +134,24 @@ public final class SSHDServer: Sendable {
 
     /// Kills every connection and the listener but keeps the files, so that
     /// `restart()` can bring the same bastion back: a bastion that went down.
+    ///
+    /// Unlike `stop()`, the listener is stopped (SIGSTOP) before the sessions
+    /// are killed, so a client that reconnects at once cannot slip in a new
+    /// session whose sshd would outlive the listener; the sessions' processes
+    /// are then left to be reaped once the listener is gone.
     public func halt() {
-        state.withLock { stopListener(&$0) }
+        state.withLock { state in
+            guard let listener = state.listener else { return }
+            state.listener = nil
+            state.frozen = false
+            listener.signal(SIGSTOP)
+            _ = waitUntil(timeout: .seconds(2)) { ProcessTable.entry(listener.pid).map { $0.state == "T" || $0.isZombie } ?? true }
+            let sessions = ProcessTable.descendants(of: listener.pid)
+            Self.killTree(below: listener.pid, waitForReaping: false)
+            listener.terminate(grace: .seconds(2))
+            for entry in sessions where !entry.isZombie { ProcessTable.signal(entry, SIGKILL) }
+            _ = waitUntil(timeout: .seconds(5)) { sessions.allSatisfy { !ProcessTable.exists($0.pid) } }
+        }
     }
 
     /// Drops every connection, stops the listener and starts a new one on the
