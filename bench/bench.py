@@ -92,7 +92,11 @@ class Bench:
         self.bastion.wait_idle()
         self.procs.reap_orphans()
 
-    def wait_ready(self, tool, ports, timeout, tick=None):
+    def wait_ready(self, tool, ports, timeout):
+        """Starts the tool and waits until every port passes an echo. The floor
+        has no supervisor: the bench restarts its ssh that exit meanwhile (sshd's
+        MaxStartups drops some of many simultaneous connects)."""
+        tick = self.floor_tick(tool, tool.fleet) if isinstance(tool, BareSSH) else None
         t0 = time.monotonic()
         tool.start()
         done = ReadyPoller().run(ports, timeout, tick=tick)
@@ -137,8 +141,7 @@ class Bench:
             for rep in range(-1 if n == 1 and not self.quick else 0, reps):
                 for make in (Warren, Autossh, BareSSH):
                     tool = make(self, self.fleet, n, f"ready{n}-{rep}")
-                    tick = self.floor_tick(tool, self.fleet) if make is BareSSH else None
-                    r = self.wait_ready(tool, ports, timeout=120, tick=tick)
+                    r = self.wait_ready(tool, ports, timeout=120)
                     tool.stop()
                     self.between()
                     if rep >= 0:
