@@ -54,10 +54,11 @@ import WarrenTestSupport
             config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(squatter.port):127.0.0.1:\(scene.target.port)"]),
             in: scene.directory)
         defer { warren.stop() }
-        let down = warren.waitFor("db") { $0.lastError?.kind == .localPortInUse }
-        try require(down?.lastError?.kind == .localPortInUse, "local_port_in_use", warren)
-        #expect(down?.state == .backoff)
+        // The first retry is immediate; the tunnel then waits in backoff, still naming the cause.
+        let down = warren.waitFor("db") { $0.lastError?.kind == .localPortInUse && $0.state == .backoff }
+        try require(down?.lastError?.kind == .localPortInUse && down?.state == .backoff, "backoff with local_port_in_use", warren)
         #expect(down?.lastError?.message.contains("\(squatter.port)") == true)
+        #expect((down?.restarts ?? 0) >= 1)
     }
 
     @Test func deadTargetDegradesAndRecoversByItself() throws {
@@ -116,9 +117,9 @@ import WarrenTestSupport
         let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec], hostKey: fingerprint)
         let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
         defer { warren.stop() }
-        let down = warren.waitFor("db") { $0.lastError != nil }
-        try require(down?.lastError?.kind == .connectionRefused, "connection_refused while the pin cannot be checked", warren)
-        #expect(down?.state == .backoff, "a bastion that does not answer is retried, not left for a human")
+        let down = warren.waitFor("db") { $0.lastError?.kind == .connectionRefused && $0.state == .backoff }
+        try require(down?.lastError?.kind == .connectionRefused && down?.state == .backoff,
+                    "backoff with connection_refused while the pin cannot be checked: retried, not left for a human", warren)
         try scene.sshd.restart()
         try require(warren.waitForState("db", .up), "up once the bastion answers with the pinned key", warren)
         #expect(try TCPClient.echo(port: local.port))
