@@ -295,7 +295,13 @@ struct TestSupportTests {
         let ignored = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }
             .flatMap { UInt64($0.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) }
         #expect(ignored.map { $0 & ~0x1_8000_0000 } == 0, "no ordinary signal is ignored")
-        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").sorted()
+        // sleep may hold a descriptor for a moment while it starts (the locale
+        // files): wait for it to settle; an inherited descriptor would stay.
+        var fds: [String] = []
+        _ = waitUntil(timeout: .seconds(5)) {
+            fds = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd")) ?? []).sorted()
+            return fds == ["0", "1", "2"]
+        }
         #expect(fds == ["0", "1", "2"])
 
         let term = ContinuousClock.now
