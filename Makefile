@@ -17,5 +17,5 @@ test: ## Build and run all tests; integration tests start a real sshd (needs roo
 demo: ## Show warren keeping a tunnel up: local sshd as bastion, echo target, kill and recover (root; installs openssh-server)
 	bash scripts/demo.sh
 
-bench: ## warren vs autossh vs bare ssh: time to ready, recovery, half-dead, footprint, reload (root; ~15 min, QUICK=1 under 3)
+bench: ## warren vs autossh vs bare ssh: time to ready, recovery, half-dead, footprint, reload (root; ~12 min, QUICK=1 about 3)
 	python3 bench/bench.py $(if $(QUICK),--quick,)
