@@ -38,5 +38,5 @@ uninstall: ## Remove what install installed
 	rm -f $(DESTDIR)$(BINDIR)/warren $(DESTDIR)$(SYSTEMD_DIR)/warren.service
 	rm -rf $(DESTDIR)$(DATADIR)
 
-bench: ## warren vs autossh vs bare ssh: time to ready, recovery, half-dead, footprint, reload (root; ~15 min, QUICK=1 under 3)
+bench: ## warren vs autossh vs bare ssh: time to ready, recovery, half-dead, footprint, reload (root; ~12 min, QUICK=1 about 3)
 	python3 bench/bench.py $(if $(QUICK),--quick,)
