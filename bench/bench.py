@@ -30,6 +30,8 @@ from fixtures import ROOT, Bastion, Fleet, build_warren, ensure_packages, log, w
 from tools import AUTOSSH_ENV, Autossh, BareSSH, Warren  # noqa: E402
 
 SECTIONS = ["ready", "recovery", "halfdead", "footprint", "reload"]
+# reload runs before footprint: its 50-tunnel runs also give the 50-tunnel footprint.
+RUN_ORDER = ["ready", "recovery", "halfdead", "reload", "footprint"]
 
 
 class Interrupted(Exception):
@@ -67,6 +69,8 @@ class Bench:
         self.raw = {}
         self.notes = []
         self.cleaned = False
+        self.teardown_wait = 0.0
+        self.sections = SECTIONS
 
     # ------------------------------------------------------------ plumbing
 
@@ -87,9 +91,11 @@ class Bench:
     def between(self):
         """After a tool stops: wait until the bastion has no connection left and
         reap everything, so one tool's teardown does not load the next."""
+        began = time.monotonic()
         self.procs.forget_exited()
         self.bastion.wait_idle()
         self.procs.reap_orphans()
+        self.teardown_wait += time.monotonic() - began
 
     def wait_ready(self, tool, ports, timeout):
         """Starts the tool and waits until every port passes an echo. The floor
@@ -335,44 +341,59 @@ class Bench:
 
     # -------------------------------------------------------------- footprint
 
+    @property
+    def idle_window(self):
+        return 5 if self.quick else 60
+
+    def measure_footprint(self, tool, n, r):
+        """After the tool's n tunnels are up (`r` from wait_ready): a calm
+        moment, then CPU over the idle window and memory at its end."""
+        idle, settle = self.idle_window, (1 if self.quick else 5)
+        time.sleep(settle)
+        sup, kids = tool.supervisor_pids(), tool.child_pids()
+        c0 = (sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)))
+        t0 = time.monotonic()
+        time.sleep(idle)
+        elapsed = time.monotonic() - t0
+        c1 = (sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)))
+        mem_sup = [memory_kb(p) for p in sup]
+        mem_kids = [memory_kb(p) for p in kids]
+        entry = {
+            "up": r["up"], "ready_seconds": r["seconds"], "restarts_during_start": r["restarts"],
+            "supervisor_processes": len(sup), "ssh_processes": len(kids), "idle_seconds": elapsed,
+            "supervisor_rss_kb": sum(m["rss"] or 0 for m in mem_sup),
+            "supervisor_pss_kb": sum(m["pss"] or 0 for m in mem_sup),
+            "supervisor_threads": sum(m["threads"] or 0 for m in mem_sup),
+            "supervisor_cpu_percent": 100.0 * (c1[0] - c0[0]) / CLK_TCK / elapsed,
+            "ssh_rss_kb": sum(m["rss"] or 0 for m in mem_kids),
+            "ssh_pss_kb": sum(m["pss"] or 0 for m in mem_kids),
+            "ssh_cpu_percent": 100.0 * (c1[1] - c0[1]) / CLK_TCK / elapsed,
+        }
+        self.raw.setdefault("footprint", {}).setdefault(n, {})[tool.label] = entry
+        log(f"footprint {n}: {tool.label}: {r['up']}/{n} up in {_fmt_s(r['seconds'])}, {r['restarts']} restarts; "
+            f"supervisor RSS {entry['supervisor_rss_kb'] / 1024:.1f} MB "
+            f"PSS {entry['supervisor_pss_kb'] / 1024:.1f} MB CPU {entry['supervisor_cpu_percent']:.2f} %; "
+            f"ssh RSS {entry['ssh_rss_kb'] / 1024:.1f} MB CPU {entry['ssh_cpu_percent']:.2f} %")
+
     def section_footprint(self):
-        idle = 6 if self.quick else 60
-        settle = 2 if self.quick else 5
-        result = {}
+        """50 and 200 tunnels. The 50-tunnel figures come from the reload
+        section's runs when it runs too (the same 50 tunnels, measured before
+        anything is changed), so that each tool starts 50 tunnels once."""
         for n in (50, 200):
-            result[n] = {}
-            ports = self.fleet.ports[:n]
             for make in (Warren, Autossh):
+                if make.label in self.raw.get("footprint", {}).get(n, {}):
+                    continue
                 tool = make(self, self.fleet, n, f"footprint{n}")
-                r = self.wait_ready(tool, ports, timeout=120 if self.quick else 240)
-                log(f"footprint {n}: {tool.label}: {r['up']}/{n} up in {_fmt_s(r['seconds'])}, {r['restarts']} restarts")
-                time.sleep(settle)
-                sup, kids = tool.supervisor_pids(), tool.child_pids()
-                c0 = (sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)))
-                t0 = time.monotonic()
-                time.sleep(idle)
-                elapsed = time.monotonic() - t0
-                c1 = (sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)))
-                mem_sup = [memory_kb(p) for p in sup]
-                mem_kids = [memory_kb(p) for p in kids]
-                entry = {
-                    "up": r["up"], "ready_seconds": r["seconds"], "restarts_during_start": r["restarts"],
-                    "supervisor_processes": len(sup), "ssh_processes": len(kids), "idle_seconds": elapsed,
-                    "supervisor_rss_kb": sum(m["rss"] or 0 for m in mem_sup),
-                    "supervisor_pss_kb": sum(m["pss"] or 0 for m in mem_sup),
-                    "supervisor_threads": sum(m["threads"] or 0 for m in mem_sup),
-                    "supervisor_cpu_percent": 100.0 * (c1[0] - c0[0]) / CLK_TCK / elapsed,
-                    "ssh_rss_kb": sum(m["rss"] or 0 for m in mem_kids),
-                    "ssh_pss_kb": sum(m["pss"] or 0 for m in mem_kids),
-                    "ssh_cpu_percent": 100.0 * (c1[1] - c0[1]) / CLK_TCK / elapsed,
-                }
-                result[n][tool.label] = entry
-                log(f"footprint {n}: {tool.label}: supervisor RSS {entry['supervisor_rss_kb'] / 1024:.1f} MB "
-                    f"PSS {entry['supervisor_pss_kb'] / 1024:.1f} MB CPU {entry['supervisor_cpu_percent']:.2f} %; "
-                    f"ssh RSS {entry['ssh_rss_kb'] / 1024:.1f} MB CPU {entry['ssh_cpu_percent']:.2f} %")
+                r = self.wait_ready(tool, self.fleet.ports[:n], timeout=120 if self.quick else 240)
+                self.measure_footprint(tool, n, r)
                 tool.stop()
                 self.between()
-            w, a = result[n]["warren"], result[n]["autossh"]
+        self.footprint_rows()
+
+    def footprint_rows(self):
+        idle = self.idle_window
+        for n, result in sorted(self.raw.get("footprint", {}).items()):
+            w, a = result["warren"], result["autossh"]
             sec = f"footprint {n}"
             self.row(sec, f"{n} tunnels: all up after (cold start, default MaxStartups)", "s",
                      w["ready_seconds"] if w["up"] == n else f"{w['up']}/{n} up",
@@ -391,7 +412,6 @@ class Bench:
                      f"{a['ssh_rss_kb'] / 1024:.0f} / {a['ssh_pss_kb'] / 1024:.0f}")
             self.row(sec, f"{n} tunnels: ssh children CPU, {idle} s idle", "% of a core",
                      w["ssh_cpu_percent"], a["ssh_cpu_percent"])
-        self.raw["footprint"] = result
 
     # ----------------------------------------------------------------- reload
 
@@ -411,6 +431,8 @@ class Bench:
             r = self.wait_ready(tool, ports, timeout=120)
             if r["up"] != n:
                 raise RuntimeError(f"reload: {tool.label}: only {r['up']} of {n} came up")
+            if "footprint" in self.sections:
+                self.measure_footprint(tool, n, r)
             time.sleep(1)
             held = {name: Held(self.fleet.port(name)) for name in tool.names}
             if not all(h.roundtrip() for h in held.values()):
@@ -468,6 +490,8 @@ class Bench:
                                             capture_output=True, text=True).stdout.strip(),
             "sshd": "one /usr/sbin/sshd on 127.0.0.1, default MaxStartups (10:30:100), shared by all tools",
         }
+        order = {"ready": 0, "recovery": 1, "half-dead": 2, "reload": 4}
+        self.rows.sort(key=lambda r: order.get(r["section"], 3))  # stable: footprint rows stay in order
         for r in self.rows:
             r["warren/autossh"] = _ratio(r["warren"], r["autossh"])
             r["warren/floor"] = _ratio(r["warren"], r["floor"])
@@ -566,9 +590,13 @@ def main():
         load_before = loadavg()
         log(f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
         started = time.monotonic()
-        for section in SECTIONS:
+        bench.sections = sections
+        for section in RUN_ORDER:
             if section in sections:
+                began = time.monotonic()
                 getattr(bench, f"section_{section}")()
+                log(f"{section}: {time.monotonic() - began:.0f} s")
+        log(f"waiting for the bastion to drop connections between tools: {bench.teardown_wait:.0f} s in all")
         bench.report(started, load_before)
     except Interrupted as e:
         log(f"interrupted ({e}); cleaning up")
