@@ -13,6 +13,18 @@ import WarrenCore
 public struct SSHLaunch: Sendable, Equatable {
     public var executable: String
     public var arguments: [String]
+    /// Changes to the inherited environment (nil removes a variable). By
+    /// default ssh gets no agent, no askpass and no display: everything it
+    /// uses comes from the generated file.
+    public var environment: [String: String?] = SSHLaunch.isolated
+
+    public static let isolated: [String: String?] = ["SSH_AUTH_SOCK": nil, "SSH_ASKPASS": nil, "SSH_ASKPASS_REQUIRE": nil, "DISPLAY": nil]
+
+    public init(executable: String, arguments: [String], environment: [String: String?] = SSHLaunch.isolated) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+    }
 
     /// `ssh -v -F <ssh_config> -N <alias>`, wrapped so that the child dies with the
     /// supervisor: `setpriv --pdeathsig KILL` asks the kernel to SIGKILL it when
@@ -96,7 +108,7 @@ public enum SSHChild {
     /// Stop it through `control`, never by cancelling this task: cancelling
     /// would close stderr before the child's last words.
     public static func run(
-        _ launch: SSHLaunch, control: ChildControl, environment: [String: String?] = ["SSH_AUTH_SOCK": nil, "SSH_ASKPASS": nil, "DISPLAY": nil],
+        _ launch: SSHLaunch, control: ChildControl,
         onSpawn: @escaping @Sendable (Int32) async -> Void,
         onLine: @escaping @Sendable (String) async -> Void
     ) async throws -> ChildOutcome {
@@ -104,7 +116,7 @@ public enum SSHChild {
         // Its own process group: a Ctrl-C in the terminal reaches warren only,
         // which then stops the children in order.
         options.processGroupID = 0
-        let env = Environment.inherit.updating(environment.reduce(into: [:]) { $0[.init(rawValue: $1.key)!] = $1.value })
+        let env = Environment.inherit.updating(launch.environment.reduce(into: [:]) { $0[.init(rawValue: $1.key)!] = $1.value })
         let configuration = Configuration(
             executable: .path(FilePath(launch.executable)), arguments: Arguments(launch.arguments),
             environment: env, platformOptions: options)

@@ -16,15 +16,25 @@ public enum FreePort {
     /// is about to give a forward. Another process may still take it before
     /// the caller binds it.
     public static func find() throws -> Int {
+        let range = portRange
         for _ in 0..<200 {
-            let candidate = Int.random(in: 20000..<32000)
+            let candidate = Int.random(in: range)
             guard handedOut.withLock({ !$0.contains(candidate) }) else { continue }
             let fd = try LoopbackSocket.make()
             defer { close(fd) }
             guard (try? LoopbackSocket.bind(fd, port: candidate)) != nil else { continue }
             if handedOut.withLock({ $0.insert(candidate).inserted }) { return candidate }
         }
-        throw FixtureError("no free port in 20000-31999 after 200 tries")
+        throw FixtureError("no free port in \(range.lowerBound)-\(range.upperBound - 1) after 200 tries")
+    }
+
+    /// 20000-31999, or `WARREN_TEST_PORTS=LOW-HIGH` (inclusive), so that test
+    /// runs side by side on one machine (several work trees) never race for a port.
+    static var portRange: Range<Int> {
+        let spec = ProcessInfo.processInfo.environment["WARREN_TEST_PORTS"] ?? ""
+        let parts = spec.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 1024, parts[0] < parts[1], parts[1] < 32768 else { return 20000..<32000 }
+        return parts[0]..<(parts[1] + 1)
     }
 
     /// Whether a TCP socket in LISTEN state is bound to `port` on any local
