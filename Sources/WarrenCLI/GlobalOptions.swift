@@ -33,7 +33,7 @@ struct GlobalOptions: ParsableArguments {
     func tunnelFiles(for config: WarrenConfig) throws -> TunnelFiles {
         do {
             let directory = try Locations.templatesDirectory(explicit: templates, fromConfig: config.templatesDir)
-            return try TunnelFiles(templatesDirectory: directory, stateDir: config.stateDir, configFile: config.file)
+            return try TunnelFiles(templatesDirectory: directory, stateDir: config.stateDir, configFile: config.file, sshBinary: config.sshBinary)
         } catch {
             printError("warren: \(error)")
             throw ExitCode(ExitCodes.config)

@@ -20,7 +20,8 @@ extension Warren {
                 An invalid config at start exits 78.
 
                 Under systemd (Type=notify, see Templates/warren.service) it reports on \
-                $NOTIFY_SOCKET: READY=1 once the tunnels are started, RELOADING=1 and READY=1 \
+                $NOTIFY_SOCKET: READY=1 once every tunnel has settled (is up, or its first attempt \
+                failed) or --ready-timeout has passed, RELOADING=1 and READY=1 \
                 around a reload, STOPPING=1, and WATCHDOG=1 every WATCHDOG_USEC/2.
                 """)
 
@@ -38,6 +39,9 @@ extension Warren {
         @Option(help: "Connection attempts in flight at once, so many tunnels to one bastion stay under sshd's MaxStartups.")
         var maxStarting: Int = 8
 
+        @Option(help: ArgumentHelp("Seconds to wait for every tunnel to settle (up, or its first attempt failed) before telling systemd READY=1.", valueName: "SECONDS"))
+        var readyTimeout: Double = 60
+
         @OptionGroup(title: "Monitoring") var monitoring: MonitoringOptions
 
         func validate() throws {
@@ -46,6 +50,7 @@ extension Warren {
             }
             guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
             guard maxStarting >= 1 else { throw ValidationError("--max-starting must be at least 1") }
+            guard readyTimeout > 0, readyTimeout <= 3600 else { throw ValidationError("--ready-timeout must be between 0 and 3600 seconds") }
         }
 
         func run() async throws {
@@ -67,6 +72,7 @@ extension Warren {
                     configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
                     only: tunnels, maxStarting: maxStarting, logger: logger)
                 supervisorOptions.hooks = monitor.hooks
+                supervisorOptions.readyTimeout = readyTimeout
                 supervisor = try await Supervisor(options: supervisorOptions)
             } catch {
                 printError(error.description)

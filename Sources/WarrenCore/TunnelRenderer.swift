@@ -31,7 +31,8 @@ public struct TunnelRenderer: Sendable {
     ///   - directory: the tunnel's directory, `<state_dir>/tunnels/<name>`.
     ///   - existingKnownHosts: the current known_hosts, whose keys learned on first use
     ///     (`accept-new`) are kept, so the pin survives re-rendering and restarts.
-    public func render(_ tunnel: TunnelConfig, configFile: String, directory: String, existingKnownHosts: String? = nil) -> RenderedTunnel {
+    ///   - sshProgram: the ssh that jump hops run.
+    public func render(_ tunnel: TunnelConfig, configFile: String, directory: String, existingKnownHosts: String? = nil, sshProgram: String = "/usr/bin/ssh") -> RenderedTunnel {
         let knownHostsFile = "\(directory)/known_hosts"
         let sshConfigPath = "\(directory)/ssh_config"
         var hosts: [[String: Any]] = []
@@ -66,10 +67,10 @@ public struct TunnelRenderer: Sendable {
             for key in endpoint.hostKeys {
                 entries.append(["alias": alias, "keyType": key.type, "keyBlob": key.blob])
             }
+            if index > 0 {
+                host["proxyCommand"] = Self.proxyCommand(ssh: sshProgram, sshConfig: sshConfigPath, via: endpoints[index - 1].0)
+            }
             if isMain {
-                if !tunnel.jumps.isEmpty {
-                    host["proxyJump"] = tunnel.jumps.indices.map(tunnel.jumpAlias).joined(separator: ",")
-                }
                 host["localForwards"] = tunnel.localForwards.map(Self.forwardModel)
                 host["remoteForwards"] = tunnel.remoteForwards.map(Self.forwardModel)
                 host["dynamicForwards"] = tunnel.dynamicForwards.map(Self.forwardModel)
@@ -90,6 +91,15 @@ public struct TunnelRenderer: Sendable {
         var knownModel = base
         knownModel["entries"] = entries
         return RenderedTunnel(sshConfig: sshConfig.render(configModel), knownHosts: knownHosts.render(knownModel))
+    }
+
+    /// What ProxyJump would run, spelt out so that the hop's ssh logs where
+    /// warren reads ssh's own words: `$WARREN_SSH_LOG` (the tunnel's log pipe)
+    /// under the supervisor, stderr otherwise. ssh passes the line to
+    /// `/bin/sh -c` after expanding `%h` and `%p`; the paths are validated
+    /// values without quotes, so single quotes hold them.
+    static func proxyCommand(ssh: String, sshConfig: String, via alias: String) -> String {
+        "'\(ssh)' -v -E \"${WARREN_SSH_LOG:-/dev/stderr}\" -F '\(sshConfig)' -W '[%h]:%p' \(alias)"
     }
 
     private static func forwardModel(_ forward: Forward) -> [String: Any] {

@@ -61,9 +61,9 @@ public struct BastionProbe: Sendable {
         let outcome: ChildOutcome
         do {
             outcome = try await SSHChild.run(
-                launch(target: target), control: control, onSpawn: { _ in },
-                onLine: { line in
-                    if reader.withLock({ $0.read(line) }) { stop() }
+                launch(target: target), control: control,
+                onOutput: { output in
+                    if reader.withLock({ $0.read(output.text) }) { stop() }
                 })
         } catch {
             return .failed(.unknown, "cannot start \(tools.ssh): \(error)")

@@ -47,7 +47,7 @@ public struct Checker: Sendable {
         let files: TunnelFiles
         do {
             let templates = try Locations.templatesDirectory(explicit: templatesDirectory, fromConfig: config.templatesDir)
-            files = try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file)
+            files = try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file, sshBinary: config.sshBinary)
             for tunnel in tunnels { try await files.write(tunnel, sshBinary: config.sshBinary) }
         } catch {
             return .unknown("cannot write the tunnels' ssh files to ask the bastions: \(error)", checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, mode: .direct)

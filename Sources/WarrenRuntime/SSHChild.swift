@@ -17,6 +17,10 @@ public struct SSHLaunch: Sendable, Equatable {
     /// default ssh gets no agent, no askpass and no display: everything it
     /// uses comes from the generated file.
     public var environment: [String: String?] = SSHLaunch.isolated
+    /// Where ssh logs (`-E`): a FIFO that SSHChild makes and reads, so that
+    /// ssh's own words are kept apart from text the server sends. nil: ssh
+    /// logs to stderr with everything else.
+    public var logPath: String?
 
     public static let isolated: [String: String?] = ["SSH_AUTH_SOCK": nil, "SSH_ASKPASS": nil, "SSH_ASKPASS_REQUIRE": nil, "DISPLAY": nil]
 
@@ -34,9 +38,21 @@ public struct SSHLaunch: Sendable, Equatable {
     ///
     /// `-v` (DEBUG1) is how warren knows when forwards are ready; it is passed on
     /// to ProxyJump hops. Every other setting comes from the generated file.
-    public static func make(ssh: String, sshConfig: String, alias: String, setpriv: String?, supervisorPid: Int32) -> SSHLaunch {
-        make(ssh: ssh, arguments: ["-v", "-F", sshConfig, "-N", alias], setpriv: setpriv, supervisorPid: supervisorPid)
+    ///
+    /// With `logPath`, ssh logs there (`-E`), and so do its jump hops: the
+    /// generated ProxyCommand passes `-E "$WARREN_SSH_LOG"`.
+    public static func make(ssh: String, sshConfig: String, alias: String, setpriv: String?, supervisorPid: Int32, logPath: String? = nil) -> SSHLaunch {
+        let log = logPath.map { ["-E", $0] } ?? []
+        var launch = make(ssh: ssh, arguments: ["-v"] + log + ["-F", sshConfig, "-N", alias], setpriv: setpriv, supervisorPid: supervisorPid)
+        if let logPath {
+            launch.logPath = logPath
+            launch.environment[SSHLaunch.logVariable] = logPath
+        }
+        return launch
     }
+
+    /// The variable that tells a jump hop's ssh where to log (see the template's ProxyCommand).
+    public static let logVariable = "WARREN_SSH_LOG"
 
     /// `ssh ARGUMENTS` in the same wrapper (`warren doctor` runs its checks this way).
     public static func make(ssh: String, arguments: [String], setpriv: String?, supervisorPid: Int32) -> SSHLaunch {
@@ -49,31 +65,51 @@ public struct SSHLaunch: Sendable, Equatable {
     }
 }
 
+/// One line of a child's output, told by where it came from.
+public enum SSHOutput: Sendable, Equatable {
+    /// A line of ssh's own log (with no log pipe: any stderr line).
+    case log(String)
+    /// Text on stderr that is not ssh's log: what the server sent (its
+    /// banner). Data only: it never drives a tunnel's state.
+    case server(String)
+
+    public var text: String {
+        switch self {
+        case .log(let line), .server(let line): return line
+        }
+    }
+}
+
 /// How one ssh run ended.
 public struct ChildOutcome: Sendable {
     /// The exit code, or nil when a signal ended it.
     public var exitCode: Int32?
     public var signal: Int32?
-    /// The last lines ssh printed that were not debug chatter, oldest first.
+    /// The last lines of ssh's log that were not debug chatter, oldest first.
     public var lastLines: [String]
+    /// The last lines the server sent (its banner), oldest first.
+    public var serverLines: [String] = []
 }
 
 /// Lets other tasks signal a running child. The child's execution is only valid
 /// inside swift-subprocess's body, so it is registered here while the body runs
-/// and removed before the body returns; signals go through its pidfd.
+/// and removed before the body returns; signals go through its pidfd. A stop
+/// asked for before the child exists is remembered: the child is then never
+/// started, or stopped the moment it is.
 public final class ChildControl: Sendable {
     private struct Registered: @unchecked Sendable {
         var send: @Sendable (Subprocess.Signal, Bool) -> Void
         var pid: Int32
     }
     private let registered = Mutex<Registered?>(nil)
-    private let terminateRequested = Mutex(false)
+    private let requested = Mutex<Subprocess.Signal?>(nil)
 
     public init() {}
 
-    fileprivate func register(pid: Int32, send: @escaping @Sendable (Subprocess.Signal, Bool) -> Void) -> Bool {
+    /// Returns the signal already asked for, to send at once.
+    fileprivate func register(pid: Int32, send: @escaping @Sendable (Subprocess.Signal, Bool) -> Void) -> Subprocess.Signal? {
         registered.withLock { $0 = Registered(send: send, pid: pid) }
-        return terminateRequested.withLock { $0 }
+        return requested.withLock { $0 }
     }
 
     fileprivate func unregister() {
@@ -82,17 +118,27 @@ public final class ChildControl: Sendable {
 
     public var pid: Int32? { registered.withLock { $0?.pid } }
 
-    /// SIGTERM now; SIGKILL to the child's process group (ssh and any ProxyJump
-    /// helper it started) if it still runs after `grace` seconds.
-    public func terminate(grace: Double = 3) {
-        terminateRequested.withLock { $0 = true }
-        guard let entry = registered.withLock({ $0 }) else { return }
-        entry.send(.terminate, false)
-        let pid = entry.pid
-        Task.detached { [weak self] in
+    /// Whether a stop was asked for: a child not yet started must not start.
+    public var isStopRequested: Bool { requested.withLock { $0 != nil } }
+
+    /// SIGTERM to ssh: it exits at once, with its last words on stderr.
+    public func terminate() {
+        request(.terminate, group: false)
+    }
+
+    /// SIGKILL to the child's process group (ssh and any jump-hop ssh it started).
+    public func kill() {
+        request(.kill, group: true)
+    }
+
+    /// The teardown of a one-shot ssh (doctor, check): SIGTERM, and SIGKILL to
+    /// its process group if it still runs after `grace` seconds. (A tunnel's
+    /// runner does the same through its machine's timers.)
+    public func terminate(grace: Double) {
+        terminate()
+        Task.detached { [self] in
             try? await Task.sleep(for: .seconds(grace))
-            guard let self, let still = self.registered.withLock({ $0 }), still.pid == pid else { return }
-            still.send(.kill, true)
+            if self.pid != nil { self.kill() }
         }
     }
 
@@ -100,53 +146,103 @@ public final class ChildControl: Sendable {
     public func send(_ signal: Int32) {
         registered.withLock { $0 }?.send(Subprocess.Signal(rawValue: signal), false)
     }
+
+    private func request(_ signal: Subprocess.Signal, group: Bool) {
+        requested.withLock { current in
+            if current != .kill { current = signal }
+        }
+        registered.withLock { $0 }?.send(signal, group)
+    }
 }
 
 public enum SSHChild {
-    /// Runs ssh until it exits, handing every stderr line to `onLine` as it comes
-    /// and reading stderr to its very end (the last lines say why ssh died).
-    /// Stop it through `control`, never by cancelling this task: cancelling
-    /// would close stderr before the child's last words.
+    /// The longest line kept whole; a longer one (a 150 kB banner) is cut, never fatal.
+    public static let lineLimit = 4096
+
+    /// Runs ssh until it exits, handing every line to `onOutput` as it comes and
+    /// reading to the very end (the last lines say why ssh died). Stop it
+    /// through `control`, never by cancelling this task: cancelling would
+    /// close stderr before the child's last words. A stop asked for before
+    /// the spawn means no spawn: the outcome is then exit code nil, signal nil.
     public static func run(
         _ launch: SSHLaunch, control: ChildControl,
-        onSpawn: @escaping @Sendable (Int32) async -> Void,
-        onLine: @escaping @Sendable (String) async -> Void
+        onSpawn: @escaping @Sendable (Int32) -> Void = { _ in },
+        onOutput: @escaping @Sendable (SSHOutput) -> Void
     ) async throws -> ChildOutcome {
-        var options = PlatformOptions()
-        // Its own process group: a Ctrl-C in the terminal reaches warren only,
-        // which then stops the children in order.
-        options.processGroupID = 0
-        let env = Environment.inherit.updating(launch.environment.reduce(into: [:]) { $0[.init(rawValue: $1.key)!] = $1.value })
-        let configuration = Configuration(
-            executable: .path(FilePath(launch.executable)), arguments: Arguments(launch.arguments),
-            environment: env, platformOptions: options)
-        let result = try await Subprocess.run(configuration, input: .none, output: .discarded, error: .sequence) { execution in
-            let pid = execution.processIdentifier.value
-            let terminateEarly = control.register(pid: pid) { signal, group in
-                try? execution.send(signal: signal, toProcessGroup: group)
-            }
-            if terminateEarly { control.terminate() }
-            await onSpawn(pid)
-            var tail: [String] = []
-            do {
-                for try await raw in execution.standardError.strings() {
-                    let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : raw
-                    if !StderrClassifier.isDebug(line) {
-                        tail.append(line)
-                        if tail.count > 60 { tail.removeFirst(tail.count - 60) }
-                    }
-                    await onLine(line)
+        let tail = Mutex(OutputTail())
+        let pipe = try launch.logPath.map { path in
+            try SSHLogPipe(path: path) { lines in
+                for line in lines {
+                    tail.withLock { $0.log(line) }
+                    onOutput(.log(line))
                 }
+            }
+        }
+        defer { pipe?.drain() }
+        if control.isStopRequested { return ChildOutcome(exitCode: nil, signal: nil, lastLines: []) }
+        let stderrIsLog = pipe == nil
+        let result = try await Subprocess.run(configuration(launch), input: .none, output: .discarded, error: .sequence) { execution in
+            let pid = execution.processIdentifier.value
+            if let early = control.register(pid: pid, send: { signal, group in try? execution.send(signal: signal, toProcessGroup: group) }) {
+                try? execution.send(signal: early, toProcessGroup: early == .kill)
+            }
+            onSpawn(pid)
+            var splitter = LineSplitter(limit: lineLimit)
+            func take(_ lines: [String]) {
+                for line in lines {
+                    tail.withLock { stderrIsLog ? $0.log(line) : $0.server(line) }
+                    onOutput(stderrIsLog ? .log(line) : .server(line))
+                }
+            }
+            do {
+                for try await buffer in execution.standardError {
+                    take(buffer.withUnsafeBytes { splitter.append($0) })
+                }
+                take(splitter.finish())
             } catch {
-                tail.append("warren: reading ssh's stderr failed: \(error)")
+                // A child whose stderr cannot be read cannot be watched: end it
+                // rather than lose track of it.
+                tail.withLock { $0.log("warren: reading ssh's stderr failed: \(error)") }
+                try? execution.send(signal: .kill, toProcessGroup: true)
             }
             control.unregister()
-            return tail
         }
-        let tail = result.closureResult
+        pipe?.drain()
+        let lines = tail.withLock { $0 }
         switch result.terminationStatus {
-        case .exited(let code): return ChildOutcome(exitCode: code, signal: nil, lastLines: tail)
-        case .signaled(let signal): return ChildOutcome(exitCode: nil, signal: signal, lastLines: tail)
+        case .exited(let code): return ChildOutcome(exitCode: code, signal: nil, lastLines: lines.logLines, serverLines: lines.serverLines)
+        case .signaled(let signal): return ChildOutcome(exitCode: nil, signal: signal, lastLines: lines.logLines, serverLines: lines.serverLines)
         }
+    }
+
+    private static func configuration(_ launch: SSHLaunch) -> Configuration {
+        var options = PlatformOptions()
+        // Its own process group: a Ctrl-C in the terminal reaches warren only,
+        // which then stops the children in order; SIGKILL reaches the hops too.
+        options.processGroupID = 0
+        let env = Environment.inherit.updating(launch.environment.reduce(into: [:]) { $0[.init(rawValue: $1.key)!] = $1.value })
+        return Configuration(
+            executable: .path(FilePath(launch.executable)), arguments: Arguments(launch.arguments),
+            environment: env, platformOptions: options)
+    }
+}
+
+/// The last lines of a run, kept for the diagnosis when it ends.
+struct OutputTail: Sendable {
+    private(set) var logLines: [String] = []
+    private(set) var serverLines: [String] = []
+
+    mutating func log(_ line: String) {
+        guard !StderrClassifier.isDebug(line) else { return }
+        Self.keep(line, in: &logLines, last: 60)
+    }
+
+    mutating func server(_ line: String) {
+        Self.keep(line, in: &serverLines, last: 20)
+    }
+
+    private static func keep(_ line: String, in lines: inout [String], last: Int) {
+        lines.append(line)
+        if lines.count > last { lines.removeFirst(lines.count - last) }
     }
 }

@@ -14,6 +14,8 @@ public actor Supervisor {
         public var only: [String]
         /// Connection attempts in flight at once.
         public var maxStarting: Int
+        /// The longest wait, seconds, for every tunnel to settle before systemd is told READY=1.
+        public var readyTimeout: Double = 60
         public var logger: Logger
         /// Observers for metrics and systemd; none by default.
         public var hooks = SupervisorHooks()
@@ -48,14 +50,16 @@ public actor Supervisor {
     private var config: WarrenConfig
     private var files: TunnelFiles
     private let throttle: StartThrottle
+    /// The runner of each running tunnel. A status from a runner that is not
+    /// here (replaced by a reload, or stopped) is old news and dropped.
     private var runners: [String: TunnelRunner] = [:]
-    /// Bumped each time a tunnel gets a new runner, so that a replaced runner's
-    /// last words (its `stopped`) do not overwrite its successor's status.
-    private var generations: [String: Int] = [:]
     private var statuses: [String: TunnelStatus] = [:]
     private let status: StatusWriter
     private let lock: SupervisorLock
     private let launchTools: LaunchTools
+    private let events: AsyncStream<SupervisorEvent>
+    private let sink: AsyncStream<SupervisorEvent>.Continuation
+    private var readiness: StartReadiness
 
     /// Loads the config, takes the state directory's lock and stops stale children.
     public init(options: Options) async throws(StartError) {
@@ -67,13 +71,15 @@ public actor Supervisor {
             try AtomicFile.makeDirectory(config.stateDir, mode: 0o700)
             self.lock = try SupervisorLock.acquire(stateDir: config.stateDir)
             let templates = try Locations.templatesDirectory(explicit: options.templatesDirectory, fromConfig: config.templatesDir)
-            self.files = try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file)
+            self.files = try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file, sshBinary: config.sshBinary)
         } catch {
             throw .setup("\(error)")
         }
         self.launchTools = LaunchTools.find(sshBinary: config.sshBinary)
         self.throttle = StartThrottle(limit: options.maxStarting)
         self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file)
+        (events, sink) = AsyncStream.makeStream(of: SupervisorEvent.self)
+        readiness = StartReadiness(tunnels: [])
         for pid in await StaleChildren.stop(stateDir: config.stateDir) {
             options.logger.warning("stopped a stale ssh left by an earlier warren", metadata: ["pid": "\(pid)"])
         }
@@ -106,58 +112,92 @@ public actor Supervisor {
         config.tunnels.filter { $0.enabled && (options.only.isEmpty || options.only.contains($0.name)) }
     }
 
-    /// Starts every tunnel, then serves signals until SIGTERM or SIGINT; stops
-    /// every child and writes the final status.
+    /// Runs every tunnel until SIGTERM or SIGINT, then stops every child and
+    /// writes the final status. The runners are child tasks of one task group;
+    /// everything that reaches the supervisor (their statuses, signals, the
+    /// start timeout) is an event in one stream, handled in one `switch`.
     public func run(signals: AsyncStream<Int32>) async {
         await status.start(pid: getpid())
+        await withDiscardingTaskGroup { group in
+            group.addTask { [sink] in
+                for await signal in signals { sink.yield(.signal(signal)) }
+            }
+            startAll(in: &group)
+            var iterator = events.makeAsyncIterator()
+            loop: while let event = await iterator.next() {
+                switch event {
+                case .status(let runner, let tunnelStatus):
+                    await update(tunnelStatus, from: runner)
+                case .startTimedOut:
+                    announceReady(timedOut: true)
+                case .signal(let signal) where signal == SIGHUP:
+                    options.hooks.phaseChanged(.reloading)
+                    await reload(in: &group)
+                    options.hooks.phaseChanged(.reloaded)
+                case .signal(let signal):
+                    logger.info("stopping on signal \(signal)")
+                    break loop
+                }
+            }
+            options.hooks.phaseChanged(.stopping)
+            await stopAll()
+            group.cancelAll()
+        }
+    }
+
+    private func startAll(in group: inout DiscardingTaskGroup) {
         for tunnel in config.tunnels where !selected(config).contains(tunnel) {
             statuses[tunnel.name] = stoppedStatus(tunnel)
         }
         for tunnel in selected(config) {
-            await startTunnel(tunnel)
+            start(tunnel, in: &group)
         }
-        await writeStatus()
+        readiness = StartReadiness(tunnels: Set(runners.keys))
         logger.info("warren is supervising \(runners.count) tunnel\(runners.count == 1 ? "" : "s")", metadata: ["config": "\(config.file)", "state_dir": "\(config.stateDir)"])
-        options.hooks.phaseChanged(.started(tunnels: runners.count))
-        for await signal in signals {
-            if signal == SIGHUP {
-                options.hooks.phaseChanged(.reloading)
-                await reload()
-                options.hooks.phaseChanged(.reloaded)
-            } else {
-                logger.info("stopping on signal \(signal)")
-                break
-            }
+        group.addTask { [sink, timeout = options.readyTimeout] in
+            try? await Task.sleep(for: .seconds(timeout))
+            if !Task.isCancelled { sink.yield(.startTimedOut) }
         }
-        options.hooks.phaseChanged(.stopping)
-        await stopAll()
+        announceReady(timedOut: false)
     }
 
-    private func startTunnel(_ tunnel: TunnelConfig) async {
+    private func start(_ tunnel: TunnelConfig, in group: inout DiscardingTaskGroup) {
         if tunnel.endpoint.hostKeyPolicy == .insecureNoCheck || tunnel.jumps.contains(where: { $0.hostKeyPolicy == .insecureNoCheck }) {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
+        let directory = files.directory(for: tunnel)
         let launch = SSHLaunch.make(
             ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
-            setpriv: launchTools.setpriv, supervisorPid: getpid())
-        let generation = (generations[tunnel.name] ?? 0) + 1
-        generations[tunnel.name] = generation
+            setpriv: launchTools.setpriv, supervisorPid: getpid(), logPath: "\(directory)/ssh.log")
         let runner = TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(
-                launch: launch, tunnelDirectory: files.directory(for: tunnel), throttle: throttle,
-                logger: logger,
-                prepare: { [files, sshBinary = config.sshBinary] in _ = try await files.write(tunnel, sshBinary: sshBinary) },
-                onChange: { [weak self] status in await self?.update(status, generation: generation) }))
+                launch: launch, tunnelDirectory: directory, throttle: throttle, logger: logger,
+                prepare: { [files, sshBinary = config.sshBinary] in
+                    _ = try await files.write(tunnel, sshBinary: sshBinary)
+                },
+                publish: { [sink] runner, status in sink.yield(.status(runner, status)) }))
         runners[tunnel.name] = runner
-        await runner.start()
+        group.addTask { await runner.run() }
     }
 
-    private func update(_ tunnelStatus: TunnelStatus, generation: Int) async {
-        guard generations[tunnelStatus.name] == generation else { return }
+    private func update(_ tunnelStatus: TunnelStatus, from runner: TunnelRunner) async {
+        guard runners[tunnelStatus.name] === runner else { return }
         statuses[tunnelStatus.name] = tunnelStatus
         options.hooks.statusesChanged(statuses)
         await status.update(statuses, running: true)
+        if readiness.settle(tunnelStatus) { announceReady(timedOut: false) }
+    }
+
+    /// Tells systemd (READY=1) once every tunnel has settled: is up, or its
+    /// first attempt failed; or once the start timeout has passed.
+    private func announceReady(timedOut: Bool) {
+        guard readiness.announce(timedOut: timedOut) else { return }
+        if timedOut {
+            let waiting = readiness.unsettled.sorted().joined(separator: ", ")
+            logger.warning("ready after \(Int(options.readyTimeout)) s with tunnels still starting: \(waiting)")
+        }
+        options.hooks.phaseChanged(.started(tunnels: runners.count))
     }
 
     private func writeStatus(running: Bool = true) async {
@@ -173,8 +213,9 @@ public actor Supervisor {
     }
 
     /// SIGHUP: re-read the config. Invalid: keep everything running and say why.
-    /// Valid: stop removed tunnels, start added ones, restart only changed ones.
-    public func reload() async {
+    /// Valid: stop removed tunnels, start added ones, restart only changed ones
+    /// (each replacement starts only after the old ssh is gone: same ports).
+    private func reload(in group: inout DiscardingTaskGroup) async {
         logger.info("reloading \(options.configPath)")
         let new: WarrenConfig
         do {
@@ -192,7 +233,6 @@ public actor Supervisor {
         config = new
         var stopped = 0, started = 0, restarted = 0
         for (name, tunnel) in old where wanted[name] != tunnel {
-            generations[name, default: 0] += 1
             if let runner = runners.removeValue(forKey: name) { await runner.stop() }
             if wanted[name] == nil {
                 stopped += 1
@@ -201,7 +241,7 @@ public actor Supervisor {
         }
         for (name, tunnel) in wanted.sorted(by: { $0.key < $1.key }) where old[name] != tunnel {
             if old[name] == nil { started += 1 } else { restarted += 1 }
-            await startTunnel(tunnel)
+            start(tunnel, in: &group)
         }
         for tunnel in new.tunnels where wanted[tunnel.name] == nil {
             statuses[tunnel.name] = stoppedStatus(tunnel)
@@ -211,20 +251,38 @@ public actor Supervisor {
         logger.info("reloaded: \(started) started, \(restarted) restarted, \(stopped) stopped, \(wanted.count - started - restarted) unchanged")
     }
 
-    /// Stops every tunnel (SIGTERM, then SIGKILL after a grace period) and writes the final status.
-    public func stopAll() async {
-        await withTaskGroup(of: Void.self) { group in
+    /// Stops every tunnel at once (SIGTERM, then SIGKILL after a grace period)
+    /// and writes the final status.
+    private func stopAll() async {
+        let finals = await withTaskGroup(of: TunnelStatus.self) { group in
             for runner in runners.values {
                 group.addTask { await runner.stop() }
             }
+            var finals: [TunnelStatus] = []
+            while let final = await group.next() { finals.append(final) }
+            return finals
         }
         runners.removeAll()
+        for final in finals { statuses[final.name] = final }
         await writeStatus(running: false)
         logger.info("stopped")
     }
 
-    /// The runner of a tunnel (tests and benchmarks signal its child).
-    public func runner(named name: String) -> TunnelRunner? { runners[name] }
+    /// Asks every tunnel that waits to retry to start now (`warren retry`).
+    public func retryNow(_ names: [String] = []) {
+        for (name, runner) in runners where names.isEmpty || names.contains(name) {
+            runner.retryNow()
+        }
+    }
+}
+
+/// What reaches the supervisor's loop.
+enum SupervisorEvent: Sendable {
+    /// A runner published a new status of its tunnel.
+    case status(TunnelRunner, TunnelStatus)
+    case signal(Int32)
+    /// The start timeout passed: tell systemd we are ready, whatever is still starting.
+    case startTimedOut
 }
 
 /// The programs a supervisor starts.

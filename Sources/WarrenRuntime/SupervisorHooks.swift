@@ -3,7 +3,8 @@ import WarrenCore
 /// A point in a supervisor's life that the outside world is told about
 /// (systemd's sd_notify, for one).
 public enum SupervisorPhase: Sendable, Equatable {
-    /// Every selected tunnel has been started (not necessarily connected).
+    /// Every selected tunnel has settled (is up or degraded, or its first
+    /// attempt failed), or the start timeout passed.
     case started(tunnels: Int)
     /// SIGHUP arrived; the config is being re-read.
     case reloading

@@ -32,6 +32,22 @@ public enum TargetProbe {
         }
     }
 
+    /// Probes every endpoint in turn: `.answered` when each target answers,
+    /// else the first failure and how long ssh took to close the connection.
+    public static func probeAll(_ endpoints: [Forward.Endpoint], hold: Double) async -> ProbeOutcome {
+        for endpoint in endpoints {
+            let started = ContinuousClock.now
+            switch await probe(endpoint, wait: hold) {
+            case .reachable: continue
+            case .unreachable(let message):
+                return .failed(message: message, closedAfter: (ContinuousClock.now - started) / .seconds(1))
+            case .notListening(let message):
+                return .failed(message: message, closedAfter: nil)
+            }
+        }
+        return .answered
+    }
+
     static func probeBlocking(_ endpoint: Forward.Endpoint, wait: Double) -> ProbeResult {
         guard let socket = Socket.connect(to: endpoint, timeout: min(wait, 5)) else {
             return .notListening("nothing accepts connections on \(endpoint)")

@@ -6,8 +6,10 @@ public struct TunnelFiles: Sendable {
     public let renderer: TunnelRenderer
     public let stateDir: String
     public let configFile: String
+    /// The ssh that jump hops run (the generated ProxyCommand names it).
+    public let sshProgram: String
 
-    public init(templatesDirectory: String, stateDir: String, configFile: String) throws {
+    public init(templatesDirectory: String, stateDir: String, configFile: String, sshBinary: String? = nil) throws {
         func read(_ name: String) throws -> String {
             let path = "\(templatesDirectory)/\(name)"
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -20,6 +22,7 @@ public struct TunnelFiles: Sendable {
             knownHostsTemplate: read(TunnelRenderer.knownHostsTemplate))
         self.stateDir = stateDir
         self.configFile = configFile
+        self.sshProgram = LaunchTools.find(sshBinary: sshBinary).ssh
     }
 
     public func directory(for tunnel: TunnelConfig) -> String {
@@ -32,7 +35,7 @@ public struct TunnelFiles: Sendable {
     /// Renders without writing.
     public func render(_ tunnel: TunnelConfig) -> RenderedTunnel {
         let existing = try? String(contentsOfFile: knownHostsPath(for: tunnel), encoding: .utf8)
-        return renderer.render(tunnel, configFile: configFile, directory: directory(for: tunnel), existingKnownHosts: existing)
+        return renderer.render(tunnel, configFile: configFile, directory: directory(for: tunnel), existingKnownHosts: existing, sshProgram: sshProgram)
     }
 
     /// Renders and writes both files (0600 in a 0700 directory), each only when

@@ -1,274 +1,247 @@
 import Foundation
 import Logging
+import Synchronization
 import WarrenCore
 
-/// What the supervisor needs to run one tunnel.
+/// What the supervisor gives a runner.
 public struct RunnerEnvironment: Sendable {
+    /// How to start ssh; its `logPath` is the tunnel's log pipe.
     public var launch: SSHLaunch
     public var tunnelDirectory: String
     public var throttle: StartThrottle
     public var logger: Logger
     /// Runs before every spawn: writes the tunnel's files (resolving host key
-    /// fingerprint pins). A throw fails this start, which is retried like an exit.
+    /// fingerprint pins). A throw ends that run before ssh starts.
     public var prepare: @Sendable () async throws -> Void
-    /// Called after every change of state, error, pid or restart count.
-    public var onChange: @Sendable (TunnelStatus) async -> Void
+    /// Receives every new status of the tunnel, in order.
+    public var publish: @Sendable (TunnelRunner, TunnelStatus) -> Void
+
+    public init(
+        launch: SSHLaunch, tunnelDirectory: String, throttle: StartThrottle, logger: Logger,
+        prepare: @escaping @Sendable () async throws -> Void,
+        publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
+    ) {
+        self.launch = launch
+        self.tunnelDirectory = tunnelDirectory
+        self.throttle = throttle
+        self.logger = logger
+        self.prepare = prepare
+        self.publish = publish
+    }
 }
 
-/// Runs one tunnel: carries out what its `TunnelMachine` decides (spawn, retry,
-/// probe, terminate) and feeds it what happens (ssh lines, exits, timers).
-public actor TunnelRunner {
+/// Runs one tunnel as one event loop: everything that happens to the tunnel
+/// (ssh's log, the child's exit, timers, probe results, stop) is an event in
+/// one stream; its `TunnelMachine` decides; the loop carries out the actions.
+/// The child, its timers and probes are child tasks of a task group the loop
+/// owns, so nothing of a tunnel outlives `run()`.
+public final class TunnelRunner: Sendable {
     public let tunnel: TunnelConfig
     let env: RunnerEnvironment
-    private var machine: TunnelMachine
-    private let origin = ContinuousClock.now
-    private let classifier = StderrClassifier()
-    /// Bumped at every spawn, so that timers and lines of an earlier run are ignored.
-    private var run = 0
-    private var control: ChildControl?
-    private var holdsSlot = false
-    private var childTask: Task<Void, Never>?
-    private var retryTask: Task<Void, Never>?
-    private var deadlineTask: Task<Void, Never>?
-    private var probeTask: Task<Void, Never>?
-    private var sinceDate = Date()
+    private let events: AsyncStream<TunnelEvent>
+    private let input: AsyncStream<TunnelEvent>.Continuation
+    private let ending = Mutex(Ending())
+    private let clock = RunnerClock()
+
+    private struct Ending {
+        var finalStatus: TunnelStatus?
+        var waiters: [CheckedContinuation<TunnelStatus, Never>] = []
+    }
 
     public init(tunnel: TunnelConfig, environment: RunnerEnvironment) {
         self.tunnel = tunnel
         self.env = environment
-        self.machine = TunnelMachine(tunnel: tunnel, now: 0)
+        (events, input) = AsyncStream.makeStream(of: TunnelEvent.self)
     }
 
-    private var now: Double {
-        let elapsed = ContinuousClock.now - origin
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-
-    public func start() async {
-        let actions = machine.start(at: now)
-        await publish(previous: nil)
-        await perform(actions)
-    }
-
-    /// Stops the tunnel and waits until its ssh has exited.
-    public func stop() async {
-        await handle(.stop)
-        retryTask?.cancel()
-        deadlineTask?.cancel()
-        probeTask?.cancel()
-        await childTask?.value
-        await releaseSlot()
-    }
-
-    /// Sends a signal to the running ssh child (for tests and benchmarks).
-    public func signalChild(_ signal: Int32) {
-        control?.send(signal)
-    }
-
-    public var status: TunnelStatus { makeStatus() }
-
-    private func handle(_ event: TunnelEvent) async {
-        let previous = (machine.state, machine.lastError, machine.pid, machine.restarts)
-        let actions = machine.handle(event, at: now, random: Double.random(in: 0..<1))
-        if previous.0 != machine.state { sinceDate = Date() }
-        if previous.0 != machine.state || previous.1 != machine.lastError || previous.2 != machine.pid || previous.3 != machine.restarts {
-            await publish(previous: previous.0)
-        }
-        await perform(actions)
-    }
-
-    private func perform(_ actions: [TunnelAction]) async {
-        for action in actions {
-            switch action {
-            case .spawn:
-                Task { await self.acquireSlotAndSpawn() }
-            case .releaseStartSlot:
-                await releaseSlot()
-            case .scheduleRetry(let delay):
-                retryTask?.cancel()
-                retryTask = Task {
-                    try? await Task.sleep(for: .seconds(delay))
-                    guard !Task.isCancelled else { return }
-                    await self.handle(.retryDue)
-                }
-            case .scheduleReadyDeadline(let delay):
-                let run = self.run
-                deadlineTask?.cancel()
-                deadlineTask = Task {
-                    try? await Task.sleep(for: .seconds(delay))
-                    guard !Task.isCancelled else { return }
-                    await self.deadlinePassed(run: run)
-                }
-            case .startProbing:
-                startProbing()
-            case .terminateChild:
-                control?.terminate()
+    /// Stops the tunnel; returns once no ssh of it exists or can still start,
+    /// with its final status.
+    @discardableResult
+    public func stop() async -> TunnelStatus {
+        input.yield(.stop)
+        return await withCheckedContinuation { continuation in
+            let done = ending.withLock { ending -> TunnelStatus? in
+                if let status = ending.finalStatus { return status }
+                ending.waiters.append(continuation)
+                return nil
             }
+            if let done { continuation.resume(returning: done) }
         }
     }
 
-    private func releaseSlot() async {
-        guard holdsSlot else { return }
-        holdsSlot = false
-        await env.throttle.release()
+    /// Starts the next attempt now, if the tunnel is waiting to retry.
+    public func retryNow() {
+        input.yield(.retryNow)
     }
 
-    private func acquireSlotAndSpawn() async {
-        await env.throttle.acquire()
-        holdsSlot = true
-        guard machine.state == .starting else {
-            await releaseSlot()
-            return
+    /// The loop: runs until the tunnel is stopped and its ssh is gone.
+    public func run() async {
+        var machine = TunnelMachine(tunnel: tunnel, now: clock.now)
+        var child = CurrentChild()
+        await withDiscardingTaskGroup { group in
+            var actions = machine.start(at: clock.now)
+            var iterator = events.makeAsyncIterator()
+            var shown = Shown(machine)
+            report(machine, .first)
+            while true {
+                for action in actions {
+                    await perform(action, in: &group, child: &child)
+                }
+                if let change = shown.update(machine) { report(machine, change) }
+                if machine.isFinished { break }
+                guard let event = await iterator.next() else { break }
+                actions = machine.handle(event, at: clock.now, random: Double.random(in: 0..<1))
+            }
+            // Timers and a pending slot request; the child has already exited.
+            group.cancelAll()
         }
-        run += 1
-        let run = self.run
+        await finish(machine)
+    }
+
+    /// The single place where actions are carried out.
+    private func perform(_ action: TunnelAction, in group: inout DiscardingTaskGroup, child: inout CurrentChild) async {
+        switch action {
+        case .acquireSlot:
+            group.addTask { [input, throttle = env.throttle] in
+                if await throttle.acquire() { input.yield(.slotGranted) }
+            }
+        case .releaseSlot:
+            await env.throttle.release()
+        case .spawn(let run):
+            let control = ChildControl()
+            child = CurrentChild(run: run, control: control)
+            group.addTask { await self.runChild(run, control: control) }
+        case .terminate(let run):
+            if child.run == run { child.control?.terminate() }
+        case .kill(let run):
+            if child.run == run { child.control?.kill() }
+        case .arm(let timer, let delay):
+            group.addTask { [input] in
+                try? await Task.sleep(for: .seconds(delay))
+                if !Task.isCancelled { input.yield(.timer(timer)) }
+            }
+        case .cancel:
+            // The machine has forgotten the timer and ignores it if it fires;
+            // its task ends at its deadline or with the loop.
+            break
+        case .probe(let run, let hold):
+            group.addTask { [input, endpoints = tunnel.localForwards.map(\.listen)] in
+                input.yield(.probed(run: run, await TargetProbe.probeAll(endpoints, hold: hold)))
+            }
+        case .checkPorts:
+            input.yield(.portsChecked(free: LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards)))
+        }
+    }
+
+    /// One ssh run: prepare the files, spawn, read its log, report its end.
+    /// Always ends with exactly one `.exited` for `run`.
+    private func runChild(_ run: Int, control: ChildControl) async {
         do {
             try await env.prepare()
         } catch {
             let kind = (error as? HostKeyResolutionError)?.kind ?? .unknown
-            await handle(.startFailed(ExitDiagnosis(kind: kind, message: "\(error)")))
+            input.yield(.exited(run: run, ExitDiagnosis(kind: kind, message: "\(error)")))
             return
         }
-        let control = ChildControl()
-        self.control = control
-        let launch = env.launch
-        childTask = Task {
-            do {
-                let outcome = try await SSHChild.run(
-                    launch, control: control,
-                    onSpawn: { pid in await self.spawned(pid: pid, run: run) },
-                    onLine: { line in await self.received(line: line, run: run) })
-                await self.exited(outcome, run: run)
-            } catch {
-                await self.launchFailed(error, run: run)
-            }
+        let pidFile = StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory)
+        let reader = OutputReader(tunnel: tunnel.name, logger: env.logger)
+        let outcome: ChildOutcome
+        do {
+            outcome = try await SSHChild.run(
+                env.launch, control: control,
+                onSpawn: { [input] pid in
+                    _ = try? AtomicFile.write("\(pid)\n", to: pidFile, mode: 0o600)
+                    input.yield(.spawned(run: run, pid: pid))
+                },
+                onOutput: { [input] output in
+                    if let event = reader.read(output) { input.yield(.ssh(run: run, event)) }
+                })
+        } catch {
+            input.yield(.exited(run: run, ExitDiagnosis(kind: .unknown, message: "cannot run \(env.launch.executable): \(error)")))
+            return
         }
+        unlink(pidFile)
+        input.yield(.exited(run: run, Self.diagnose(outcome, jumpHops: tunnel.jumps.count)))
     }
 
-    private func spawned(pid: Int32, run: Int) async {
-        guard run == self.run else { return }
-        _ = try? AtomicFile.write("\(pid)\n", to: StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory), mode: 0o600)
-        await handle(.spawned(pid: pid))
-    }
-
-    /// swift-subprocess could not start (or follow) the child.
-    private func launchFailed(_ error: any Error, run: Int) async {
-        guard run == self.run else { return }
-        let diagnosis = ExitDiagnosis(kind: .unknown, message: "cannot run \(env.launch.executable): \(error)")
-        if machine.state == .starting {
-            await handle(.startFailed(diagnosis))
-        } else {
-            await exited(ChildOutcome(exitCode: 127, signal: nil, lastLines: [diagnosis.message]), run: run)
+    static func diagnose(_ outcome: ChildOutcome, jumpHops: Int) -> ExitDiagnosis {
+        if outcome.exitCode == nil && outcome.signal == nil {
+            return ExitDiagnosis(kind: .connectionLost, message: "ssh was stopped before it started")
         }
-    }
-
-    private func received(line: String, run: Int) async {
-        guard run == self.run else { return }
-        if StderrClassifier.isDebug(line) {
-            env.logger.trace("ssh: \(line)", metadata: ["tunnel": "\(tunnel.name)"])
-        } else {
-            env.logger.debug("ssh: \(line)", metadata: ["tunnel": "\(tunnel.name)"])
-        }
-        guard let event = classifier.classify(line: line) else { return }
-        if case .notice(let text) = event {
-            env.logger.info("\(text)", metadata: ["tunnel": "\(tunnel.name)"])
-        }
-        await handle(.ssh(event))
-    }
-
-    private func exited(_ outcome: ChildOutcome, run: Int) async {
-        guard run == self.run else { return }
-        unlink(StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory))
-        deadlineTask?.cancel()
-        probeTask?.cancel()
-        control = nil
         let status = outcome.exitCode ?? (128 + (outcome.signal ?? 0))
-        var diagnosis = StderrClassifier.diagnose(lines: outcome.lastLines, exitStatus: status, jumpHops: tunnel.jumps.count)
+        let diagnosis = StderrClassifier.diagnose(lines: outcome.lastLines, exitStatus: status, jumpHops: jumpHops)
         if let signal = outcome.signal, diagnosis.kind == .connectionLost || diagnosis.kind == .unknown {
             // Killed from outside (OOM killer, an operator's kill -9): ssh said nothing.
-            diagnosis = ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal \(signal)")
+            return ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal \(signal)")
         }
-        await handle(.exited(diagnosis))
-        await releaseSlot()
+        return diagnosis
     }
 
-    private func deadlinePassed(run: Int) async {
-        guard run == self.run else { return }
-        await handle(.readyDeadlinePassed)
-    }
-
-    private func startProbing() {
-        let run = self.run
-        let endpoints = tunnel.localForwards.map(\.listen)
-        let interval = Double(tunnel.probeInterval)
-        let wait = min(Double(tunnel.connectTimeout), 2)
-        probeTask?.cancel()
-        probeTask = Task {
-            while !Task.isCancelled {
-                var failure = await Self.probeAll(endpoints, wait: wait)
-                if failure != nil {
-                    // A child that is dying also closes probe connections; its exit
-                    // event arrives within milliseconds. Look again before blaming the target.
-                    try? await Task.sleep(for: .milliseconds(300))
-                    guard !Task.isCancelled, self.isCurrent(run) else { return }
-                    failure = await Self.probeAll(endpoints, wait: wait)
-                }
-                guard !Task.isCancelled, self.isCurrent(run) else { return }
-                await self.handle(failure.map { .probeFailed(message: $0) } ?? .probeSucceeded)
-                try? await Task.sleep(for: .seconds(interval))
-            }
+    private func finish(_ machine: TunnelMachine) async {
+        input.finish()
+        // A slot granted while the loop was ending is given back.
+        for await event in events where event == .slotGranted {
+            await env.throttle.release()
         }
-    }
-
-    /// The first failure among the endpoints, or nil when every target answers.
-    private static func probeAll(_ endpoints: [Forward.Endpoint], wait: Double) async -> String? {
-        for endpoint in endpoints {
-            switch await TargetProbe.probe(endpoint, wait: wait) {
-            case .reachable: continue
-            case .unreachable(let message), .notListening(let message): return message
-            }
+        let status = makeStatus(machine)
+        let waiters = ending.withLock { ending in
+            ending.finalStatus = status
+            defer { ending.waiters = [] }
+            return ending.waiters
         }
-        return nil
+        for waiter in waiters { waiter.resume(returning: status) }
     }
 
-    private func isCurrent(_ run: Int) -> Bool { run == self.run && (machine.state == .up || machine.state == .degraded) }
+    // MARK: - Status
 
-    private func makeStatus() -> TunnelStatus {
-        let retry = machine.retryAt.map { Date().addingTimeInterval($0 - now).formatted(.iso8601) }
-        return TunnelStatus(
-            name: tunnel.name, state: machine.state, since: sinceDate.formatted(.iso8601),
+    private func makeStatus(_ machine: TunnelMachine) -> TunnelStatus {
+        TunnelStatus(
+            name: tunnel.name, state: machine.state, since: clock.date(at: machine.since).formatted(.iso8601),
             pid: machine.state.hasChild ? machine.pid : nil, restarts: machine.restarts,
-            forwards: TunnelStatus.describe(tunnel), lastError: machine.lastError, nextRetry: retry)
+            forwards: TunnelStatus.describe(tunnel), lastError: machine.lastError,
+            nextRetry: machine.retryAt.map { clock.date(at: $0).formatted(.iso8601) })
     }
 
-    private func publish(previous: TunnelState?) async {
-        let status = makeStatus()
-        if let previous, previous != status.state {
-            logTransition(from: previous, status)
-        } else if previous == nil {
-            env.logger.info("tunnel \(tunnel.name): \(status.state.rawValue)", metadata: ["tunnel": "\(tunnel.name)", "state": "\(status.state.rawValue)"])
-        }
-        await env.onChange(status)
+    private func report(_ machine: TunnelMachine, _ change: StatusChange) {
+        let status = makeStatus(machine)
+        TransitionLog(logger: env.logger, tunnel: tunnel.name).log(status, change, retryIn: machine.retryAt.map { $0 - clock.now })
+        env.publish(self, status)
+    }
+}
+
+/// The child of the current run, for signals.
+private struct CurrentChild {
+    var run = 0
+    var control: ChildControl?
+}
+
+/// What the last published status showed, to publish only changes.
+private struct Shown {
+    var state: TunnelState
+    var since: Double
+    var error: TunnelError?
+    var pid: Int32?
+    var restarts: Int
+
+    init(_ machine: TunnelMachine) {
+        (state, since, error, pid, restarts) = (machine.state, machine.since, machine.lastError, machine.pid, machine.restarts)
     }
 
-    private func logTransition(from previous: TunnelState, _ status: TunnelStatus) {
-        var metadata: Logger.Metadata = [
-            "tunnel": "\(tunnel.name)", "state": "\(status.state.rawValue)", "from": "\(previous.rawValue)",
-        ]
-        if let pid = status.pid { metadata["pid"] = "\(pid)" }
-        if let error = status.lastError, [.backoff, .failed, .degraded].contains(status.state) {
-            metadata["kind"] = "\(error.kind.rawValue)"
-            metadata["message"] = "\(error.message)"
-            metadata["hint"] = "\(error.hint)"
-        }
-        if let retryAt = machine.retryAt {
-            metadata["retry_in"] = "\(String(format: "%.1f", max(0, retryAt - now)))s"
-        }
-        let message: Logger.Message = "tunnel \(tunnel.name): \(previous.rawValue) -> \(status.state.rawValue)"
-        switch status.state {
-        case .failed: env.logger.error(message, metadata: metadata)
-        case .backoff, .degraded: env.logger.warning(message, metadata: metadata)
-        default: env.logger.info(message, metadata: metadata)
-        }
+    /// What changed since the last status shown, if anything did.
+    mutating func update(_ machine: TunnelMachine) -> StatusChange? {
+        let next = Shown(machine)
+        guard next.state != state || next.since != since || next.error != error || next.pid != pid || next.restarts != restarts else { return nil }
+        defer { self = next }
+        return state == next.state && since == next.since ? .details : .transition(from: state)
     }
+}
+
+/// Seconds since the runner started, and the wall-clock time of such a second.
+struct RunnerClock: Sendable {
+    private let origin = ContinuousClock.now
+    private let originDate = Date()
+
+    var now: Double { (ContinuousClock.now - origin).seconds }
+
+    func date(at seconds: Double) -> Date { originDate.addingTimeInterval(seconds) }
 }

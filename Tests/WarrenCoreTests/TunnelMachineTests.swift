@@ -1,229 +1,264 @@
 import Testing
 import WarrenCore
 
+/// Drives a machine the way the runner does, keeping the armed timers so that
+/// a test can fire them by purpose.
+struct Drive {
+    var machine: TunnelMachine
+    var now = 0.0
+    var timers: [TunnelTimer.Purpose: (TunnelTimer, Double)] = [:]
+    var last: [TunnelAction] = []
+
+    init(_ tunnel: TunnelConfig = TunnelMachineTests.tunnel) {
+        machine = TunnelMachine(tunnel: tunnel, policy: TunnelMachineTests.policy, now: 0)
+        take(machine.start(at: 0))
+    }
+
+    @discardableResult
+    mutating func send(_ event: TunnelEvent, after seconds: Double = 0) -> [TunnelAction] {
+        now += seconds
+        take(machine.handle(event, at: now, random: 0.5))
+        return last
+    }
+
+    /// Fires the armed timer of this purpose (it must be armed).
+    @discardableResult
+    mutating func fire(_ purpose: TunnelTimer.Purpose) -> [TunnelAction] {
+        guard let (timer, delay) = timers[purpose] else {
+            Issue.record("no \(purpose) timer armed")
+            return []
+        }
+        return send(.timer(timer), after: delay)
+    }
+
+    func delay(of purpose: TunnelTimer.Purpose) -> Double? { timers[purpose]?.1 }
+
+    private mutating func take(_ actions: [TunnelAction]) {
+        last = actions
+        for action in actions {
+            if case .arm(let timer, let delay) = action { timers[timer.purpose] = (timer, delay) }
+            if case .cancel(let timer) = action, timers[timer.purpose]?.0 == timer { timers[timer.purpose] = nil }
+        }
+    }
+
+    /// slot -> spawned -> ready, for the current run.
+    mutating func comeUp(sessions: Int = 1) {
+        send(.slotGranted)
+        let run = machine.run
+        send(.spawned(run: run, pid: Int32(100 + run)))
+        for _ in 0..<sessions { send(.ssh(run: run, .enteredSession)) }
+    }
+}
+
 @Suite struct TunnelMachineTests {
     static let tunnel = TunnelConfig(
         name: "db", endpoint: SSHEndpoint(host: "b", identityFile: "/k", hostKeys: []),
         localForwards: [Forward(kind: .local, listen: .tcp(host: "127.0.0.1", port: 15432), target: .tcp(host: "db", port: 5432))],
         connectTimeout: 10, backoffMin: 1, backoffMax: 60)
-    static let policy = BackoffPolicy(initial: 1, maximum: 60, jitter: 0, stableAfter: 30, humanRetry: 300)
+    static let policy = BackoffPolicy(initial: 1, maximum: 60, jitter: 0, humanRetry: 300)
+    static let lost = ExitDiagnosis(kind: .connectionLost, message: "Connection to b closed by remote host.")
+    static let refused = ExitDiagnosis(kind: .connectionRefused, message: "ssh: connect to host b port 22: Connection refused")
 
-    func upMachine(_ tunnel: TunnelConfig = tunnel, at time: Double = 0) -> TunnelMachine {
-        var machine = TunnelMachine(tunnel: tunnel, policy: Self.policy, now: time)
-        #expect(machine.start(at: time) == [.spawn])
-        #expect(machine.handle(.spawned(pid: 100), at: time) == [.scheduleReadyDeadline(after: 30)])
-        #expect(machine.state == .connecting)
-        #expect(machine.handle(.ssh(.authenticated), at: time) == [], "authenticated is not ready")
-        #expect(machine.handle(.ssh(.enteredSession), at: time) == [.releaseStartSlot, .startProbing])
-        #expect(machine.state == .up)
-        return machine
-    }
-
-    @Test func startsConnectsAndComesUp() {
-        let machine = upMachine()
-        #expect(machine.pid == 100)
-        #expect(machine.restarts == 0)
-        #expect(machine.lastError == nil)
+    @Test func startsThroughASlotAndIsUpOnlyOnceTheForwardsAreBound() {
+        var drive = Drive()
+        #expect(drive.last == [.acquireSlot])
+        #expect(drive.send(.slotGranted) == [.spawn(run: 1), .arm(TunnelTimer(.readyDeadline, serial: 1), after: 30)])
+        #expect(drive.machine.holdsSlot)
+        drive.send(.spawned(run: 1, pid: 101))
+        #expect(drive.machine.state == .connecting)
+        #expect(drive.send(.ssh(run: 1, .authenticated)) == [], "authenticated is not ready")
+        #expect(drive.send(.ssh(run: 1, .enteredSession)) == [.releaseSlot, .cancel(TunnelTimer(.readyDeadline, serial: 1)), .probe(run: 1, hold: 2)])
+        #expect(drive.machine.state == .up)
+        #expect(!drive.machine.holdsSlot)
+        #expect(drive.machine.pid == 101)
     }
 
     @Test func proxyJumpNeedsOneSessionPerHopPlusTheBastion() {
         var tunnel = Self.tunnel
         tunnel.jumps = [SSHEndpoint(host: "j", identityFile: "/k")]
-        var machine = TunnelMachine(tunnel: tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        _ = machine.handle(.spawned(pid: 1), at: 0)
-        #expect(machine.handle(.ssh(.enteredSession), at: 0) == [], "the hop's session line is not readiness")
-        #expect(machine.state == .connecting)
-        #expect(machine.handle(.ssh(.enteredSession), at: 0).contains(.releaseStartSlot))
-        #expect(machine.state == .up)
+        var drive = Drive(tunnel)
+        drive.comeUp(sessions: 1)
+        #expect(drive.machine.state == .connecting, "the hop's session line is not readiness")
+        drive.send(.ssh(run: 1, .enteredSession))
+        #expect(drive.machine.state == .up)
     }
 
     @Test func remoteForwardsWaitForTheServersReplies() {
         var tunnel = Self.tunnel
         tunnel.localForwards = []
         tunnel.remoteForwards = [Forward(kind: .remote, listen: .tcp(host: nil, port: 9090), target: nil)]
-        var machine = TunnelMachine(tunnel: tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        _ = machine.handle(.spawned(pid: 1), at: 0)
-        _ = machine.handle(.ssh(.enteredSession), at: 0)
-        #expect(machine.state == .connecting, "ssh enters the session before the server answers -R")
-        #expect(machine.handle(.ssh(.remoteForwardsConfirmed), at: 0) == [.releaseStartSlot], "no local forward, no probes")
-        #expect(machine.state == .up)
+        var drive = Drive(tunnel)
+        drive.comeUp()
+        #expect(drive.machine.state == .connecting, "ssh enters the session before the server answers -R")
+        #expect(drive.send(.ssh(run: 1, .remoteForwardsConfirmed)).contains(.releaseSlot))
+        #expect(drive.machine.state == .up)
+        #expect(!drive.last.contains { if case .probe = $0 { return true } else { return false } }, "no local forward, no probes")
     }
 
-    @Test func exitWhileUpBacksOffThenRestarts() {
-        var machine = upMachine()
-        let actions = machine.handle(.exited(ExitDiagnosis(kind: .connectionLost, message: "Connection to b closed by remote host.")), at: 5)
-        #expect(actions == [.scheduleRetry(after: 0)], "a tunnel that was up is retried at once")
-        #expect(machine.state == .backoff)
-        #expect(machine.lastError?.kind == .connectionLost)
-        #expect(machine.lastError?.hint == FailureKind.connectionLost.hint)
-        #expect(machine.pid == nil)
-        #expect(machine.handle(.retryDue, at: 6) == [.spawn])
-        #expect(machine.state == .starting)
-        #expect(machine.restarts == 1)
+    @Test func aTunnelThatWasUpIsRestartedAtOnceEveryTime() {
+        var drive = Drive()
+        for kill in 1...10 {
+            drive.comeUp()
+            #expect(drive.machine.state == .up)
+            let actions = drive.send(.exited(run: drive.machine.run, Self.lost), after: 1)
+            #expect(actions.contains(.acquireSlot), "kill \(kill): the next attempt starts at once")
+            #expect(drive.machine.state == .starting)
+            #expect(drive.machine.lastError?.kind == .connectionLost, "and says why the run ended")
+            #expect(drive.delay(of: .retry) == nil)
+        }
+        #expect(drive.machine.restarts == 10)
     }
 
-    @Test func consecutiveFailuresBackOffExponentiallyAndStableRunsReset() {
-        var machine = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        var delays: [Double] = []
-        var t = 0.0
+    @Test func onlyAttemptsThatNeverCameUpBackOff() {
+        var drive = Drive()
+        drive.comeUp()
+        drive.send(.exited(run: 1, Self.lost), after: 60)
+        var waits: [Double] = []
         for _ in 0..<4 {
-            _ = machine.handle(.spawned(pid: 1), at: t)
-            let actions = machine.handle(.exited(ExitDiagnosis(kind: .connectionRefused, message: "refused")), at: t)
-            #expect(actions.first == .releaseStartSlot, "a run that never came up gives its start slot back")
-            if case .scheduleRetry(let d)? = actions.last { delays.append(d) }
-            t += 100
-            _ = machine.handle(.retryDue, at: t)
+            drive.send(.slotGranted)
+            drive.send(.exited(run: drive.machine.run, Self.refused))
+            #expect(drive.machine.state == .backoff)
+            #expect(drive.machine.lastError?.kind == .connectionRefused)
+            waits.append(drive.delay(of: .retry) ?? -1)
+            drive.fire(.retry)
         }
-        #expect(delays == [0, 1, 2, 4])
-        // Up for longer than stableAfter: the next failure starts over at the first delay.
-        _ = machine.handle(.spawned(pid: 1), at: t)
-        _ = machine.handle(.ssh(.enteredSession), at: t)
-        let actions = machine.handle(.exited(ExitDiagnosis(kind: .keepaliveTimeout, message: "Timeout")), at: t + 31)
-        #expect(actions == [.scheduleRetry(after: 0)])
-        #expect(machine.attempt == 1)
-    }
-
-    @Test func shortLivedUpDoesNotResetTheBackoff() {
-        var machine = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        for i in 0..<3 {
-            _ = machine.handle(.spawned(pid: 1), at: Double(i))
-            _ = machine.handle(.ssh(.enteredSession), at: Double(i))
-            _ = machine.handle(.exited(ExitDiagnosis(kind: .connectionLost, message: "x")), at: Double(i) + 0.5)
-            _ = machine.handle(.retryDue, at: Double(i) + 0.9)
-        }
-        #expect(machine.attempt == 3, "a tunnel that flaps keeps backing off")
+        #expect(waits == [1, 2, 4, 8])
+        drive.comeUp()
+        drive.send(.exited(run: drive.machine.run, Self.lost), after: 2)
+        #expect(drive.machine.state == .starting, "up again: the streak is over")
     }
 
     @Test(arguments: [FailureKind.authFailed, .hostKeyChanged, .hostKeyUnknown, .keyMissing, .keyPermissions])
-    func failuresThatNeedAHumanGoToFailedAndRetrySlowly(_ kind: FailureKind) {
-        var machine = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        _ = machine.handle(.spawned(pid: 1), at: 0)
-        let actions = machine.handle(.exited(ExitDiagnosis(kind: kind, message: "m")), at: 0)
-        #expect(actions == [.releaseStartSlot, .scheduleRetry(after: 300)])
-        #expect(machine.state == .failed)
-        #expect(machine.lastError == TunnelError(kind: kind, message: "m"))
-        #expect(machine.retryAt == 300)
-        #expect(machine.handle(.retryDue, at: 300) == [.spawn])
+    func failuresThatNeedAHumanRetrySlowly(kind: FailureKind) {
+        var drive = Drive()
+        drive.send(.slotGranted)
+        drive.send(.exited(run: 1, ExitDiagnosis(kind: kind, message: "m")))
+        #expect(drive.machine.state == .failed)
+        #expect(drive.delay(of: .retry) == 300)
+        #expect(drive.machine.retryAt == 300)
+        drive.send(.retryNow)
+        #expect(drive.machine.state == .starting, "an operator's retry starts at once")
     }
 
-    @Test(arguments: [FailureKind.connectionRefused, .connectTimeout, .dnsFailure, .localPortInUse, .keepaliveTimeout, .connectionLost, .unknown, .remoteForwardFailed])
-    func transientFailuresBackOff(_ kind: FailureKind) {
-        var machine = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        _ = machine.handle(.spawned(pid: 1), at: 0)
-        _ = machine.handle(.exited(ExitDiagnosis(kind: kind, message: "m")), at: 0)
-        #expect(machine.state == .backoff)
+    @Test func aDeadTargetDegradesAfterASecondLookAndComesBackWithin() {
+        var drive = Drive()
+        drive.comeUp()
+        drive.send(.probed(run: 1, .failed(message: "closed", closedAfter: 0.004)), after: 2)
+        #expect(drive.machine.state == .up, "one failed probe may be a dying ssh: look again")
+        #expect(drive.delay(of: .probe) == 0.3)
+        #expect(drive.fire(.probe) == [.probe(run: 1, hold: 0.25)])
+        drive.send(.probed(run: 1, .failed(message: "closed", closedAfter: 0.004)))
+        #expect(drive.machine.state == .degraded)
+        #expect(drive.machine.lastError?.kind == .targetUnreachable)
+        #expect(drive.delay(of: .probe) == TunnelMachine.degradedProbeInterval, "degraded: probed often")
+        drive.fire(.probe)
+        drive.send(.probed(run: 1, .answered), after: 0.25)
+        #expect(drive.machine.state == .up)
+        #expect(drive.machine.lastError == nil)
+        #expect(drive.delay(of: .probe) == 30, "up: back to probe_interval")
     }
 
-    @Test func deadTargetDegradesAndComesBack() {
-        var machine = upMachine()
-        #expect(machine.handle(.ssh(.channelOpenFailed(message: "channel 2: open failed: connect failed: Connection refused")), at: 1) == [])
-        #expect(machine.state == .degraded)
-        #expect(machine.lastError?.kind == .targetUnreachable)
-        #expect(machine.lastError?.message.contains("channel 2") == true)
-        _ = machine.handle(.probeFailed(message: "closed"), at: 2)
-        #expect(machine.state == .degraded)
-        #expect(machine.lastError?.message.contains("channel 2") == true, "ssh's own line is kept over the probe's")
-        _ = machine.handle(.probeSucceeded, at: 3)
-        #expect(machine.state == .up)
-        #expect(machine.lastError == nil, "an up tunnel has no current error")
-        _ = machine.handle(.probeFailed(message: "closed"), at: 4)
-        #expect(machine.state == .degraded)
-        #expect(machine.lastError?.message == "closed")
+    @Test func aChannelFailureDegradesAtOnceAndProbesWatchForTheReturn() {
+        var drive = Drive()
+        drive.comeUp()
+        drive.send(.ssh(run: 1, .channelOpenFailed(message: "channel 3: open failed: connect failed: Connection refused")))
+        #expect(drive.machine.state == .degraded)
+        #expect(drive.delay(of: .probe) == TunnelMachine.degradedProbeInterval)
+        drive.send(.ssh(run: 1, .failure(.forwardingForbidden, message: "administratively prohibited")))
+        #expect(drive.machine.lastError?.kind == .forwardingForbidden)
     }
 
-    @Test func forbiddenForwardingDegradesWithItsOwnKind() {
-        var machine = upMachine()
-        _ = machine.handle(.ssh(.failure(.forwardingForbidden, message: "channel 1: open failed: administratively prohibited: open failed")), at: 1)
-        #expect(machine.state == .degraded)
-        #expect(machine.lastError?.kind == .forwardingForbidden)
+    @Test func aPortHeldByAnotherProgramIsWatchedAndTakenTheMomentItIsFree() {
+        var drive = Drive()
+        drive.send(.slotGranted)
+        drive.send(.exited(run: 1, ExitDiagnosis(kind: .localPortInUse, message: "bind [127.0.0.1]:15432: Address already in use")))
+        #expect(drive.machine.state == .backoff)
+        #expect(drive.delay(of: .portCheck) == TunnelMachine.portCheckInterval)
+        #expect(drive.fire(.portCheck) == [.checkPorts])
+        drive.send(.portsChecked(free: false))
+        #expect(drive.machine.state == .backoff)
+        drive.fire(.portCheck)
+        let actions = drive.send(.portsChecked(free: true))
+        #expect(drive.machine.state == .starting)
+        #expect(actions.contains(.acquireSlot))
+        #expect(actions.contains { if case .cancel(let t) = $0 { return t.purpose == .retry } else { return false } }, "the backoff timer is dropped")
     }
 
-    @Test func readyDeadlineKillsAHungChildAndNamesTheTimeout() {
-        var machine = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        _ = machine.handle(.spawned(pid: 1), at: 0)
-        #expect(machine.handle(.readyDeadlinePassed, at: 30) == [.terminateChild])
-        _ = machine.handle(.exited(ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal 15")), at: 30.1)
-        #expect(machine.lastError?.kind == .connectTimeout)
-        #expect(machine.state == .backoff)
+    @Test func aHungStartIsStoppedAtItsDeadlineThenKilled() {
+        var drive = Drive()
+        drive.send(.slotGranted)
+        drive.send(.spawned(run: 1, pid: 7))
+        #expect(drive.fire(.readyDeadline) == [.terminate(run: 1), .arm(TunnelTimer(.killGrace, serial: 2), after: 3)])
+        #expect(drive.fire(.killGrace) == [.kill(run: 1)])
+        drive.send(.exited(run: 1, ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal 9")))
+        #expect(drive.machine.lastError?.kind == .connectTimeout)
+        #expect(drive.machine.state == .backoff)
+        #expect(!drive.machine.holdsSlot)
+        #expect(drive.last.first == .releaseSlot)
     }
 
-    @Test func deadlineAfterReadyIsIgnored() {
-        var machine = upMachine()
-        #expect(machine.handle(.readyDeadlinePassed, at: 30) == [])
-        #expect(machine.state == .up)
+    @Test func stopWaitsForTheChildToExitAndThenIsFinished() {
+        var drive = Drive()
+        drive.comeUp()
+        #expect(drive.send(.stop).contains(.terminate(run: 1)))
+        #expect(drive.machine.state == .stopped)
+        #expect(!drive.machine.isFinished, "ssh still runs")
+        drive.send(.ssh(run: 1, .channelOpenFailed(message: "late")))
+        drive.send(.probed(run: 1, .answered))
+        #expect(drive.machine.state == .stopped)
+        drive.send(.exited(run: 1, Self.lost))
+        #expect(drive.machine.isFinished)
+        #expect(drive.machine.pid == nil)
     }
 
-    @Test func stopTerminatesARunningChildAndIgnoresWhatFollows() {
-        var machine = upMachine()
-        #expect(machine.handle(.stop, at: 1) == [.terminateChild])
-        #expect(machine.state == .stopped)
-        #expect(machine.handle(.exited(ExitDiagnosis(kind: .connectionLost, message: "x")), at: 1.1) == [])
-        #expect(machine.state == .stopped)
-        #expect(machine.handle(.retryDue, at: 5) == [])
-        #expect(machine.state == .stopped)
+    @Test func stopWhileTheFilesArePreparedKeepsSshFromStarting() {
+        var drive = Drive()
+        drive.send(.slotGranted)
+        // prepare() still runs: no spawned yet.
+        #expect(drive.send(.stop).contains(.terminate(run: 1)), "the runner keeps the run from spawning")
+        #expect(!drive.machine.isFinished)
+        drive.send(.exited(run: 1, ExitDiagnosis(kind: .connectionLost, message: "ssh was stopped before it started")))
+        #expect(drive.machine.isFinished)
+        #expect(drive.last == [.releaseSlot, .cancel(TunnelTimer(.killGrace, serial: 2))])
     }
 
-    @Test func stopDuringBackoffNeedsNoSignal() {
-        var machine = upMachine()
-        _ = machine.handle(.exited(ExitDiagnosis(kind: .connectionLost, message: "x")), at: 1)
-        #expect(machine.handle(.stop, at: 1.5) == [])
-        #expect(machine.state == .stopped)
+    @Test func stopWhileWaitingForASlotOrInBackoffEndsAtOnce() {
+        var waiting = Drive()
+        waiting.send(.stop)
+        #expect(waiting.machine.isFinished)
+        #expect(waiting.send(.slotGranted) == [.releaseSlot], "a slot granted too late goes back")
+
+        var backingOff = Drive()
+        backingOff.send(.slotGranted)
+        backingOff.send(.exited(run: 1, Self.refused))
+        #expect(backingOff.send(.stop) == [.cancel(TunnelTimer(.retry, serial: 2))])
+        #expect(backingOff.machine.isFinished)
+        #expect(backingOff.machine.retryAt == nil)
     }
 
-    @Test func aChildSpawnedAfterStopIsTerminatedAtOnce() {
-        var machine = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        _ = machine.handle(.stop, at: 0)
-        #expect(machine.handle(.spawned(pid: 7), at: 0.1) == [.terminateChild])
+    @Test func eventsOfAnEarlierRunAndCancelledTimersChangeNothing() {
+        var drive = Drive()
+        drive.comeUp()
+        let oldProbe = drive.timers[.probe]
+        drive.send(.exited(run: 1, Self.lost), after: 5)
+        drive.comeUp()
+        #expect(drive.machine.run == 2)
+        #expect(drive.send(.exited(run: 1, Self.lost)) == [])
+        #expect(drive.send(.ssh(run: 1, .channelOpenFailed(message: "old"))) == [])
+        #expect(drive.send(.probed(run: 1, .failed(message: "old", closedAfter: 0.1))) == [])
+        #expect(drive.send(.timer(TunnelTimer(.readyDeadline, serial: 1))) == [])
+        if let oldProbe { #expect(drive.send(.timer(oldProbe.0)) == []) }
+        #expect(drive.machine.state == .up)
     }
 
-    @Test func comingUpClearsTheLastError() {
-        var machine = upMachine()
-        _ = machine.handle(.exited(ExitDiagnosis(kind: .connectionLost, message: "x")), at: 1)
-        _ = machine.handle(.retryDue, at: 2)
-        _ = machine.handle(.spawned(pid: 2), at: 2)
-        #expect(machine.lastError != nil, "the error stays visible while reconnecting")
-        _ = machine.handle(.ssh(.enteredSession), at: 2.2)
-        #expect(machine.lastError == nil)
-        #expect(machine.since == 2.2)
-    }
-
-    @Test func lateEventsOfNoConcernChangeNothing() {
-        var machine = upMachine()
-        let before = machine.state
-        #expect(machine.handle(.ssh(.notice("Warning: Permanently added")), at: 1) == [])
-        #expect(machine.handle(.ssh(.enteredSession), at: 1) == [])
-        #expect(machine.handle(.retryDue, at: 1) == [])
-        #expect(machine.state == before)
-    }
-}
-
-extension TunnelMachineTests {
-    @Test func aStartThatFailsBeforeSpawningIsRetriedLikeAnExit() {
-        var machine = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
-        _ = machine.start(at: 0)
-        let actions = machine.handle(.startFailed(ExitDiagnosis(kind: .hostKeyChanged, message: "no key has the pinned fingerprint")), at: 0)
-        #expect(actions == [.releaseStartSlot, .scheduleRetry(after: 300)])
-        #expect(machine.state == .failed)
-        #expect(machine.lastError?.kind == .hostKeyChanged)
-        #expect(machine.handle(.retryDue, at: 300) == [.spawn], "retried: the bastion may be back, or re-pinned")
-
-        var transient = TunnelMachine(tunnel: Self.tunnel, policy: Self.policy, now: 0)
-        _ = transient.start(at: 0)
-        _ = transient.handle(.startFailed(ExitDiagnosis(kind: .connectionRefused, message: "ssh-keyscan: nothing answered")), at: 0)
-        #expect(transient.state == .backoff)
-    }
-
-    @Test func startFailedOutsideStartingIsIgnored() {
-        var machine = upMachine()
-        #expect(machine.handle(.startFailed(ExitDiagnosis(kind: .unknown, message: "x")), at: 1) == [])
-        #expect(machine.state == .up)
+    @Test func sinceFollowsEveryStateChange() {
+        var drive = Drive()
+        drive.send(.slotGranted, after: 1)
+        drive.send(.spawned(run: 1, pid: 1), after: 1)
+        #expect(drive.machine.since == 2)
+        drive.send(.ssh(run: 1, .enteredSession), after: 1)
+        #expect(drive.machine.since == 3)
+        drive.send(.probed(run: 1, .answered), after: 5)
+        #expect(drive.machine.since == 3, "a probe that finds what was known changes nothing")
     }
 }

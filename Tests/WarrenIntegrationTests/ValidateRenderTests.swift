@@ -105,10 +105,12 @@ import WarrenTestSupport
             #expect(settings.contains("localforward /tmp/warren-test.sock [db.internal]:5432"))
             #expect(settings.contains("localforward 15434 /run/postgresql/.s.PGSQL.5432"))
         case "jumped":
-            #expect(settings.contains("proxyjump warren-jumped-jump1,warren-jumped-jump2"))
+            // The hops are chained by ProxyCommand (what ProxyJump would run), so that each hop's ssh logs where warren reads ssh's own words.
+            #expect(settings.contains { $0.hasPrefix("proxycommand ") && $0.hasSuffix("-W '[%h]:%p' warren-jumped-jump2") && $0.contains("-E \"${WARREN_SSH_LOG:-/dev/stderr}\"") }, "\(settings)")
             let hop = try await CommandRunner.run("/usr/bin/ssh", ["-G", "-F", sshConfig, "-N", "warren-jumped-jump2"])
             #expect(hop.stdout.contains("hostname jump2.example.com\n") && hop.stdout.contains("port 2200\n") && hop.stdout.contains("user hop\n"), "\(hop)")
             #expect(hop.stdout.contains("hostkeyalias warren-jumped-jump2\n"))
+            #expect(hop.stdout.contains("-W '[%h]:%p' warren-jumped-jump1\n"), "the second hop goes through the first")
         default:
             Issue.record("no expectations for \(name)")
         }

@@ -1,7 +1,19 @@
-/// When to retry a tunnel whose ssh exited: exponential with jitter, bounded,
-/// and slow for failures that only a human can fix.
+/// When to start a tunnel's next ssh after one ended.
+///
+/// The rule, in DESIGN terms: a run that reached `up` proved the path, so when
+/// it ends the next attempt starts at once, whatever happened before. Only
+/// attempts that never reached `up` back off: `backoff_min` doubling up to
+/// `backoff_max`, spread by jitter, and a slow retry for failures that need a
+/// human (auth, host key, key file).
+///
+/// One guard keeps "at once" from becoming a tight loop against a bastion that
+/// accepts and drops at once: a run that was up for less than `steadyAfter`
+/// (1 s) is a *quick drop*. The first `freeQuickDrops` quick drops in a row
+/// still reconnect at once; past that, each further one waits like a failed
+/// attempt. Any run that stays up `steadyAfter` or longer starts the count
+/// over, so no ordinary recovery is ever delayed.
 public struct BackoffPolicy: Sendable, Equatable {
-    /// The first delay, seconds (`backoff_min`).
+    /// The first delay after a failed attempt, seconds (`backoff_min`).
     public var initial: Double
     /// The ceiling, seconds (`backoff_max`).
     public var maximum: Double
@@ -9,43 +21,82 @@ public struct BackoffPolicy: Sendable, Equatable {
     /// The fraction by which a delay is randomly shortened or lengthened, so that
     /// many tunnels that failed together do not retry together.
     public var jitter: Double
-    /// A tunnel that stayed up this long has its attempt count reset.
-    public var stableAfter: Double
     /// The delay for failures that need a human (auth, host key, key file).
     public var humanRetry: Double
+    /// A run up at least this long (seconds) was steady: its end is never delayed.
+    public var steadyAfter: Double
+    /// How many quick drops in a row reconnect at once before the budget runs out.
+    public var freeQuickDrops: Int
 
     public init(
         initial: Double, maximum: Double, multiplier: Double = 2, jitter: Double = 0.2,
-        stableAfter: Double = 30, humanRetry: Double = 300
+        humanRetry: Double = 300, steadyAfter: Double = 1, freeQuickDrops: Int = 5
     ) {
         self.initial = initial
         self.maximum = max(initial, maximum)
         self.multiplier = multiplier
         self.jitter = jitter
-        self.stableAfter = stableAfter
         self.humanRetry = humanRetry
+        self.steadyAfter = steadyAfter
+        self.freeQuickDrops = freeQuickDrops
     }
 
     public init(for tunnel: TunnelConfig) {
-        self.init(initial: tunnel.backoffMin, maximum: tunnel.backoffMax, stableAfter: max(30, tunnel.backoffMax / 2))
+        self.init(initial: tunnel.backoffMin, maximum: tunnel.backoffMax)
     }
 
-    /// How soon the first retry after a failure comes: at once, so a tunnel
-    /// that was fine and lost its ssh (killed, the bastion dropped it) is back
-    /// as fast as autossh brings it back; only failures in a row back off. (A
-    /// 0.1 s first delay measured as 0.1 s slower recovery than autossh in
-    /// `make bench`, and bought nothing: the second failure waits anyway.)
-    public static let firstRetry = 0.0
+    /// How a run ended, as far as the policy cares.
+    public enum RunEnd: Sendable, Equatable {
+        /// It reached `up` and stayed up this many seconds.
+        case wasUp(seconds: Double)
+        /// It never reached `up` (could not connect, log in or bind).
+        case neverUp(needsHuman: Bool)
+    }
 
-    /// The delay before retry number `attempt` (1 for the first retry after a
-    /// run that failed): `firstRetry`, then `initial` doubling up to `maximum`,
-    /// each spread by the jitter.
+    /// What the policy remembers between runs: failures and quick drops in a row.
+    public struct Streak: Sendable, Equatable {
+        /// Attempts in a row that never reached `up`.
+        public internal(set) var failures = 0
+        /// Runs in a row that were up for less than `steadyAfter`.
+        public internal(set) var quickDrops = 0
+        public init() {}
+    }
+
+    /// The delay before the next attempt after a run ended, and the streak to
+    /// keep for the one after.
     /// - Parameter random: a number in 0..<1 (the runtime passes a random one).
-    public func delay(attempt: Int, random: Double) -> Double {
-        if attempt <= 1 { return min(initial, spread(Self.firstRetry, random)) }
-        let exponent = Double(attempt - 2)
-        let base = min(maximum, initial * pow(multiplier, exponent))
-        return min(maximum, spread(base, random))
+    public func next(after end: RunEnd, streak: Streak, random: Double) -> (delay: Double, streak: Streak) {
+        var streak = streak
+        switch end {
+        case .wasUp(let seconds):
+            streak.failures = 0
+            if seconds >= steadyAfter {
+                streak.quickDrops = 0
+                return (0, streak)
+            }
+            streak.quickDrops += 1
+            let over = streak.quickDrops - freeQuickDrops
+            return (over > 0 ? exponential(over, random) : 0, streak)
+        case .neverUp(let needsHuman):
+            streak.failures += 1
+            if needsHuman { return (humanDelay(random: random), streak) }
+            // A failed attempt right after quick drops continues their count,
+            // so that alternating drop and failure cannot escape the budget.
+            let over = max(streak.failures, streak.quickDrops - freeQuickDrops + streak.failures)
+            return (exponential(over, random), streak)
+        }
+    }
+
+    /// The delay before failed attempt number `n` is retried (1 for the first):
+    /// `initial` doubling up to `maximum`, spread by the jitter.
+    public func exponential(_ n: Int, _ random: Double) -> Double {
+        var base = initial
+        var i = 1
+        while i < n && base < maximum {
+            base *= multiplier
+            i += 1
+        }
+        return min(maximum, spread(min(base, maximum), random))
     }
 
     /// The slow retry for a failure that needs a human.
@@ -55,15 +106,5 @@ public struct BackoffPolicy: Sendable, Equatable {
 
     private func spread(_ value: Double, _ random: Double) -> Double {
         value * (1 - jitter + 2 * jitter * min(max(random, 0), 1))
-    }
-
-    private func pow(_ base: Double, _ exponent: Double) -> Double {
-        var result = 1.0
-        var i = 0.0
-        while i < exponent && result < 1e9 {
-            result *= base
-            i += 1
-        }
-        return result
     }
 }

@@ -1,196 +1,318 @@
-/// What happened to a tunnel, as the runtime reports it to the machine.
-public enum TunnelEvent: Sendable, Equatable {
-    /// The runtime got a start slot and spawned ssh with this pid.
-    case spawned(pid: Int32)
-    /// ssh printed a line that means something (see `StderrClassifier`).
-    case ssh(SSHEvent)
-    /// ssh exited; the diagnosis is taken from all it printed.
-    case exited(ExitDiagnosis)
-    /// ssh could not be started: its files could not be prepared (a host key
-    /// fingerprint pin could not be resolved, a write failed) or exec failed.
-    case startFailed(ExitDiagnosis)
-    /// The retry delay elapsed.
-    case retryDue
-    /// ssh did not become ready in time.
-    case readyDeadlinePassed
-    /// A probe through the forwards found every target answering.
-    case probeSucceeded
-    /// A probe through a forward found its target unreachable.
-    case probeFailed(message: String)
-    /// Stop the tunnel (shutdown, removal from the config).
-    case stop
-}
-
-/// What the runtime must do next.
-public enum TunnelAction: Sendable, Equatable {
-    /// Acquire a start slot, then spawn ssh.
-    case spawn
-    /// Release the start slot: the child is ready or gone.
-    case releaseStartSlot
-    /// Call back with `.retryDue` after this many seconds.
-    case scheduleRetry(after: Double)
-    /// Call back with `.readyDeadlinePassed` after this many seconds.
-    case scheduleReadyDeadline(after: Double)
-    /// Start probing the targets through the forwards.
-    case startProbing
-    /// Send SIGTERM to the child (then SIGKILL after a grace period).
-    case terminateChild
-}
-
-/// One tunnel's life as a pure value: events in, actions out. No processes,
-/// clocks or files: `now` and randomness are handed in.
+/// One tunnel's life as a pure value: events in, actions out. It owns every
+/// piece of the tunnel's state (the run number, the start slot, which timers
+/// are armed, `since`, the failure streak); the runtime keeps none beside it.
+/// No processes, clocks or files: `now` and randomness are handed in.
 public struct TunnelMachine: Sendable {
     public private(set) var state: TunnelState = .starting
     /// When the tunnel entered its current state (the caller's clock, seconds).
     public private(set) var since: Double
-    /// How many times ssh was restarted after exiting.
+    /// How many times ssh was started again after a run ended.
     public private(set) var restarts = 0
-    /// Consecutive failed runs; reset once a run stays up long enough.
-    public private(set) var attempt = 0
     public private(set) var lastError: TunnelError?
+    /// The pid of the current run's ssh, while it lives.
     public private(set) var pid: Int32?
-    /// When the retry is due, while in backoff or failed.
+    /// When the next start is due, while in backoff or failed.
     public private(set) var retryAt: Double?
+    /// The number of the current (or last) ssh run; events of other runs are stale.
+    public private(set) var run = 0
+    /// Whether this tunnel holds a start slot now.
+    public private(set) var holdsSlot = false
+    /// Stopped, and no ssh of this tunnel exists or can still start.
+    public private(set) var isFinished = false
 
     let policy: BackoffPolicy
-    /// `Entering interactive session.` lines needed: one per jump hop, plus the bastion's.
-    let sessionsNeeded: Int
-    let needsRemoteConfirmation: Bool
-    /// How long ssh may take to become ready before it is killed and retried.
+    var readiness: Readiness
+    /// How long ssh may take to become ready before it is stopped and retried.
     let readyTimeout: Double
-    let probes: Bool
+    let probesEnabled: Bool
+    let probeInterval: Double
+    /// How long a probe connection must stay open to count as answered.
+    let probeHold: Double
+    /// Seconds between SIGTERM and SIGKILL.
+    public static let killGrace = 3.0
+    /// Probe cadence while degraded, so that `up` is reported within about a
+    /// second of the target's return.
+    public static let degradedProbeInterval = 0.5
+    /// How often ports held by another program are looked at.
+    public static let portCheckInterval = 0.2
 
-    var sessionsSeen = 0
-    var remoteConfirmed = false
-    var upSince: Double?
+    var streak = BackoffPolicy.Streak()
+    var timers: [TunnelTimer.Purpose: TunnelTimer] = [:]
+    var serial = 0
+    var runAlive = false
+    var awaitingSlot = false
     var stopping = false
+    var upSince: Double?
     var killedAtDeadline = false
+    var suspectProbe = false
+    /// How long ssh took to close a probe to a dead target: the shortest hold
+    /// that still tells a live target from a dead one on this path.
+    var closeLatency: Double?
 
     public init(tunnel: TunnelConfig, policy: BackoffPolicy? = nil, now: Double) {
         self.policy = policy ?? BackoffPolicy(for: tunnel)
-        self.sessionsNeeded = tunnel.jumps.count + 1
-        self.needsRemoteConfirmation = !tunnel.remoteForwards.isEmpty
+        self.readiness = Readiness(tunnel: tunnel)
         // Each hop gets its own connect timeout, plus time for key exchange and auth.
         self.readyTimeout = Double(tunnel.connectTimeout * (tunnel.jumps.count + 1)) + 20
-        self.probes = tunnel.probeInterval > 0 && !tunnel.localForwards.isEmpty
+        self.probesEnabled = tunnel.probeInterval > 0 && !tunnel.localForwards.isEmpty
+        self.probeInterval = Double(tunnel.probeInterval)
+        self.probeHold = min(Double(tunnel.connectTimeout), 2)
         self.since = now
     }
 
     /// The actions to start the tunnel for the first time.
     public mutating func start(at now: Double) -> [TunnelAction] {
         move(to: .starting, at: now)
-        return [.spawn]
+        return requestSlot()
     }
 
-    /// Feeds one event; returns what to do.
+    /// Feeds one event; returns what to do. The only place where tunnel state changes.
     public mutating func handle(_ event: TunnelEvent, at now: Double, random: Double = 0.5) -> [TunnelAction] {
-        switch (event, state) {
-        case (.stop, _):
-            stopping = true
-            retryAt = nil
-            let running = state.hasChild
-            move(to: .stopped, at: now)
-            return running ? [.terminateChild] : []
-
-        case (_, .stopped) where stopping:
-            if case .spawned(let pid) = event {
-                // Spawned while stopping: take it down at once.
-                self.pid = pid
-                return [.terminateChild]
-            }
-            if case .exited = event { pid = nil }
-            return []
-
-        case (.spawned(let pid), .starting):
+        if stopping { return whileStopping(event, at: now) }
+        switch event {
+        case .stop: return stop(at: now)
+        case .slotGranted: return slotGranted(at: now)
+        case .spawned(let run, let pid):
+            guard run == self.run, state == .starting else { return [] }
             self.pid = pid
-            sessionsSeen = 0
-            remoteConfirmed = false
-            killedAtDeadline = false
             move(to: .connecting, at: now)
-            return [.scheduleReadyDeadline(after: readyTimeout)]
-
-        case (.ssh(.enteredSession), .connecting):
-            sessionsSeen += 1
-            return becomeUpIfReady(at: now)
-
-        case (.ssh(.remoteForwardsConfirmed), .connecting):
-            remoteConfirmed = true
-            return becomeUpIfReady(at: now)
-
-        case (.ssh(.channelOpenFailed(let message)), .up), (.ssh(.channelOpenFailed(let message)), .degraded):
-            lastError = TunnelError(kind: .targetUnreachable, message: message)
-            if state == .up { move(to: .degraded, at: now) }
             return []
+        case .ssh(let run, let sshEvent):
+            guard run == self.run else { return [] }
+            return logged(sshEvent, at: now)
+        case .exited(let run, let diagnosis):
+            guard run == self.run, runAlive else { return [] }
+            return runEnded(diagnosis, at: now, random: random)
+        case .timer(let timer):
+            guard timers[timer.purpose] == timer else { return [] }
+            timers[timer.purpose] = nil
+            return fired(timer.purpose, at: now)
+        case .probed(let run, let outcome):
+            guard run == self.run, state == .up || state == .degraded else { return [] }
+            return probed(outcome, at: now, random: random)
+        case .portsChecked(let free):
+            guard state == .backoff, lastError?.kind == .localPortInUse else { return [] }
+            return free ? startAgain(at: now) : [arm(.portCheck, after: Self.portCheckInterval)]
+        case .retryNow:
+            guard state == .backoff || state == .failed else { return [] }
+            return startAgain(at: now)
+        }
+    }
 
-        case (.ssh(.failure(.forwardingForbidden, let message)), .up), (.ssh(.failure(.forwardingForbidden, let message)), .degraded):
-            lastError = TunnelError(kind: .forwardingForbidden, message: message)
-            if state == .up { move(to: .degraded, at: now) }
-            return []
+    // MARK: - Starting
 
-        case (.probeFailed(let message), .up), (.probeFailed(let message), .degraded):
-            if lastError?.kind != .targetUnreachable && lastError?.kind != .forwardingForbidden || state == .up {
-                lastError = TunnelError(kind: .targetUnreachable, message: message)
-            }
-            if state == .up { move(to: .degraded, at: now) }
-            return []
+    private mutating func requestSlot() -> [TunnelAction] {
+        awaitingSlot = true
+        return [.acquireSlot]
+    }
 
-        case (.probeSucceeded, .degraded):
-            // last_error describes what is wrong now; the log keeps the history.
-            lastError = nil
-            move(to: .up, at: now)
-            return []
+    private mutating func slotGranted(at now: Double) -> [TunnelAction] {
+        guard awaitingSlot, state == .starting else { return [.releaseSlot] }
+        awaitingSlot = false
+        holdsSlot = true
+        run += 1
+        runAlive = true
+        readiness.reset()
+        killedAtDeadline = false
+        suspectProbe = false
+        // The deadline covers preparing the files too: a start holds a slot.
+        return [.spawn(run: run), arm(.readyDeadline, after: readyTimeout)]
+    }
 
-        case (.readyDeadlinePassed, .connecting):
-            killedAtDeadline = true
-            return [.terminateChild]
+    private mutating func startAgain(at now: Double) -> [TunnelAction] {
+        var actions = cancelAll()
+        retryAt = nil
+        restarts += 1
+        move(to: .starting, at: now)
+        actions += requestSlot()
+        return actions
+    }
 
-        case (.exited(let diagnosis), .connecting), (.exited(let diagnosis), .up), (.exited(let diagnosis), .degraded):
-            return childExited(diagnosis, at: now, random: random, heldStartSlot: state == .connecting)
+    // MARK: - What ssh logged
 
-        case (.startFailed(let diagnosis), .starting):
-            return childExited(diagnosis, at: now, random: random, heldStartSlot: true)
-
-        case (.retryDue, .backoff), (.retryDue, .failed):
-            retryAt = nil
-            restarts += 1
-            move(to: .starting, at: now)
-            return [.spawn]
-
+    private mutating func logged(_ event: SSHEvent, at now: Double) -> [TunnelAction] {
+        switch (event, state) {
+        case (.enteredSession, .connecting), (.remoteForwardsConfirmed, .connecting):
+            readiness.record(event)
+            return readiness.isReady ? becomeUp(at: now) : []
+        case (.channelOpenFailed(let message), .up), (.channelOpenFailed(let message), .degraded):
+            return targetFailed(.targetUnreachable, message, at: now)
+        case (.failure(.forwardingForbidden, let message), .up), (.failure(.forwardingForbidden, let message), .degraded):
+            return targetFailed(.forwardingForbidden, message, at: now)
         default:
-            // Late or irrelevant events (a probe result after the child died,
-            // a second session line once up, ssh notices) change nothing.
+            // Failures that end ssh are judged from the whole log at exit;
+            // notices and a second session line once up change nothing.
             return []
         }
     }
 
-    private mutating func becomeUpIfReady(at now: Double) -> [TunnelAction] {
-        guard sessionsSeen >= sessionsNeeded, remoteConfirmed || !needsRemoteConfirmation else { return [] }
+    private mutating func becomeUp(at now: Double) -> [TunnelAction] {
         upSince = now
-        // A run that comes up clears the error of the runs before it; the
-        // count of consecutive failures waits until the run has proved stable.
+        // A run that comes up clears the error of the runs before it.
         lastError = nil
+        holdsSlot = false
         move(to: .up, at: now)
-        return probes ? [.releaseStartSlot, .startProbing] : [.releaseStartSlot]
+        var actions: [TunnelAction] = [.releaseSlot] + cancel(.readyDeadline)
+        if probesEnabled { actions.append(.probe(run: run, hold: probeHold)) }
+        return actions
     }
 
-    private mutating func childExited(_ diagnosis: ExitDiagnosis, at now: Double, random: Double, heldStartSlot: Bool) -> [TunnelAction] {
-        pid = nil
-        if let upSince, now - upSince >= policy.stableAfter { attempt = 0 }
-        upSince = nil
-        attempt += 1
+    private mutating func targetFailed(_ kind: FailureKind, _ message: String, at now: Double) -> [TunnelAction] {
+        lastError = TunnelError(kind: kind, message: message)
+        guard state == .up else { return [] }
+        move(to: .degraded, at: now)
+        // Watch closely from now on, so that `up` returns with the target.
+        return probesEnabled ? [arm(.probe, after: Self.degradedProbeInterval)] : []
+    }
+
+    // MARK: - Probes and timers
+
+    private mutating func probed(_ outcome: ProbeOutcome, at now: Double, random: Double) -> [TunnelAction] {
+        switch outcome {
+        case .answered:
+            suspectProbe = false
+            if state == .degraded {
+                // last_error says what is wrong now; the log keeps the history.
+                lastError = nil
+                move(to: .up, at: now)
+            }
+            return [arm(.probe, after: probeInterval * (0.9 + 0.2 * random))]
+        case .failed(let message, let closedAfter):
+            if let closedAfter { closeLatency = closedAfter }
+            if state == .up && !suspectProbe {
+                // A dying ssh also closes probe connections, and its exit comes
+                // within milliseconds: look once more before blaming the target.
+                suspectProbe = true
+                return [arm(.probe, after: 0.3)]
+            }
+            suspectProbe = false
+            if state == .up || lastError?.kind != .forwardingForbidden {
+                lastError = TunnelError(kind: .targetUnreachable, message: message)
+            }
+            if state == .up { move(to: .degraded, at: now) }
+            return [arm(.probe, after: Self.degradedProbeInterval)]
+        }
+    }
+
+    /// The hold for the next probe: while degraded, three times what a dead
+    /// target's close took (at least 0.25 s), so the return is seen quickly.
+    var nextProbeHold: Double {
+        guard state == .degraded || suspectProbe, let closeLatency else { return probeHold }
+        return min(probeHold, max(0.25, 3 * closeLatency))
+    }
+
+    private mutating func fired(_ purpose: TunnelTimer.Purpose, at now: Double) -> [TunnelAction] {
+        switch purpose {
+        case .retry:
+            guard state == .backoff || state == .failed else { return [] }
+            return startAgain(at: now)
+        case .readyDeadline:
+            guard runAlive, state == .starting || state == .connecting else { return [] }
+            killedAtDeadline = true
+            return terminate()
+        case .probe:
+            guard state == .up || state == .degraded else { return [] }
+            return [.probe(run: run, hold: nextProbeHold)]
+        case .killGrace:
+            return runAlive ? [.kill(run: run)] : []
+        case .portCheck:
+            return state == .backoff ? [.checkPorts] : []
+        }
+    }
+
+    // MARK: - The end of a run
+
+    private mutating func runEnded(_ diagnosis: ExitDiagnosis, at now: Double, random: Double) -> [TunnelAction] {
+        var actions = endRun()
         if killedAtDeadline && (diagnosis.kind == .connectionLost || diagnosis.kind == .unknown) {
-            // Killed by warren's own deadline: say so, not how the signal looked.
+            // Stopped by warren's own deadline: say so, not how the signal looked.
             lastError = TunnelError(kind: .connectTimeout, message: "ssh was not ready within \(Int(readyTimeout)) s (\(diagnosis.message))")
         } else {
             lastError = TunnelError(kind: diagnosis.kind, message: diagnosis.message)
         }
         let kind = lastError!.kind
-        let delay = kind.needsHuman ? policy.humanDelay(random: random) : policy.delay(attempt: attempt, random: random)
+        let end: BackoffPolicy.RunEnd = upSince.map { .wasUp(seconds: now - $0) } ?? .neverUp(needsHuman: kind.needsHuman)
+        upSince = nil
+        let (delay, streak) = policy.next(after: end, streak: self.streak, random: random)
+        self.streak = streak
+        if delay == 0 { return actions + startAgain(at: now) }
         retryAt = now + delay
         move(to: kind.needsHuman ? .failed : .backoff, at: now)
-        var actions: [TunnelAction] = [.scheduleRetry(after: delay)]
-        if heldStartSlot { actions.insert(.releaseStartSlot, at: 0) }
+        actions.append(arm(.retry, after: delay))
+        if kind == .localPortInUse {
+            // Another program holds the port: start the moment it lets go,
+            // not on the backoff clock.
+            actions.append(arm(.portCheck, after: Self.portCheckInterval))
+        }
         return actions
+    }
+
+    /// What ends with every run: its pid, its slot, its timers.
+    private mutating func endRun() -> [TunnelAction] {
+        runAlive = false
+        pid = nil
+        var actions = cancel(.readyDeadline) + cancel(.killGrace) + cancel(.probe)
+        if holdsSlot {
+            holdsSlot = false
+            actions.insert(.releaseSlot, at: 0)
+        }
+        return actions
+    }
+
+    // MARK: - Stopping
+
+    private mutating func stop(at now: Double) -> [TunnelAction] {
+        stopping = true
+        retryAt = nil
+        awaitingSlot = false
+        var actions = cancelAll()
+        move(to: .stopped, at: now)
+        if runAlive {
+            actions += terminate()
+        } else {
+            isFinished = true
+        }
+        return actions
+    }
+
+    /// After `.stop`: only the end of the run (or its late start) matters.
+    private mutating func whileStopping(_ event: TunnelEvent, at now: Double) -> [TunnelAction] {
+        switch event {
+        case .slotGranted:
+            return [.releaseSlot]
+        case .spawned(let run, let pid) where run == self.run:
+            self.pid = pid
+            return []
+        case .exited(let run, _) where run == self.run && runAlive:
+            let actions = endRun()
+            isFinished = true
+            return actions
+        case .timer(let timer) where timers[timer.purpose] == timer:
+            timers[timer.purpose] = nil
+            return timer.purpose == .killGrace && runAlive ? [.kill(run: run)] : []
+        default:
+            return []
+        }
+    }
+
+    private mutating func terminate() -> [TunnelAction] {
+        [.terminate(run: run), arm(.killGrace, after: Self.killGrace)]
+    }
+
+    private mutating func arm(_ purpose: TunnelTimer.Purpose, after delay: Double) -> TunnelAction {
+        serial += 1
+        let timer = TunnelTimer(purpose, serial: serial)
+        timers[purpose] = timer
+        return .arm(timer, after: delay)
+    }
+
+    private mutating func cancel(_ purpose: TunnelTimer.Purpose) -> [TunnelAction] {
+        guard let timer = timers.removeValue(forKey: purpose) else { return [] }
+        return [.cancel(timer)]
+    }
+
+    private mutating func cancelAll() -> [TunnelAction] {
+        TunnelTimer.Purpose.allCases.flatMap { cancel($0) }
     }
 
     private mutating func move(to next: TunnelState, at now: Double) {

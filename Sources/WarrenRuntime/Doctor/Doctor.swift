@@ -97,7 +97,7 @@ public final class Doctor {
         }
         do {
             let templates = try Locations.templatesDirectory(explicit: options.templatesDirectory, fromConfig: config.templatesDir)
-            files = try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file)
+            files = try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file, sshBinary: config.sshBinary)
         } catch {
             return .failed(evidence: ["\(error)"], fix: "install warren's templates (`make install`) or point --templates at them", kind: nil)
         }

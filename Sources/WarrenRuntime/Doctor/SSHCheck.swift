@@ -115,7 +115,7 @@ struct SSHCheck {
         let done = Mutex(false)
         let task = Task { () -> ChildOutcome? in
             defer { done.withLock { $0 = true } }
-            return try? await SSHChild.run(launch, control: running.control, onSpawn: { _ in }, onLine: { running.watch.feed($0) })
+            return try? await SSHChild.run(launch, control: running.control, onOutput: { running.watch.feed($0.text) })
         }
         running.task.withLock { $0 = task }
         let elapsed = { (ContinuousClock.now - started).seconds }

@@ -1,0 +1,86 @@
+/// What happened to a tunnel, as the runtime reports it to its `TunnelMachine`.
+///
+/// Events about one ssh run carry that run's number (see `TunnelMachine.run`),
+/// so an event from a run that is already over is recognised and ignored.
+public enum TunnelEvent: Sendable, Equatable {
+    /// A start slot was granted (starts are throttled per bastion and overall).
+    case slotGranted
+    /// ssh of run `run` was spawned with this pid.
+    case spawned(run: Int, pid: Int32)
+    /// A line of ssh's own log that means something (see `StderrClassifier`).
+    /// Text the server sent (its banner) never becomes an event.
+    case ssh(run: Int, SSHEvent)
+    /// Run `run` ended: ssh exited, or it never started (its files could not
+    /// be prepared, exec failed, or it was stopped first). The diagnosis comes
+    /// from everything ssh logged.
+    case exited(run: Int, ExitDiagnosis)
+    /// An armed timer fired.
+    case timer(TunnelTimer)
+    /// A probe through the local forwards of run `run` finished.
+    case probed(run: Int, ProbeOutcome)
+    /// The local ports of the forwards were checked (no ssh, no handshake):
+    /// whether every one of them could be bound now.
+    case portsChecked(free: Bool)
+    /// An operator asked for a retry now (`warren retry`).
+    case retryNow
+    /// Stop the tunnel (shutdown, removal from the config, reload).
+    case stop
+}
+
+/// What a probe through the forwards found.
+public enum ProbeOutcome: Sendable, Equatable {
+    /// Every target answered.
+    case answered
+    /// A target did not: ssh accepted the connection and closed it after
+    /// `closedAfter` seconds (nil when nothing listened at all).
+    case failed(message: String, closedAfter: Double?)
+}
+
+/// A timer of one tunnel. The serial number tells a timer that was re-armed
+/// or cancelled from the one that is armed now.
+public struct TunnelTimer: Sendable, Hashable {
+    public enum Purpose: Sendable, Hashable, CaseIterable {
+        /// The backoff delay is over: start the next run.
+        case retry
+        /// The run was not ready in time: stop it.
+        case readyDeadline
+        /// Time for the next probe through the forwards.
+        case probe
+        /// SIGTERM was sent and the grace period is over: SIGKILL.
+        case killGrace
+        /// Look again whether the local ports held by another program are free.
+        case portCheck
+    }
+
+    public var purpose: Purpose
+    public var serial: Int
+
+    public init(_ purpose: Purpose, serial: Int) {
+        self.purpose = purpose
+        self.serial = serial
+    }
+}
+
+/// What the runtime must do next. The runtime only carries these out.
+public enum TunnelAction: Sendable, Equatable {
+    /// Ask for a start slot; `.slotGranted` follows.
+    case acquireSlot
+    /// Give the start slot back: the run is ready or gone.
+    case releaseSlot
+    /// Prepare the tunnel's files and spawn ssh as run `run`; `.spawned` and
+    /// `.ssh` events follow, and always one `.exited`.
+    case spawn(run: Int)
+    /// Send SIGTERM to run `run`'s ssh (or keep it from starting at all).
+    case terminate(run: Int)
+    /// SIGKILL run `run`'s whole process group (ssh and any jump-hop ssh).
+    case kill(run: Int)
+    /// Deliver `.timer(timer)` after this many seconds.
+    case arm(TunnelTimer, after: Double)
+    /// The timer will not be wanted: it may be dropped.
+    case cancel(TunnelTimer)
+    /// Probe every local forward of run `run`; a connection that stays open
+    /// for `hold` seconds counts as answered. `.probed` follows.
+    case probe(run: Int, hold: Double)
+    /// Check whether the local forwards' ports are free; `.portsChecked` follows.
+    case checkPorts
+}
