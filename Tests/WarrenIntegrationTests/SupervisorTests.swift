@@ -9,8 +9,11 @@ final class Scene {
     let directory: TemporaryDirectory
     let sshd: SSHDServer
     let target: TCPTarget
+    /// Another directory the scene's sshd reads (a banner file), removed with it.
+    let kept: TemporaryDirectory?
 
-    init(sshd options: SSHDServer.Options = SSHDServer.Options()) throws {
+    init(sshd options: SSHDServer.Options = SSHDServer.Options(), keeping kept: TemporaryDirectory? = nil) throws {
+        self.kept = kept
         directory = try TemporaryDirectory(prefix: "wsup-")
         sshd = try SSHDServer.start(options)
         target = try TCPTarget.start()
@@ -20,6 +23,7 @@ final class Scene {
         target.stop()
         sshd.stop()
         directory.remove()
+        kept?.remove()
     }
 
     func config(_ tunnels: String...) -> String { tunnels.joined(separator: "\n") }
