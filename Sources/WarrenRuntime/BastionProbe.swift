@@ -61,9 +61,10 @@ public struct BastionProbe: Sendable {
         let outcome: ChildOutcome
         do {
             outcome = try await SSHChild.run(
-                launch(target: target), control: control,
+                launch(target: target).loggingApart(ssh: tools.ssh), control: control,
                 onOutput: { output in
-                    if reader.withLock({ $0.read(output.text) }) { stop() }
+                    guard case .log(let line) = output else { return }
+                    if reader.withLock({ $0.read(line) }) { stop() }
                 })
         } catch {
             return .failed(.unknown, "cannot start \(tools.ssh): \(error)")

@@ -54,6 +54,33 @@ public struct SSHLaunch: Sendable, Equatable {
     /// The variable that tells a jump hop's ssh where to log (see the template's ProxyCommand).
     public static let logVariable = "WARREN_SSH_LOG"
 
+    /// The log pipe lives in a private directory of its own, removed after the run.
+    public var logDirectoryIsPrivate = false
+
+    /// The same command with ssh's log (and its hops') sent to a pipe in a new
+    /// private directory, so that a one-shot ssh (doctor, check) reads ssh's
+    /// own words apart from the server's, as the supervisor does.
+    public func loggingApart(ssh: String) throws -> SSHLaunch {
+        var template = Array("/tmp/warren-ssh-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw LogPipeError(path: "/tmp/warren-ssh-XXXXXX", errno: errno)
+        }
+        let path = String(cString: made) + "/ssh.log"
+        var launch = self
+        if executable == ssh {
+            launch.arguments = ["-E", path] + arguments
+        } else if let index = arguments.firstIndex(of: ssh) {
+            launch.arguments.insert(contentsOf: ["-E", path], at: index + 1)
+        } else {
+            rmdir(String(cString: made))
+            return self
+        }
+        launch.logPath = path
+        launch.logDirectoryIsPrivate = true
+        launch.environment[Self.logVariable] = path
+        return launch
+    }
+
     /// `ssh ARGUMENTS` in the same wrapper (`warren doctor` runs its checks this way).
     public static func make(ssh: String, arguments: [String], setpriv: String?, supervisorPid: Int32) -> SSHLaunch {
         let sshArguments = [ssh] + arguments
@@ -178,7 +205,10 @@ public enum SSHChild {
                 }
             }
         }
-        defer { pipe?.drain() }
+        defer {
+            pipe?.drain()
+            if launch.logDirectoryIsPrivate, let path = launch.logPath { rmdir((path as NSString).deletingLastPathComponent) }
+        }
         if control.isStopRequested { return ChildOutcome(exitCode: nil, signal: nil, lastLines: []) }
         let stderrIsLog = pipe == nil
         let result = try await Subprocess.run(configuration(launch), input: .none, output: .discarded, error: .sequence) { execution in

@@ -151,3 +151,22 @@ import WarrenTestSupport
         #expect(warren.logText().contains(LineSplitter.cutMarker), "the line was cut, not fatal")
     }
 }
+
+/// doctor and check read ssh's log apart from the server's text too.
+@Suite(.serialized) struct OneShotServerTextTests {
+    @Test func doctorShowsTheBannerAsDataAndJudgesOnlySshsLog() async throws {
+        let scene = try ServerTextTests().scene(banner: ServerTextTests.imitation)
+        let local = try scene.forward()
+        let stranger = scene.directory.appending("stranger")
+        try SSHKeygen.generate(at: stranger)
+        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec])
+            .replacingOccurrences(of: "identity_file = \"\(scene.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
+        let path = try scene.directory.write(config, to: "warren.toml")
+        let doctor = try await CommandRunner.warren(["doctor", "db", "--config", path, "--state-dir", scene.directory.appending("state"), "--json"])
+        #expect(doctor.status == 1)
+        #expect(doctor.stdout.contains("auth_failed"), "\(doctor.stdout)")
+        #expect(!doctor.stdout.contains("host_key_changed"), "the banner's imitation is not a diagnosis")
+        #expect(doctor.stdout.contains("the server's banner: debug1: Entering interactive session."), "shown as data")
+        #expect(!doctor.stdout.contains("\u{1B}"), "no escape sequence reaches the terminal")
+    }
+}

@@ -8,8 +8,10 @@ extension Doctor {
     /// Long enough for every hop's connect and login.
     var loginTimeout: Double { Double(tunnel.connectTimeout * (tunnel.jumps.count + 1) + 15) }
 
+    /// ssh's log goes to a private pipe, apart from what the server sends.
     func launch(_ arguments: [String]) -> SSHLaunch {
-        SSHLaunch.make(ssh: tools.ssh, arguments: arguments, setpriv: tools.setpriv, supervisorPid: getpid())
+        let launch = SSHLaunch.make(ssh: tools.ssh, arguments: arguments, setpriv: tools.setpriv, supervisorPid: getpid())
+        return (try? launch.loggingApart(ssh: tools.ssh)) ?? launch
     }
 
     /// A step's failure from how an ssh run ended.
@@ -44,12 +46,19 @@ extension Doctor {
         let (result, running) = await check.start()
         let bastion = tunnel.endpoint
         let user = bastion.user ?? ProcessInfo.processInfo.userName
+        // What the server says before login is data: shown, escaped, never judged.
+        let banner = running.banner.withLock { $0 }.map { "the server's banner: \(ValueRules.printable($0))" }
+        return await authenticationOutcome(result, running, banner: banner, user: user)
+    }
+
+    private func authenticationOutcome(_ result: SSHCheck.Result, _ running: SSHCheck.Running, banner: [String], user: String) async -> StepOutcome {
+        let bastion = tunnel.endpoint
         switch result {
         case .reached(let seconds):
             _ = await running.finish()
             var evidence = ["logged in as \(user)@\(bastion.host) with \(bastion.identityFile) in \(String(format: "%.2f", seconds)) s"]
             if !tunnel.jumps.isEmpty { evidence.append("through \(tunnel.jumps.count) jump hop\(tunnel.jumps.count == 1 ? "" : "s"), each with its own login") }
-            return .passed(evidence: evidence)
+            return .passed(evidence: evidence + banner)
         case .failed(let diagnosis):
             var context: [String] = []
             if diagnosis.kind == .authFailed {
@@ -60,7 +69,7 @@ extension Doctor {
                     context.append("the key's fingerprint is \(fingerprint): on the bastion, `ssh-keygen -lf ~\(user)/.ssh/authorized_keys` must list it")
                 }
             }
-            return failure(diagnosis, context: context)
+            return failure(diagnosis, context: context + banner)
         case .timedOut(let seconds, let lines):
             return .failed(
                 evidence: ["ssh did not log in within \(Int(seconds)) s"] + lines.suffix(3).map { "ssh: \($0)" },
@@ -137,7 +146,7 @@ extension Doctor {
             return await probeForwards(evidence: evidence)
         }
         let check = SSHCheck(
-            launch: SSHLaunch.make(ssh: tools.ssh, sshConfig: sshConfigPath, alias: tunnel.alias, setpriv: tools.setpriv, supervisorPid: getpid()),
+            launch: launch(["-v", "-F", sshConfigPath, "-N", tunnel.alias]),
             hops: tunnel.jumps.count, goal: .forwardsReady(remote: !tunnel.remoteForwards.isEmpty), timeout: loginTimeout)
         let (result, running) = await check.start()
         switch result {

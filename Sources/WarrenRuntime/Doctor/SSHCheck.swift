@@ -96,6 +96,8 @@ struct SSHCheck {
         let control = ChildControl()
         let watch: Watch
         let task = Mutex<Task<ChildOutcome?, Never>?>(nil)
+        /// The first lines the server sent (its banner): shown, never judged.
+        let banner = Mutex<[String]>([])
 
         init(watch: Watch) { self.watch = watch }
 
@@ -115,7 +117,13 @@ struct SSHCheck {
         let done = Mutex(false)
         let task = Task { () -> ChildOutcome? in
             defer { done.withLock { $0 = true } }
-            return try? await SSHChild.run(launch, control: running.control, onOutput: { running.watch.feed($0.text) })
+            // The server's banner is not ssh's log: only the log is judged.
+            return try? await SSHChild.run(launch, control: running.control, onOutput: { output in
+                switch output {
+                case .log(let line): running.watch.feed(line)
+                case .server(let text): running.banner.withLock { if $0.count < 3 { $0.append(text) } }
+                }
+            })
         }
         running.task.withLock { $0 = task }
         let elapsed = { (ContinuousClock.now - started).seconds }
