@@ -63,10 +63,23 @@ final class Statuses: Sendable {
     var last: TunnelStatus? { all.last }
     func add(_ status: TunnelStatus) { list.withLock { $0.append(status) } }
 
-    func wait(timeout: Duration = .seconds(10), for condition: (TunnelStatus) -> Bool) -> TunnelStatus? {
-        _ = waitUntil(timeout: timeout, every: .milliseconds(5)) { all.contains(where: condition) }
+    /// Polls without blocking a thread: the runner under test needs the
+    /// cooperative pool, which other suites' blocking waits already strain.
+    func wait(timeout: Duration = .seconds(60), for condition: (TunnelStatus) -> Bool) async -> TunnelStatus? {
+        await eventually(timeout: timeout) { all.contains(where: condition) }
         return all.first(where: condition)
     }
+}
+
+/// Polls `condition` every 5 ms without blocking a thread; true if it came.
+@discardableResult
+func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return condition()
 }
 
 @Suite(.serialized) struct RunnerTests {
@@ -89,7 +102,7 @@ final class Statuses: Sendable {
         let statuses = Statuses()
         let runner = runner("ok", try standIn.launch("ok", log: StandIn.transcript("success")), statuses: statuses)
         let loop = Task { await runner.run() }
-        let up = statuses.wait { $0.state == .up }
+        let up = await statuses.wait { $0.state == .up }
         #expect(up?.pid == standIn.spawned.first)
         let final = await runner.stop()
         await loop.value
@@ -107,7 +120,7 @@ final class Statuses: Sendable {
                 + String(contentsOfFile: StandIn.transcript("connection_lost"), encoding: .utf8), to: "flap.txt")
         let runner = runner("flap", try standIn.launch("flap", log: flap, then: "exit 255"), statuses: statuses)
         let loop = Task { await runner.run() }
-        let backoff = statuses.wait { $0.state == .backoff }
+        let backoff = await statuses.wait { $0.state == .backoff }
         await runner.stop()
         await loop.value
         let first = try #require(backoff, "a tight loop is stopped by the budget")
@@ -127,7 +140,7 @@ final class Statuses: Sendable {
             while !release.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
         })
         let loop = Task { await runner.run() }
-        #expect(waitUntil(timeout: .seconds(5)) { preparing.withLock { $0 } })
+        #expect(await eventually { preparing.withLock { $0 } })
         let stopped = Task { await runner.stop() }
         try await Task.sleep(for: .milliseconds(100))
         release.withLock { $0 = true }  // prepare() ends after stop() was asked
@@ -145,7 +158,7 @@ final class Statuses: Sendable {
         // Five tunnels whose ssh never becomes ready: only two may be connecting.
         let runners = try (0..<5).map { runner("t\($0)", try standIn.launch("t\($0)"), throttle: throttle, statuses: statuses) }
         let loops = runners.map { runner in Task { await runner.run() } }
-        #expect(waitUntil(timeout: .seconds(5)) { standIn.spawned.count == 2 })
+        #expect(await eventually { standIn.spawned.count == 2 })
         try await Task.sleep(for: .milliseconds(300))
         #expect(standIn.spawned.count == 2, "no third attempt while two are in flight")
         #expect(await throttle.busy == 2)
@@ -164,7 +177,7 @@ final class Statuses: Sendable {
             to: "banner.txt")
         let runner = runner("banner", try standIn.launch("banner", stderr: banner), statuses: statuses)
         let loop = Task { await runner.run() }
-        #expect(statuses.wait { $0.state == .connecting } != nil)
+        #expect(await statuses.wait { $0.state == .connecting } != nil)
         try await Task.sleep(for: .milliseconds(500))
         #expect(statuses.all.allSatisfy { $0.state != .up }, "a banner line is not readiness")
         #expect(statuses.last?.lastError == nil)
