@@ -14,6 +14,7 @@ extension Warren {
                 forward, and keeps <state_dir>/status.json current (see `warren status`). \
                 One log line per state change, with the failure kind and what to do about it.
 
+                SIGUSR1 (`warren retry`) starts tunnels in backoff or failed at once. \
                 SIGHUP re-reads the config: an invalid one is logged and the running tunnels \
                 stay as they are; otherwise only added, removed and changed tunnels are touched. \
                 SIGTERM/SIGINT stop every ssh child and write the final status; exit 0. \
@@ -57,7 +58,7 @@ extension Warren {
             WarrenLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel)!, format: LogFormat(rawValue: logFormat)!)
             let logger = Logger(label: "warren")
             // Signals are routed before any child exists, so none is lost.
-            let signals = SignalSource([SIGTERM, SIGINT, SIGHUP])
+            let signals = SignalSource([SIGTERM, SIGINT, SIGHUP, RetryRequest.signal])
             let path: String
             do {
                 path = try Locations.configFile(explicit: options.config)

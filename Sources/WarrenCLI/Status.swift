@@ -52,11 +52,11 @@ enum StatusTable {
             ? "supervisor pid \(report.supervisorPid), config \(report.configFile), updated \(report.updatedAt)"
             : "supervisor not running (last pid \(report.supervisorPid), last update \(report.updatedAt))"
         out += header + "\n"
-        let rows = [["TUNNEL", "STATE", "SINCE", "RESTARTS", "FORWARDS"]]
-            + report.tunnels.map { [$0.name, $0.state.rawValue, $0.since, "\($0.restarts)", $0.forwards.joined(separator: ", ")] }
-        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        let rows = [["TUNNEL", "STATE", "SINCE", "RESTARTS", "CONNS", "FORWARDS"]]
+            + report.tunnels.map { [$0.name, $0.state.rawValue, $0.since, "\($0.restarts)", connections($0), $0.forwards.joined(separator: ", ")] }
+        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            out += row.enumerated().map { $0.offset == 4 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            out += row.enumerated().map { $0.offset == 5 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ") + "\n"
         }
         for tunnel in report.tunnels {
@@ -65,5 +65,13 @@ enum StatusTable {
             if let retry = tunnel.nextRetry { out += "  next retry: \(retry)\n" }
         }
         return out
+    }
+
+    /// Open connections / total through all forwards, and failed opens if any: `2/57`, `0/3 (1 failed)`.
+    static func connections(_ tunnel: TunnelStatus) -> String {
+        guard let counts = tunnel.connections, !counts.isEmpty else { return "-" }
+        let open = counts.reduce(0) { $0 + $1.open }, total = counts.reduce(0) { $0 + $1.total }
+        let failed = counts.reduce(0) { $0 + $1.failed }
+        return "\(open)/\(total)" + (failed > 0 ? " (\(failed) failed)" : "")
     }
 }

@@ -29,6 +29,17 @@ public enum SSHEvent: Sendable, Equatable {
     /// the run; `forwardingForbidden` (`channel N: open failed: administratively
     /// prohibited: open failed`) does not.
     case failure(FailureKind, message: String)
+    /// `debug1: Connection to port P forwarding to H port Q requested.`: a
+    /// client connected to the local or dynamic forward listening on port P.
+    case forwardRequested(listenPort: Int)
+    /// `debug1: client_request_forwarded_tcpip: listen H port P, originator ...`:
+    /// the server passed on a connection to remote forward P.
+    case remoteForwardRequested(listenPort: Int)
+    /// `debug1: channel N: new direct-tcpip` (or `dynamic-tcpip`,
+    /// `forwarded-tcpip`): the channel of the connection just requested.
+    case channelOpened(channel: Int)
+    /// `debug1: channel N: free: ...` for a connection's channel: it closed.
+    case channelClosed(channel: Int)
     /// A line worth showing the user that is not a failure, such as
     /// `Warning: Permanently added 'HOST' (ED25519) to the list of known hosts.`
     case notice(String)

@@ -302,7 +302,37 @@ public struct StderrClassifier: Sendable {
         if line.hasPrefix("debug1: Authentication succeeded") {
             return .authenticated
         }
+        return connectionEvent(line)
+    }
+
+    /// The lines at `-v` that follow connections through the forwards (see
+    /// `ConnectionCounter`); recorded in Fixtures/stderr/connections.txt.
+    static func connectionEvent(_ line: Substring) -> SSHEvent? {
+        if let rest = line.after("debug1: Connection to port "), line.hasSuffix(" requested.") {
+            return Int(rest.prefix { $0.isASCII && $0.isNumber }).map { .forwardRequested(listenPort: $0) }
+        }
+        if let rest = line.after("debug1: client_request_forwarded_tcpip: listen "),
+            let marker = rest.range(of: " port "), let number = Int(rest[marker.upperBound...].prefix { $0.isASCII && $0.isNumber })
+        {
+            return .remoteForwardRequested(listenPort: number)
+        }
+        guard let rest = line.after("debug1: channel ") else { return nil }
+        let digits = rest.prefix { $0.isASCII && $0.isNumber }
+        guard let channel = Int(digits) else { return nil }
+        let after = rest.dropFirst(digits.count)
+        if after.hasPrefix(": new direct-tcpip") || after.hasPrefix(": new dynamic-tcpip") || after.hasPrefix(": new forwarded-tcpip") {
+            return .channelOpened(channel: channel)
+        }
+        if after.hasPrefix(": free: "), !after.hasPrefix(": free: port listener") {
+            return .channelClosed(channel: channel)
+        }
         return nil
+    }
+
+    /// The channel number of `channel N: open failed: ...`.
+    public static func channelNumber(ofOpenFailure line: String) -> Int? {
+        guard let rest = Substring(line).after("channel ") else { return nil }
+        return Int(rest.prefix { $0.isASCII && $0.isNumber })
     }
 
     static func isNotice(_ line: Substring) -> Bool {
@@ -330,5 +360,12 @@ public struct StderrClassifier: Sendable {
             s.removeLast()
         }
         return s
+    }
+}
+
+extension Substring {
+    /// What follows `prefix`, when the string starts with it.
+    func after(_ prefix: String) -> Substring? {
+        hasPrefix(prefix) ? dropFirst(prefix.count) : nil
     }
 }

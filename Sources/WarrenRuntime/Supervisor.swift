@@ -134,6 +134,10 @@ public actor Supervisor {
                     options.hooks.phaseChanged(.reloading)
                     await reload(in: &group)
                     options.hooks.phaseChanged(.reloaded)
+                case .signal(let signal) where signal == RetryRequest.signal:
+                    let names = RetryRequest.take(stateDir: config.stateDir)
+                    logger.info("retry requested for \(names.isEmpty ? "every waiting tunnel" : names.joined(separator: ", "))")
+                    retryNow(names)
                 case .signal(let signal):
                     logger.info("stopping on signal \(signal)")
                     break loop
@@ -269,7 +273,7 @@ public actor Supervisor {
     }
 
     /// Asks every tunnel that waits to retry to start now (`warren retry`).
-    public func retryNow(_ names: [String] = []) {
+    private func retryNow(_ names: [String]) {
         for (name, runner) in runners where names.isEmpty || names.contains(name) {
             runner.retryNow()
         }

@@ -199,7 +199,8 @@ public final class TunnelRunner: Sendable {
             name: tunnel.name, state: machine.state, since: clock.date(at: machine.since).formatted(.iso8601),
             pid: machine.state.hasChild ? machine.pid : nil, restarts: machine.restarts,
             forwards: TunnelStatus.describe(tunnel), lastError: machine.lastError,
-            nextRetry: machine.retryAt.map { clock.date(at: $0).formatted(.iso8601) })
+            nextRetry: machine.retryAt.map { clock.date(at: $0).formatted(.iso8601) },
+            connections: machine.connections.counts)
     }
 
     private func report(_ machine: TunnelMachine, _ change: StatusChange) {
@@ -222,15 +223,19 @@ private struct Shown {
     var error: TunnelError?
     var pid: Int32?
     var restarts: Int
+    var connections: [ForwardConnections]
 
     init(_ machine: TunnelMachine) {
         (state, since, error, pid, restarts) = (machine.state, machine.since, machine.lastError, machine.pid, machine.restarts)
+        connections = machine.connections.counts
     }
 
     /// What changed since the last status shown, if anything did.
     mutating func update(_ machine: TunnelMachine) -> StatusChange? {
         let next = Shown(machine)
-        guard next.state != state || next.since != since || next.error != error || next.pid != pid || next.restarts != restarts else { return nil }
+        guard next.state != state || next.since != since || next.error != error || next.pid != pid || next.restarts != restarts
+            || next.connections != connections
+        else { return nil }
         defer { self = next }
         return state == next.state && since == next.since ? .details : .transition(from: state)
     }

@@ -66,7 +66,8 @@ struct TunnelMetricsTests {
         #expect(Set(text.order) == [
             "warren_tunnel_up", "warren_tunnel_state", "warren_tunnel_restarts_total", "warren_tunnel_connect_seconds",
             "warren_tunnel_connect_duration_seconds", "warren_tunnel_last_state_change_timestamp_seconds",
-            "warren_supervisor_start_time_seconds",
+            "warren_supervisor_start_time_seconds", "warren_tunnel_connections_total", "warren_tunnel_connections_open",
+            "warren_tunnel_channel_open_failures_total",
         ])
         #expect(text.families["warren_tunnel_state"]!.samples.count == 2 * TunnelState.allCases.count)
         #expect(text.value("warren_tunnel_state", ["tunnel": "other", "state": "stopped"]) == 1)
@@ -111,5 +112,22 @@ struct TunnelMetricsTests {
     ])
     func theStrictParserRejectsBrokenText(_ text: String) {
         #expect(throws: FixtureError.self) { try PrometheusExposition.parse(text) }
+    }
+
+    @Test func connectionsAreCountedPerTunnelAndForward() throws {
+        var metrics = TunnelMetrics(startedAt: 1_000)
+        var status = Self.status("db", .up)
+        status.connections = [ForwardConnections(forward: "L 127.0.0.1:15432:db:5432", total: 57, open: 2, failed: 1)]
+        metrics.observe(["db": status], wallClock: 2_000, monotonic: 9)
+        let text = try PrometheusExposition.parse(metrics.render())
+        let labels = ["tunnel": "db", "forward": "L 127.0.0.1:15432:db:5432"]
+        #expect(text.value("warren_tunnel_connections_total", labels) == 57)
+        #expect(text.value("warren_tunnel_connections_open", labels) == 2)
+        #expect(text.value("warren_tunnel_channel_open_failures_total", labels) == 1)
+    }
+
+    @Test func aRunThatEndsAndStartsAgainAtOnceIsARestart() {
+        let metrics = Self.replay([(.starting, nil), (.connecting, nil), (.up, nil), (.starting, .connectionLost), (.connecting, nil), (.up, nil)])
+        #expect(metrics.render().contains("warren_tunnel_restarts_total{tunnel=\"db\",kind=\"connection_lost\"} 1"))
     }
 }

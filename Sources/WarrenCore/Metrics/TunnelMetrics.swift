@@ -22,6 +22,7 @@ public struct TunnelMetrics: Sendable {
         var connectSum = 0.0
         var connectCount = 0
         var restarts: [FailureKind: Int] = [:]
+        var connections: [ForwardConnections] = []
     }
 
     private(set) var tunnels: [String: Tunnel] = [:]
@@ -37,9 +38,12 @@ public struct TunnelMetrics: Sendable {
         for name in tunnels.keys where statuses[name] == nil { tunnels[name] = nil }
         for (name, status) in statuses {
             guard var tunnel = tunnels[name] else {
-                tunnels[name] = Tunnel(state: status.state, changedAt: wallClock, connectingSince: status.state == .connecting ? monotonic : nil)
+                tunnels[name] = Tunnel(
+                    state: status.state, changedAt: wallClock, connectingSince: status.state == .connecting ? monotonic : nil,
+                    connections: status.connections ?? [])
                 continue
             }
+            tunnel.connections = status.connections ?? tunnel.connections
             let previous = tunnel.state
             if previous != status.state {
                 tunnel.state = status.state
@@ -49,7 +53,8 @@ public struct TunnelMetrics: Sendable {
                     tunnel.recordConnect(seconds: max(0, monotonic - since))
                 }
                 if status.state != .connecting { tunnel.connectingSince = nil }
-                if previous.hasChild, status.state == .backoff || status.state == .failed {
+                // A run ended: restarted at once (starting) or after a wait.
+                if previous.hasChild, status.state == .starting || status.state == .backoff || status.state == .failed {
                     tunnel.restarts[status.lastError?.kind ?? .unknown, default: 0] += 1
                 }
             }
@@ -102,6 +107,7 @@ public struct TunnelMetrics: Sendable {
             out.sample("warren_tunnel_connect_duration_seconds_sum", [("tunnel", name)], tunnel.connectSum)
             out.sample("warren_tunnel_connect_duration_seconds_count", [("tunnel", name)], Double(tunnel.connectCount))
         }
+        connectionFamilies(into: &out, names: names)
         out.family("warren_tunnel_last_state_change_timestamp_seconds", .gauge, help: "When the tunnel last changed state (Unix time).")
         for name in names {
             out.sample("warren_tunnel_last_state_change_timestamp_seconds", [("tunnel", name)], tunnels[name]!.changedAt)
@@ -109,6 +115,25 @@ public struct TunnelMetrics: Sendable {
         out.family("warren_supervisor_start_time_seconds", .gauge, help: "When this warren run started (Unix time).")
         out.sample("warren_supervisor_start_time_seconds", [], startedAt)
         return out.text
+    }
+}
+
+extension TunnelMetrics {
+    /// Connections through each forward, counted from ssh's log.
+    func connectionFamilies(into out: inout PrometheusText, names: [String]) {
+        let families: [(String, PrometheusText.MetricType, String, KeyPath<ForwardConnections, Int>)] = [
+            ("warren_tunnel_connections_total", .counter, "Connections opened through the forward since the supervisor started.", \.total),
+            ("warren_tunnel_connections_open", .gauge, "Connections open through the forward now.", \.open),
+            ("warren_tunnel_channel_open_failures_total", .counter, "Connections through the forward whose channel the far side refused.", \.failed),
+        ]
+        for (family, kind, help, value) in families {
+            out.family(family, kind, help: help)
+            for name in names {
+                for forward in tunnels[name]!.connections {
+                    out.sample(family, [("tunnel", name), ("forward", forward.forward)], Double(forward[keyPath: value]))
+                }
+            }
+        }
     }
 }
 

@@ -45,8 +45,10 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     public var lastError: TunnelError?
     /// When the next retry is due, in backoff or failed (RFC 3339, UTC).
     public var nextRetry: String?
+    /// Connections through each forward (absent in status files of older versions).
+    public var connections: [ForwardConnections]?
 
-    public init(name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?, nextRetry: String?) {
+    public init(name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?, nextRetry: String?, connections: [ForwardConnections]? = nil) {
         self.name = name
         self.state = state
         self.since = since
@@ -55,10 +57,11 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
         self.forwards = forwards
         self.lastError = lastError
         self.nextRetry = nextRetry
+        self.connections = connections
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, state, since, pid, restarts, forwards
+        case name, state, since, pid, restarts, forwards, connections
         case lastError = "last_error"
         case nextRetry = "next_retry"
     }

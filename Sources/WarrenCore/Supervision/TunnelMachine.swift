@@ -19,6 +19,8 @@ public struct TunnelMachine: Sendable {
     public private(set) var holdsSlot = false
     /// Stopped, and no ssh of this tunnel exists or can still start.
     public private(set) var isFinished = false
+    /// Connections through each forward, from ssh's log.
+    public private(set) var connections: ConnectionCounter
 
     let policy: BackoffPolicy
     var readiness: Readiness
@@ -58,6 +60,7 @@ public struct TunnelMachine: Sendable {
         self.probeInterval = Double(tunnel.probeInterval)
         self.probeHold = min(Double(tunnel.connectTimeout), 2)
         self.since = now
+        self.connections = ConnectionCounter(tunnel: tunnel)
     }
 
     /// The actions to start the tunnel for the first time.
@@ -79,6 +82,7 @@ public struct TunnelMachine: Sendable {
             return []
         case .ssh(let run, let sshEvent):
             guard run == self.run else { return [] }
+            connections.record(sshEvent)
             return logged(sshEvent, at: now)
         case .exited(let run, let diagnosis):
             guard run == self.run, runAlive else { return [] }
@@ -251,6 +255,7 @@ public struct TunnelMachine: Sendable {
     private mutating func endRun() -> [TunnelAction] {
         runAlive = false
         pid = nil
+        connections.runEnded()
         var actions = cancel(.readyDeadline) + cancel(.killGrace) + cancel(.probe)
         if holdsSlot {
             holdsSlot = false

@@ -1,0 +1,56 @@
+import Testing
+import WarrenCore
+
+/// Connection counts from a recorded run (Fixtures/stderr/connections.txt):
+/// `-L 2297` to a live target, `-L 2296` to a dead one, `-D 2294`, `-R 2293`;
+/// one connection through each forward but the dynamic one, each closed.
+@Suite struct ConnectionCounterTests {
+    static func tunnel() throws -> TunnelConfig {
+        TunnelConfig(
+            name: "c", endpoint: SSHEndpoint(host: "127.0.0.1", identityFile: "/k"),
+            localForwards: [try Forward.parse("127.0.0.1:2297:127.0.0.1:2298", kind: .local).get(), try Forward.parse("127.0.0.1:2296:127.0.0.1:2295", kind: .local).get()],
+            remoteForwards: [try Forward.parse("127.0.0.1:2293:127.0.0.1:2298", kind: .remote).get()],
+            dynamicForwards: [try Forward.parse("127.0.0.1:2294", kind: .dynamic).get()])
+    }
+
+    @Test func aRecordedRunIsCountedPerForward() throws {
+        var counter = ConnectionCounter(tunnel: try Self.tunnel())
+        let events = try Fixture.load("connections").events()
+        var openSeen = 0
+        for event in events {
+            counter.record(event)
+            openSeen = max(openSeen, counter.counts.reduce(0) { $0 + $1.open })
+        }
+        let byForward = Dictionary(uniqueKeysWithValues: counter.counts.map { ($0.forward, $0) })
+        #expect(byForward["L 127.0.0.1:2297:127.0.0.1:2298"] == ForwardConnections(forward: "L 127.0.0.1:2297:127.0.0.1:2298", total: 1, open: 0, failed: 0))
+        #expect(byForward["L 127.0.0.1:2296:127.0.0.1:2295"] == ForwardConnections(forward: "L 127.0.0.1:2296:127.0.0.1:2295", total: 1, open: 0, failed: 1))
+        #expect(byForward["R 127.0.0.1:2293:127.0.0.1:2298"]?.total == 1)
+        #expect(byForward["D 127.0.0.1:2294"]?.total == 0)
+        #expect(openSeen == 1, "each connection was open until its channel was freed")
+    }
+
+    @Test func theEndOfARunClosesEveryConnectionAndKeepsTheTotals() throws {
+        var counter = ConnectionCounter(tunnel: try Self.tunnel())
+        for event: SSHEvent in [.forwardRequested(listenPort: 2297), .channelOpened(channel: 3), .forwardRequested(listenPort: 2294), .channelOpened(channel: 4)] {
+            counter.record(event)
+        }
+        #expect(counter.counts.map(\.open) == [1, 0, 0, 1], "L 2297 and D 2294 (order: local, remote, dynamic)")
+        counter.runEnded()
+        #expect(counter.counts.map(\.open) == [0, 0, 0, 0])
+        #expect(counter.counts.map(\.total) == [1, 0, 0, 1])
+        counter.record(.channelClosed(channel: 3))
+        #expect(counter.counts.map(\.open) == [0, 0, 0, 0], "a channel of the ended run is not counted again")
+    }
+
+    @Test func listenerChannelsAndUnknownPortsAreNotConnections() throws {
+        var counter = ConnectionCounter(tunnel: try Self.tunnel())
+        let classifier = StderrClassifier()
+        for line in ["debug1: channel 0: new port-listener [port listener] (inactive timeout: 0)",
+                     "debug1: channel 0: free: port listener, nchannels 3",
+                     "debug1: Connection to port 9999 forwarding to x port 1 requested.",
+                     "debug1: channel 5: new direct-tcpip [direct-tcpip] (inactive timeout: 0)"] {
+            if let event = classifier.classify(line: line) { counter.record(event) }
+        }
+        #expect(counter.counts.allSatisfy { $0.total == 0 && $0.open == 0 })
+    }
+}
