@@ -32,7 +32,11 @@ public struct TunnelRenderer: Sendable {
     ///   - existingKnownHosts: the current known_hosts, whose keys learned on first use
     ///     (`accept-new`) are kept, so the pin survives re-rendering and restarts.
     ///   - sshProgram: the ssh that jump hops run.
-    public func render(_ tunnel: TunnelConfig, configFile: String, directory: String, existingKnownHosts: String? = nil, sshProgram: String = "/usr/bin/ssh") -> RenderedTunnel {
+    ///   - control: the control socket of a shared connection, if any.
+    public func render(
+        _ tunnel: TunnelConfig, configFile: String, directory: String, existingKnownHosts: String? = nil,
+        sshProgram: String = "/usr/bin/ssh", control: ControlRole = .none
+    ) -> RenderedTunnel {
         let knownHostsFile = "\(directory)/known_hosts"
         let sshConfigPath = "\(directory)/ssh_config"
         var hosts: [[String: Any]] = []
@@ -70,7 +74,17 @@ public struct TunnelRenderer: Sendable {
             if index > 0 {
                 host["proxyCommand"] = Self.proxyCommand(ssh: sshProgram, sshConfig: sshConfigPath, via: endpoints[index - 1].0)
             }
+            host["controlMaster"] = "no"
+            host["controlPath"] = "none"
             if isMain {
+                switch control {
+                case .none: break
+                case .master(let path):
+                    host["controlMaster"] = "yes"
+                    host["controlPath"] = path
+                case .member(let path):
+                    host["controlPath"] = path
+                }
                 host["localForwards"] = tunnel.localForwards.map(Self.forwardModel)
                 host["remoteForwards"] = tunnel.remoteForwards.map(Self.forwardModel)
                 host["dynamicForwards"] = tunnel.dynamicForwards.map(Self.forwardModel)

@@ -130,6 +130,8 @@ public final class ChildControl: Sendable {
     }
     private let registered = Mutex<Registered?>(nil)
     private let requested = Mutex<Subprocess.Signal?>(nil)
+    private let stopWaiters = Mutex<[Int: CheckedContinuation<Void, Never>]>([:])
+    private let nextWaiter = Mutex(0)
 
     public init() {}
 
@@ -179,6 +181,33 @@ public final class ChildControl: Sendable {
             if current != .kill { current = signal }
         }
         registered.withLock { $0 }?.send(signal, group)
+        let waiters = stopWaiters.withLock { waiters in
+            defer { waiters = [:] }
+            return Array(waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once a stop was asked for (or the task is cancelled): for a
+    /// run that is not a process (a shared connection's forwards).
+    public func stopRequested() async {
+        let id = nextWaiter.withLock { next -> Int in
+            next += 1
+            return next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // Registered under the lock that request() empties after setting the flag.
+                let now = stopWaiters.withLock { waiters -> Bool in
+                    if isStopRequested || Task.isCancelled { return true }
+                    waiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            stopWaiters.withLock { $0.removeValue(forKey: id) }?.resume()
+        }
     }
 }
 

@@ -47,18 +47,22 @@ public actor Supervisor {
 
     let options: Options
     let logger: Logger
-    private var config: WarrenConfig
-    private var files: TunnelFiles
-    private let throttle: StartThrottle
+    var config: WarrenConfig
+    let files: TunnelFiles
+    let throttle: StartThrottle
+    /// Members wait for their master, not for a handshake: no start budget.
+    let memberThrottle = StartThrottle(limit: Int.max)
+    /// The master of each shared connection, with its members' names.
+    var masters: [ConnectionShare: Master] = [:]
     /// The runner of each running tunnel. A status from a runner that is not
     /// here (replaced by a reload, or stopped) is old news and dropped.
-    private var runners: [String: TunnelRunner] = [:]
+    var runners: [String: TunnelRunner] = [:]
     private var statuses: [String: TunnelStatus] = [:]
     private let status: StatusWriter
     private let lock: SupervisorLock
-    private let launchTools: LaunchTools
+    let launchTools: LaunchTools
     private let events: AsyncStream<SupervisorEvent>
-    private let sink: AsyncStream<SupervisorEvent>.Continuation
+    let sink: AsyncStream<SupervisorEvent>.Continuation
     private var readiness: StartReadiness
 
     /// Loads the config, takes the state directory's lock and stops stale children.
@@ -166,6 +170,10 @@ public actor Supervisor {
     }
 
     private func start(_ tunnel: TunnelConfig, in group: inout DiscardingTaskGroup) {
+        if tunnel.shareConnection {
+            startMember(tunnel, in: &group)
+            return
+        }
         if tunnel.endpoint.hostKeyPolicy == .insecureNoCheck || tunnel.jumps.contains(where: { $0.hostKeyPolicy == .insecureNoCheck }) {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
@@ -238,11 +246,13 @@ public actor Supervisor {
         var stopped = 0, started = 0, restarted = 0
         for (name, tunnel) in old where wanted[name] != tunnel {
             if let runner = runners.removeValue(forKey: name) { await runner.stop() }
+            if tunnel.shareConnection { leave(tunnel) }
             if wanted[name] == nil {
                 stopped += 1
                 statuses[name] = new.tunnel(named: name).map(stoppedStatus)
             }
         }
+        await stopMastersWithoutMembers(keeping: Set(wanted.values.filter(\.shareConnection).map(ConnectionShare.init)))
         for (name, tunnel) in wanted.sorted(by: { $0.key < $1.key }) where old[name] != tunnel {
             if old[name] == nil { started += 1 } else { restarted += 1 }
             start(tunnel, in: &group)
@@ -258,6 +268,11 @@ public actor Supervisor {
     /// Stops every tunnel at once (SIGTERM, then SIGKILL after a grace period)
     /// and writes the final status.
     private func stopAll() async {
+        // Masters first: their members then end without cancelling each forward.
+        await withTaskGroup(of: Void.self) { group in
+            for master in masters.values { group.addTask { await master.runner.stop() } }
+        }
+        masters.removeAll()
         let finals = await withTaskGroup(of: TunnelStatus.self) { group in
             for runner in runners.values {
                 group.addTask { await runner.stop() }

@@ -33,10 +33,15 @@ public struct TunnelFiles: Sendable {
     public func knownHostsPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/known_hosts" }
 
     /// Renders without writing.
-    public func render(_ tunnel: TunnelConfig) -> RenderedTunnel {
+    public func render(_ tunnel: TunnelConfig, control: ControlRole = .none) -> RenderedTunnel {
         let existing = try? String(contentsOfFile: knownHostsPath(for: tunnel), encoding: .utf8)
-        return renderer.render(tunnel, configFile: configFile, directory: directory(for: tunnel), existingKnownHosts: existing, sshProgram: sshProgram)
+        return renderer.render(
+            tunnel, configFile: configFile, directory: directory(for: tunnel), existingKnownHosts: existing,
+            sshProgram: sshProgram, control: control)
     }
+
+    /// The control socket of a shared connection's master, in its directory.
+    public func controlPath(for share: ConnectionShare) -> String { "\(directory(for: share.master))/control" }
 
     /// Renders and writes both files (0600 in a 0700 directory), each only when
     /// its content changed. Returns what was rendered.
@@ -45,10 +50,10 @@ public struct TunnelFiles: Sendable {
     /// `HostKeyResolver`): a host that offers no key with the pinned fingerprint
     /// throws `HostKeyResolutionError` and nothing is written.
     @discardableResult
-    public func write(_ tunnel: TunnelConfig, sshBinary: String? = nil) async throws -> RenderedTunnel {
+    public func write(_ tunnel: TunnelConfig, sshBinary: String? = nil, control: ControlRole = .none) async throws -> RenderedTunnel {
         let existing = try? String(contentsOfFile: knownHostsPath(for: tunnel), encoding: .utf8)
         let tunnel = try await HostKeyResolver.resolve(tunnel, knownHosts: existing, sshBinary: sshBinary)
-        let rendered = render(tunnel)
+        let rendered = render(tunnel, control: control)
         try AtomicFile.makeDirectory(stateDir, mode: 0o700)
         try AtomicFile.makeDirectory("\(stateDir)/tunnels", mode: 0o700)
         try AtomicFile.makeDirectory(directory(for: tunnel), mode: 0o700)

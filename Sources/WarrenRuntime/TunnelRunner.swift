@@ -15,11 +15,14 @@ public struct RunnerEnvironment: Sendable {
     public var prepare: @Sendable () async throws -> Void
     /// Receives every new status of the tunnel, in order.
     public var publish: @Sendable (TunnelRunner, TunnelStatus) -> Void
+    /// Set for a member of a shared connection: its runs are forwards on the master.
+    public var shared: SharedRun?
 
     public init(
         launch: SSHLaunch, tunnelDirectory: String, throttle: StartThrottle, logger: Logger,
         prepare: @escaping @Sendable () async throws -> Void,
-        publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
+        publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void,
+        shared: SharedRun? = nil
     ) {
         self.launch = launch
         self.tunnelDirectory = tunnelDirectory
@@ -27,6 +30,7 @@ public struct RunnerEnvironment: Sendable {
         self.logger = logger
         self.prepare = prepare
         self.publish = publish
+        self.shared = shared
     }
 }
 
@@ -39,7 +43,7 @@ public final class TunnelRunner: Sendable {
     public let tunnel: TunnelConfig
     let env: RunnerEnvironment
     private let events: AsyncStream<TunnelEvent>
-    private let input: AsyncStream<TunnelEvent>.Continuation
+    let input: AsyncStream<TunnelEvent>.Continuation
     private let ending = Mutex(Ending())
     private let clock = RunnerClock()
 
@@ -110,7 +114,11 @@ public final class TunnelRunner: Sendable {
         case .spawn(let run):
             let control = ChildControl()
             child = CurrentChild(run: run, control: control)
-            group.addTask { await self.runChild(run, control: control) }
+            if let shared = env.shared {
+                group.addTask { await self.runOnMaster(run, control: control, shared: shared) }
+            } else {
+                group.addTask { await self.runChild(run, control: control) }
+            }
         case .terminate(let run):
             if child.run == run { child.control?.terminate() }
         case .kill(let run):

@@ -13,9 +13,14 @@ public enum TCPClient {
     ///   silent past `timeout` (what a forward to a dead target looks like).
     /// - Throws: if the connect itself fails (refused, or no answer in time).
     public static func echo(port: Int, payload: [UInt8], timeout: Duration = .seconds(5)) throws -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
         let fd = try connect(port: port, timeout: timeout)
         defer { close(fd) }
+        return echo(on: fd, payload: payload, timeout: timeout)
+    }
+
+    /// `echo` over a connection that is already open (one that must survive a reload).
+    public static func echo(on fd: Int32, payload: [UInt8] = Array("still here\n".utf8), timeout: Duration = .seconds(5)) -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         guard LoopbackSocket.writeAll(fd, payload[...]) else { return false }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)

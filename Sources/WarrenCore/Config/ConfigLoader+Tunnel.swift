@@ -55,7 +55,8 @@ extension ConfigLoader {
             backoffMin: backoffMin, backoffMax: backoffMax,
             probeInterval: own.probeInterval ?? inherited.probeInterval ?? TunnelConfig.Defaults.probeInterval,
             allowedFrom: own.allowedFrom ?? inherited.allowedFrom ?? [],
-            enabled: r.bool("enabled") ?? true)
+            enabled: r.bool("enabled") ?? true,
+            shareConnection: own.shareConnection ?? inherited.shareConnection ?? false)
     }
 
     /// The tunnel's key, else the default's, else warren's own default key.

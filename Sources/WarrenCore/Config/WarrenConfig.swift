@@ -96,6 +96,9 @@ public struct TunnelConfig: Sendable, Hashable {
     /// Source addresses the bastion should accept this key from (`from=` in authorized_keys).
     public var allowedFrom: [String]
     public var enabled: Bool
+    /// `share_connection`: ride one ssh master per bastion with the other
+    /// tunnels that reach it the same way (see `ConnectionShare`).
+    public var shareConnection: Bool
 
     public init(
         name: String, endpoint: SSHEndpoint, jumps: [SSHEndpoint] = [],
@@ -106,7 +109,7 @@ public struct TunnelConfig: Sendable, Hashable {
         connectTimeout: Int = Defaults.connectTimeout,
         backoffMin: Double = Defaults.backoffMin, backoffMax: Double = Defaults.backoffMax,
         probeInterval: Int = Defaults.probeInterval, allowedFrom: [String] = [],
-        enabled: Bool = true
+        enabled: Bool = true, shareConnection: Bool = false
     ) {
         self.name = name
         self.endpoint = endpoint
@@ -122,6 +125,7 @@ public struct TunnelConfig: Sendable, Hashable {
         self.probeInterval = probeInterval
         self.allowedFrom = allowedFrom
         self.enabled = enabled
+        self.shareConnection = shareConnection
     }
 
     /// Every forward, in the order ssh is told about them.

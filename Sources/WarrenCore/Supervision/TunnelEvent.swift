@@ -14,6 +14,9 @@ public enum TunnelEvent: Sendable, Equatable {
     /// be prepared, exec failed, or it was stopped first). The diagnosis comes
     /// from everything ssh logged.
     case exited(run: Int, ExitDiagnosis)
+    /// The forwards of run `run` were added to a shared connection's master
+    /// (`ssh -O forward` succeeded): every one of them is bound.
+    case forwardsAdded(run: Int)
     /// An armed timer fired.
     case timer(TunnelTimer)
     /// A probe through the local forwards of run `run` finished.

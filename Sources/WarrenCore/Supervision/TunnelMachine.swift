@@ -84,6 +84,9 @@ public struct TunnelMachine: Sendable {
             guard run == self.run else { return [] }
             connections.record(sshEvent)
             return logged(sshEvent, at: now)
+        case .forwardsAdded(let run):
+            guard run == self.run, state == .connecting else { return [] }
+            return becomeUp(at: now)
         case .exited(let run, let diagnosis):
             guard run == self.run, runAlive else { return [] }
             return runEnded(diagnosis, at: now, random: random)

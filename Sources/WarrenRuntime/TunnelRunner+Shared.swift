@@ -1,0 +1,100 @@
+import Foundation
+import WarrenCore
+
+/// How a member of a shared connection carries out its runs.
+public struct SharedRun: Sendable {
+    public var master: SharedMaster
+    /// `ssh -F <member config> -O forward ALIAS` and `-O cancel`.
+    public var addForwards: SSHLaunch
+    public var cancelForwards: SSHLaunch
+
+    public init(master: SharedMaster, addForwards: SSHLaunch, cancelForwards: SSHLaunch) {
+        self.master = master
+        self.addForwards = addForwards
+        self.cancelForwards = cancelForwards
+    }
+}
+
+extension TunnelRunner {
+    /// One run of a member: wait for the master, add the forwards to it, and
+    /// last until the master goes down (or a stop, which cancels the forwards:
+    /// `-O cancel` closes only the listeners, so open connections stay).
+    /// Always ends with exactly one `.exited` for `run`, as a process run does.
+    func runOnMaster(_ run: Int, control: ChildControl, shared: SharedRun) async {
+        do {
+            try await env.prepare()
+        } catch {
+            input.yield(.exited(run: run, ExitDiagnosis(kind: (error as? HostKeyResolutionError)?.kind ?? .unknown, message: "\(error)")))
+            return
+        }
+        guard let pid = await waitForMaster(shared.master, control: control) else {
+            input.yield(.exited(run: run, Self.masterDown(shared.master.snapshot, waiting: true)))
+            return
+        }
+        input.yield(.spawned(run: run, pid: pid))
+        let added = await Self.mux(shared.addForwards)
+        guard added.ok else {
+            input.yield(.exited(run: run, forwardFailure(added.lines)))
+            return
+        }
+        input.yield(.forwardsAdded(run: run))
+        let seen = shared.master.snapshot
+        await firstOf({ await shared.master.changed(since: seen) }, { await control.stopRequested() })
+        let now = shared.master.snapshot
+        if control.isStopRequested, now.pid == pid {
+            _ = await Self.mux(shared.cancelForwards)
+            input.yield(.exited(run: run, ExitDiagnosis(kind: .connectionLost, message: "the forwards were removed from the shared connection")))
+        } else {
+            input.yield(.exited(run: run, Self.masterDown(now, waiting: false)))
+        }
+    }
+
+    /// The master's pid once it is up; nil when a stop came first.
+    private func waitForMaster(_ master: SharedMaster, control: ChildControl) async -> Int32? {
+        while true {
+            let seen = master.snapshot
+            if control.isStopRequested { return nil }
+            if let pid = seen.pid { return pid }
+            await firstOf({ await master.changed(since: seen) }, { await control.stopRequested() })
+        }
+    }
+
+    static func masterDown(_ snapshot: SharedMaster.Snapshot, waiting: Bool) -> ExitDiagnosis {
+        let what = waiting ? "the shared connection is not up" : "the shared connection ended"
+        guard let error = snapshot.lastError else { return ExitDiagnosis(kind: .connectionLost, message: what) }
+        return ExitDiagnosis(kind: error.kind, message: "\(what): \(error.message)")
+    }
+
+    /// Why `-O forward` failed: a local port another program holds, a remote
+    /// port the server refused, or ssh's own words.
+    private func forwardFailure(_ lines: [String]) -> ExitDiagnosis {
+        let said = lines.last ?? "ssh -O forward failed"
+        if !LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards) {
+            return ExitDiagnosis(kind: .localPortInUse, message: "a local port of the forwards is in use (\(said))")
+        }
+        if !tunnel.remoteForwards.isEmpty {
+            return ExitDiagnosis(kind: .remoteForwardFailed, message: said)
+        }
+        return ExitDiagnosis(kind: .unknown, message: said)
+    }
+
+    /// Runs a short `ssh -O ...` to the master's control socket.
+    static func mux(_ launch: SSHLaunch) async -> (ok: Bool, lines: [String]) {
+        do {
+            let outcome = try await SSHChild.run(launch, control: ChildControl(), onOutput: { _ in })
+            return (outcome.exitCode == 0, outcome.lastLines)
+        } catch {
+            return (false, ["cannot run \(launch.executable): \(error)"])
+        }
+    }
+}
+
+/// Waits for whichever of two waits returns first; the other is cancelled.
+func firstOf(_ a: @escaping @Sendable () async -> Void, _ b: @escaping @Sendable () async -> Void) async {
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { await a() }
+        group.addTask { await b() }
+        await group.next()
+        group.cancelAll()
+    }
+}
