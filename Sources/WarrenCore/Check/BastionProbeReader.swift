@@ -4,11 +4,11 @@
 /// Two shapes of ssh, both with the tunnel's generated ssh_config:
 /// - `ssh -vv -W HOST:PORT ALIAS` asks the bastion to connect to a target.
 ///   `-W` implies ClearAllForwardings, so no local port is bound. The channel
-///   is open when `debug2: channel N: open confirm ...` appears; it failed when
-///   `channel N: open failed: ...` does. With ProxyJump every hop is itself an
-///   `ssh -vv -W` sharing stderr, so the bastion's answer is the (hops+1)th
-///   confirmation, and an `open failed` before the last hop authenticated is a
-///   hop that could not reach the next host.
+///   is open when `debug2: channel N: open confirm ...` appears after the
+///   bastion itself authenticated; it failed when `channel N: open failed: ...`
+///   does. Every jump hop is an `ssh -v -W` (the generated ProxyCommand) logging
+///   to the same place: its lines count toward the logins, and an `open failed`
+///   before the last login is a hop that could not reach the next host.
 /// - `ssh -v -o SessionType=none -o ClearAllForwardings=yes ALIAS`, for a tunnel
 ///   with no TCP target to ask about: logged in when the (hops+1)th
 ///   `debug1: Entering interactive session.` appears.
@@ -42,7 +42,7 @@ public struct BastionProbeReader: Sendable {
     /// session) is open, and ssh may be stopped.
     public var answeredYes: Bool {
         switch shape {
-        case .stdioForward: return confirmations > hops
+        case .stdioForward: return confirmations > 0
         case .session: return sessions > hops
         }
     }
@@ -52,7 +52,9 @@ public struct BastionProbeReader: Sendable {
     public mutating func read(_ raw: String) -> Bool {
         let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : raw
         if line.hasPrefix("debug2: channel "), line.contains(": open confirm ") {
-            confirmations += 1
+            // Only the outer ssh logs at -vv; still, only a confirmation after
+            // the bastion's own login is the target's.
+            if authentications > hops { confirmations += 1 }
         } else if line.hasPrefix("debug1: Entering interactive session") {
             sessions += 1
         } else if !StderrClassifier.isDebug(line) {

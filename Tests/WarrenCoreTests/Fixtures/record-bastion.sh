@@ -86,7 +86,7 @@ for _ in $(seq 100); do
 done
 
 # The config warren generates, reduced to what matters here.
-host_block() {  # host_block ALIAS PORT IDENTITY [ProxyJump]
+host_block() {  # host_block ALIAS PORT IDENTITY [JUMP_ALIAS CONFIG]
     cat <<EOF
 Host $1
   HostName 127.0.0.1
@@ -103,7 +103,9 @@ Host $1
   ExitOnForwardFailure yes
   LocalForward 127.0.0.1:$(free_port) 127.0.0.1:$TARGET
 EOF
-    [[ -n "${4:-}" ]] && echo "  ProxyJump $4"
+    # The jump as warren generates it: what ProxyJump would run, with the
+    # hop logging to $WARREN_SSH_LOG (here unset: stderr, with the rest).
+    [[ -n "${4:-}" ]] && echo "  ProxyCommand ssh -v -E \"\${WARREN_SSH_LOG:-/dev/stderr}\" -F '$5' -W '[%h]:%p' $4"
     true
 }
 {
@@ -117,11 +119,11 @@ EOF
 } > "$T/direct.cfg"
 {
     host_block warren-demo-jump1 "$SSHD_PORT" "$T/id_ed25519"
-    host_block warren-demo "$SSHD_PORT" "$T/id_ed25519" warren-demo-jump1
+    host_block warren-demo "$SSHD_PORT" "$T/id_ed25519" warren-demo-jump1 "$T/jump.cfg"
 } > "$T/jump.cfg"
 {
     host_block warren-demo-jump1 "$SSHD_PORT" "$T/id_ed25519"
-    host_block warren-demo "$CLOSED" "$T/id_ed25519" warren-demo-jump1
+    host_block warren-demo "$CLOSED" "$T/id_ed25519" warren-demo-jump1 "$T/jump-closed.cfg"
 } > "$T/jump-closed.cfg"
 host_block warren-demo "$SSHD_PORT" "$T/stranger_key" > "$T/stranger.cfg"
 
@@ -132,9 +134,10 @@ save() {        # save SITUATION RAW STATUS
 }
 
 record_w() {    # record_w SITUATION CONFIG TARGET_PORT: ssh -vv -W, stdin /dev/null, exits by itself
-    local rc=0
-    timeout 20 ssh -vv -F "$2" -W "127.0.0.1:$3" warren-demo < /dev/null 2> "$T/$1.raw" || rc=$?
-    save "$1" "$T/$1.raw" "$rc"
+    # stderr through a pipe, as warren reads it: a jump hop opens the log
+    # path again, and in a regular file the outer ssh would write over it.
+    { local rc=0; timeout 20 ssh -vv -F "$2" -W "127.0.0.1:$3" warren-demo < /dev/null 2>&1 > /dev/null || rc=$?; echo "$rc" > "$T/$1.rc"; } | cat > "$T/$1.raw"
+    save "$1" "$T/$1.raw" "$(cat "$T/$1.rc")"
 }
 
 record_w w_reachable "$T/direct.cfg" "$TARGET"
