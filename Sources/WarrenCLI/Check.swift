@@ -18,10 +18,13 @@ extension Warren {
                 then one line per tunnel that is not up, with the failure kind and the fix. \
                 Exit 0 OK, 1 WARNING (a target does not answer), 2 CRITICAL (a tunnel is down \
                 or failed), 3 UNKNOWN (config unreadable, no status, or no answer in time). \
-                --json prints the report described in docs/check-json.md, with the same exit code.
+                --json prints the report described in docs/check-json.md, with the same exit code. \
+                With --shard (or $WARREN_SHARD) only that shard's tunnels are checked, and \
+                --forward-bind (or $WARREN_FORWARD_BIND) is where their forwards are probed.
                 """)
 
         @OptionGroup var options: GlobalOptions
+        @OptionGroup(title: "Beyond one machine") var deployment: DeploymentOptions
 
         @Argument(help: "Tunnels to check (default: every enabled tunnel).")
         var tunnels: [String] = []
@@ -59,17 +62,24 @@ extension Warren {
             } catch {
                 return unknown("cannot find the config: \(error)", config: nil, stateDir: options.stateDir)
             }
+            let shard: ShardSpec?
             do {
+                shard = try deployment.resolvedShard()
                 config = try ConfigFile.load(path: path, stateDirOverride: options.stateDir)
-            } catch {
+                    .deployed(shard: shard, bind: deployment.bind())
+            } catch let error as ConfigError {
                 return unknown("the config cannot be used:\n\(error.description)", config: path, stateDir: options.stateDir)
+            } catch {
+                return unknown("\(error)", config: path, stateDir: options.stateDir)
             }
             let unknownNames = tunnels.filter { config.tunnel(named: $0) == nil }
             if !unknownNames.isEmpty {
                 let names = config.tunnels.map(\.name).joined(separator: ", ")
                 return unknown("no tunnel named \(unknownNames.map(ValueRules.printable).joined(separator: ", ")) in \(path); tunnels: \(names)", config: path, stateDir: config.stateDir)
             }
-            let selected = tunnels.isEmpty ? config.tunnels.filter(\.enabled) : config.tunnels.filter { tunnels.contains($0.name) }
+            // With --shard, only this shard's tunnels, unless they are named.
+            let selected = tunnels.isEmpty
+                ? config.tunnels.filter { $0.enabled && shard?.runs($0) != false } : config.tunnels.filter { tunnels.contains($0.name) }
             guard !selected.isEmpty else {
                 return unknown("no enabled tunnels in \(path)", config: path, stateDir: config.stateDir)
             }

@@ -46,8 +46,8 @@ final class Monitor: Sendable {
     private let watchdog = Mutex<Task<Void, Never>?>(nil)
     private let supervisor = Mutex<Supervisor?>(nil)
 
-    init(_ options: MonitoringOptions) {
-        metrics = options.metricsFile != nil || options.metricsListen != nil ? Metrics(filePath: options.metricsFile) : nil
+    init(_ options: MonitoringOptions, shard: ShardSpec? = nil) {
+        metrics = options.metricsFile != nil || options.metricsListen != nil ? Metrics(filePath: options.metricsFile, shard: shard) : nil
     }
 
     var hooks: SupervisorHooks {

@@ -16,6 +16,10 @@ extension Warren {
 
                 SIGHUP re-reads the config: an invalid one is logged and the running tunnels \
                 stay as they are; otherwise only added, removed and changed tunnels are touched. \
+                With --shard I/N only this shard's tunnels run (`warren where` shows which); \
+                status lists the others as other_shard. --forward-bind moves every local and \
+                dynamic forward to one address (0.0.0.0 in a pod).
+
                 SIGTERM/SIGINT stop every ssh child and write the final status; exit 0. \
                 An invalid config at start exits 78.
 
@@ -38,6 +42,8 @@ extension Warren {
         @Option(help: "Connection attempts in flight at once, so many tunnels to one bastion stay under sshd's MaxStartups.")
         var maxStarting: Int = 8
 
+        @OptionGroup(title: "Beyond one machine") var deployment: DeploymentOptions
+
         @OptionGroup(title: "Monitoring") var monitoring: MonitoringOptions
 
         func validate() throws {
@@ -50,7 +56,16 @@ extension Warren {
 
         func run() async throws {
             WarrenLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel)!, format: LogFormat(rawValue: logFormat)!)
-            let logger = Logger(label: "warren")
+            var logger = Logger(label: "warren")
+            let shard: ShardSpec?
+            do {
+                shard = try deployment.resolvedShard()
+            } catch {
+                printError("warren: \(error)")
+                throw ExitCode(ExitCodes.config)
+            }
+            // Every line says which shard wrote it, for logs collected from many replicas.
+            if let shard { logger[metadataKey: "shard"] = "\(shard)" }
             // Signals are routed before any child exists, so none is lost.
             let signals = SignalSource([SIGTERM, SIGINT, SIGHUP])
             let path: String
@@ -61,12 +76,14 @@ extension Warren {
                 throw ExitCode(ExitCodes.config)
             }
             let supervisor: Supervisor
-            let monitor = Monitor(monitoring)
+            let monitor = Monitor(monitoring, shard: shard)
             do {
                 var supervisorOptions = Supervisor.Options(
                     configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
                     only: tunnels, maxStarting: maxStarting, logger: logger)
                 supervisorOptions.hooks = monitor.hooks
+                supervisorOptions.shard = shard
+                supervisorOptions.forwardBind = try? deployment.bind()
                 supervisor = try await Supervisor(options: supervisorOptions)
             } catch {
                 printError(error.description)

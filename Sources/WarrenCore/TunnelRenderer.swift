@@ -73,6 +73,7 @@ public struct TunnelRenderer: Sendable {
                 host["localForwards"] = tunnel.localForwards.map(Self.forwardModel)
                 host["remoteForwards"] = tunnel.remoteForwards.map(Self.forwardModel)
                 host["dynamicForwards"] = tunnel.dynamicForwards.map(Self.forwardModel)
+                if Self.listensBeyondLoopback(tunnel) { host["gatewayPorts"] = true }
             }
             hosts.append(host)
         }
@@ -90,6 +91,16 @@ public struct TunnelRenderer: Sendable {
         var knownModel = base
         knownModel["entries"] = entries
         return RenderedTunnel(sshConfig: sshConfig.render(configModel), knownHosts: knownHosts.render(knownModel))
+    }
+
+    /// Whether a local or dynamic forward listens on an address other machines
+    /// can reach (`--forward-bind 0.0.0.0` in a pod): ssh is then told
+    /// `GatewayPorts yes`, its setting for letting remote hosts connect.
+    static func listensBeyondLoopback(_ tunnel: TunnelConfig) -> Bool {
+        (tunnel.localForwards + tunnel.dynamicForwards).contains { forward in
+            guard case .tcp(let host?, _) = forward.listen else { return false }
+            return !ForwardBind.isLoopback(host)
+        }
     }
 
     private static func forwardModel(_ forward: Forward) -> [String: Any] {

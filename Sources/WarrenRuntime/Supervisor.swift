@@ -17,6 +17,10 @@ public actor Supervisor {
         public var logger: Logger
         /// Observers for metrics and systemd; none by default.
         public var hooks = SupervisorHooks()
+        /// `--shard I/N`: run only this shard's tunnels (nil: all of them).
+        public var shard: ShardSpec?
+        /// `--forward-bind`: local and dynamic forwards listen here instead.
+        public var forwardBind: ForwardBind?
 
         public init(configPath: String, stateDirOverride: String? = nil, templatesDirectory: String? = nil, only: [String] = [], maxStarting: Int = 8, logger: Logger) {
             self.configPath = configPath
@@ -73,7 +77,7 @@ public actor Supervisor {
         }
         self.launchTools = LaunchTools.find(sshBinary: config.sshBinary)
         self.throttle = StartThrottle(limit: options.maxStarting)
-        self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file)
+        self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard)
         for pid in await StaleChildren.stop(stateDir: config.stateDir) {
             options.logger.warning("stopped a stale ssh left by an earlier warren", metadata: ["pid": "\(pid)"])
         }
@@ -86,6 +90,7 @@ public actor Supervisor {
         let config: WarrenConfig
         do {
             config = try ConfigFile.load(path: options.configPath, stateDirOverride: options.stateDirOverride)
+                .deployed(shard: options.shard, bind: options.forwardBind)
         } catch {
             throw .config(error)
         }
@@ -103,7 +108,7 @@ public actor Supervisor {
 
     /// The tunnels this supervisor runs under `config`.
     private func selected(_ config: WarrenConfig) -> [TunnelConfig] {
-        config.tunnels.filter { $0.enabled && (options.only.isEmpty || options.only.contains($0.name)) }
+        config.tunnels.filter { $0.enabled && (options.only.isEmpty || options.only.contains($0.name)) && options.shard?.runs($0) != false }
     }
 
     /// Starts every tunnel, then serves signals until SIGTERM or SIGINT; stops
@@ -169,7 +174,8 @@ public actor Supervisor {
     private func stoppedStatus(_ tunnel: TunnelConfig) -> TunnelStatus {
         TunnelStatus(
             name: tunnel.name, state: .stopped, since: Date().formatted(.iso8601), pid: nil, restarts: 0,
-            forwards: TunnelStatus.describe(tunnel), lastError: nil, nextRetry: nil)
+            forwards: TunnelStatus.describe(tunnel), lastError: nil, nextRetry: nil
+        ).placed(tunnel, on: options.shard)
     }
 
     /// SIGHUP: re-read the config. Invalid: keep everything running and say why.

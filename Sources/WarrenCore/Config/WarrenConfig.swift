@@ -96,6 +96,11 @@ public struct TunnelConfig: Sendable, Hashable {
     /// Source addresses the bastion should accept this key from (`from=` in authorized_keys).
     public var allowedFrom: [String]
     public var enabled: Bool
+    /// On how many shards the tunnel runs at once (active-active); 1 unless set.
+    public var replicas: Int
+    /// Where `replicas` was set (`tunnels.NAME.replicas` or `defaults.replicas`),
+    /// for the error when it exceeds the shard count; nil when not set.
+    public var replicasKeyPath: String?
 
     public init(
         name: String, endpoint: SSHEndpoint, jumps: [SSHEndpoint] = [],
@@ -106,7 +111,7 @@ public struct TunnelConfig: Sendable, Hashable {
         connectTimeout: Int = Defaults.connectTimeout,
         backoffMin: Double = Defaults.backoffMin, backoffMax: Double = Defaults.backoffMax,
         probeInterval: Int = Defaults.probeInterval, allowedFrom: [String] = [],
-        enabled: Bool = true
+        enabled: Bool = true, replicas: Int = 1, replicasKeyPath: String? = nil
     ) {
         self.name = name
         self.endpoint = endpoint
@@ -122,6 +127,8 @@ public struct TunnelConfig: Sendable, Hashable {
         self.probeInterval = probeInterval
         self.allowedFrom = allowedFrom
         self.enabled = enabled
+        self.replicas = replicas
+        self.replicasKeyPath = replicasKeyPath
     }
 
     /// Every forward, in the order ssh is told about them.

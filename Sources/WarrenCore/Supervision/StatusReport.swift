@@ -10,9 +10,12 @@ public struct StatusReport: Sendable, Codable, Equatable {
     public var updatedAt: String
     /// false in the final status written on a clean stop.
     public var running: Bool
+    /// Which shard this supervisor is (`--shard I/N`); absent when it runs every tunnel.
+    public var shard: ShardSpec?
     public var tunnels: [TunnelStatus]
 
-    public init(supervisorPid: Int32, configFile: String, startedAt: String, updatedAt: String, running: Bool, tunnels: [TunnelStatus]) {
+    public init(supervisorPid: Int32, configFile: String, startedAt: String, updatedAt: String, running: Bool, shard: ShardSpec? = nil, tunnels: [TunnelStatus]) {
+        self.shard = shard
         self.supervisorPid = supervisorPid
         self.configFile = configFile
         self.startedAt = startedAt
@@ -27,7 +30,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
         case configFile = "config_file"
         case startedAt = "started_at"
         case updatedAt = "updated_at"
-        case running, tunnels
+        case running, shard, tunnels
     }
 }
 
@@ -45,6 +48,9 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     public var lastError: TunnelError?
     /// When the next retry is due, in backoff or failed (RFC 3339, UTC).
     public var nextRetry: String?
+    /// With `--shard`, for a tunnel this supervisor does not run: the shards
+    /// that run it, best first. Absent otherwise.
+    public var shards: [Int]?
 
     public init(name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?, nextRetry: String?) {
         self.name = name
@@ -58,7 +64,7 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, state, since, pid, restarts, forwards
+        case name, state, since, pid, restarts, forwards, shards
         case lastError = "last_error"
         case nextRetry = "next_retry"
     }
