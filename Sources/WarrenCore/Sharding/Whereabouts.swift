@@ -35,12 +35,24 @@ public struct Whereabouts: Sendable, Equatable, Codable {
         public var host: String
         /// `HOST:PORT` for each local and dynamic TCP forward, in config order.
         public var addresses: [String]
+
+        public init(shard: Int, host: String, addresses: [String]) {
+            self.shard = shard
+            self.host = host
+            self.addresses = addresses
+        }
     }
 
     public var tunnel: String
     public var replicas: Int
     /// Best first: the order a client should try them in.
     public var placements: [Replica]
+
+    public init(tunnel: String, replicas: Int, placements: [Replica]) {
+        self.tunnel = tunnel
+        self.replicas = replicas
+        self.placements = placements
+    }
 
     /// Computed from the plan and the config, never looked up.
     public static func of(_ config: WarrenConfig, plan: ShardPlan, hosts: ShardHosts) -> [Whereabouts] {
