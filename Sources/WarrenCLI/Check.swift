@@ -20,7 +20,8 @@ extension Warren {
                 or failed), 3 UNKNOWN (config unreadable, no status, or no answer in time). \
                 --json prints the report described in docs/check-json.md, with the same exit code. \
                 With --shard (or $WARREN_SHARD) only that shard's tunnels are checked, and \
-                --forward-bind (or $WARREN_FORWARD_BIND) is where their forwards are probed.
+                --forward-bind (or $WARREN_FORWARD_BIND) is where their forwards are probed; \
+                without them, those of the supervisor running for the state directory.
                 """)
 
         @OptionGroup var options: GlobalOptions
@@ -64,9 +65,13 @@ extension Warren {
             }
             let shard: ShardSpec?
             do {
-                shard = try deployment.resolvedShard()
-                config = try ConfigFile.load(path: path, stateDirOverride: options.stateDir)
-                    .deployed(shard: shard, bind: deployment.bind())
+                let loaded = try ConfigFile.load(path: path, stateDirOverride: options.stateDir)
+                // Unless told, the shard and forward address of the supervisor running
+                // for the state directory: check what it runs, where it listens.
+                let live = SupervisorPresence.look(stateDir: loaded.stateDir).liveReport
+                shard = try deployment.resolvedShard() ?? live?.shard
+                let bind = try deployment.bind() ?? live?.forwardBind.flatMap { try? ForwardBind.parse($0).get() }
+                config = try loaded.deployed(shard: shard, bind: bind)
             } catch let error as ConfigError {
                 return unknown("the config cannot be used:\n\(error.description)", config: path, stateDir: options.stateDir)
             } catch {

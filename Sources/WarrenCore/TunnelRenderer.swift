@@ -95,7 +95,9 @@ public struct TunnelRenderer: Sendable {
 
     /// Whether a local or dynamic forward listens on an address other machines
     /// can reach (`--forward-bind 0.0.0.0` in a pod): ssh is then told
-    /// `GatewayPorts yes`, its setting for letting remote hosts connect.
+    /// `GatewayPorts yes`, its setting for letting remote hosts connect
+    /// (OpenSSH 9.2 binds an explicit 0.0.0.0 without it: measured; the
+    /// setting states the intent for any ssh that does not).
     static func listensBeyondLoopback(_ tunnel: TunnelConfig) -> Bool {
         (tunnel.localForwards + tunnel.dynamicForwards).contains { forward in
             guard case .tcp(let host?, _) = forward.listen else { return false }

@@ -77,7 +77,7 @@ public actor Supervisor {
         }
         self.launchTools = LaunchTools.find(sshBinary: config.sshBinary)
         self.throttle = StartThrottle(limit: options.maxStarting)
-        self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard)
+        self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard, forwardBind: options.forwardBind)
         for pid in await StaleChildren.stop(stateDir: config.stateDir) {
             options.logger.warning("stopped a stale ssh left by an earlier warren", metadata: ["pid": "\(pid)"])
         }

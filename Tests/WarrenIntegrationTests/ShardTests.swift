@@ -27,12 +27,21 @@ import WarrenTestSupport
         // Status says which shard it is and whose the other tunnels are.
         let report = try #require(fleet.supervisors[1]?.status())
         #expect(report.shard == ShardSpec(index: 1, count: 3))
+        #expect(report.forwardBind == ShardFleet.address(1))
         for tunnel in report.tunnels where tunnel.state == .otherShard {
             #expect(tunnel.shards == planned[tunnel.name], "\(tunnel.name)")
         }
         let status = try await CommandRunner.warren(["status", "--state-dir", fleet.supervisors[1]!.stateDir, "--config", fleet.configPath])
         #expect(status.stdout.contains("shard 1/3"), "\(status)")
         #expect(status.stdout.contains("other_shard"), "\(status)")
+
+        // warren check on a shard's state directory checks that shard's tunnels
+        // where they listen, with no --shard or --forward-bind of its own.
+        let mine = Self.tunnels.filter { planned[$0]!.contains(1) }
+        let check = try await CommandRunner.warren(["check", "--json", "--config", fleet.supervisors[1]!.configPath, "--state-dir", fleet.supervisors[1]!.stateDir])
+        #expect(check.status == 0, "\(check)")
+        let checked = try JSONDecoder().decode(CheckJSON.self, from: Data(check.stdout.utf8))
+        #expect(checked.tunnels.map(\.name) == mine && checked.tunnels.allSatisfy { $0.state == "up" }, "\(check.stdout)")
 
         // A shard dies (SIGKILL, no goodbye): every tunnel still answers on another.
         fleet.supervisors[0]!.kill()
@@ -111,6 +120,15 @@ enum ShardFleetHost {
         gethostname(&buffer, 255)
         return String(cString: buffer)
     }
+}
+
+/// The part of `warren check --json` the tests read.
+struct CheckJSON: Decodable {
+    struct Tunnel: Decodable {
+        var name: String
+        var state: String
+    }
+    var tunnels: [Tunnel]
 }
 
 /// The part of `warren where --json` the tests read.

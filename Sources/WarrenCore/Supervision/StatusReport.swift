@@ -12,10 +12,14 @@ public struct StatusReport: Sendable, Codable, Equatable {
     public var running: Bool
     /// Which shard this supervisor is (`--shard I/N`); absent when it runs every tunnel.
     public var shard: ShardSpec?
+    /// `--forward-bind`: where its local and dynamic forwards listen instead of
+    /// the config's address; absent when they listen where the config says.
+    public var forwardBind: String?
     public var tunnels: [TunnelStatus]
 
-    public init(supervisorPid: Int32, configFile: String, startedAt: String, updatedAt: String, running: Bool, shard: ShardSpec? = nil, tunnels: [TunnelStatus]) {
+    public init(supervisorPid: Int32, configFile: String, startedAt: String, updatedAt: String, running: Bool, shard: ShardSpec? = nil, forwardBind: String? = nil, tunnels: [TunnelStatus]) {
         self.shard = shard
+        self.forwardBind = forwardBind
         self.supervisorPid = supervisorPid
         self.configFile = configFile
         self.startedAt = startedAt
@@ -31,6 +35,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
         case startedAt = "started_at"
         case updatedAt = "updated_at"
         case running, shard, tunnels
+        case forwardBind = "forward_bind"
     }
 }
 
