@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WarrenCore
+import WarrenRuntime
 import WarrenTestSupport
 
 /// Beyond one machine: several supervisors share one config, each running the
@@ -92,6 +93,14 @@ import WarrenTestSupport
         let fraction = Double(moved) / Double(300 * replicas)
         #expect(fraction <= 0.4 && fraction > 0.1, "\(moved) of \(300 * replicas) placements moved")
         #expect(four.values.allSatisfy { $0.count == replicas })
+    }
+
+    @Test func systemdStatusCountsOnlyThisShardsTunnels() {
+        func status(_ name: String, _ state: TunnelState) -> TunnelStatus {
+            TunnelStatus(name: name, state: state, since: "t", pid: nil, restarts: 0, forwards: [], lastError: nil, nextRetry: nil)
+        }
+        let line = SystemdNotifier.statusLine(["a": status("a", .up), "b": status("b", .otherShard), "c": status("c", .backoff)])
+        #expect(line == "STATUS=1/2 tunnels up; down: c")
     }
 
     @Test func shardErrorsAreClearAndExit78() async throws {
