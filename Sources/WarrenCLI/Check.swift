@@ -85,7 +85,8 @@ extension Warren {
             // With --shard, only this shard's tunnels, unless they are named.
             let selected = tunnels.isEmpty
                 ? config.tunnels.filter { $0.enabled && shard?.runs($0) != false } : config.tunnels.filter { tunnels.contains($0.name) }
-            guard !selected.isEmpty else {
+            // A shard may own no tunnel (more shards than tunnels): that is OK, not UNKNOWN.
+            guard !selected.isEmpty || (shard != nil && tunnels.isEmpty) else {
                 return unknown("no enabled tunnels in \(path)", config: path, stateDir: config.stateDir)
             }
             let left = timeout - (ContinuousClock.now - started) / .seconds(1)

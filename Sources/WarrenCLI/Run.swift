@@ -16,12 +16,12 @@ extension Warren {
 
                 SIGHUP re-reads the config: an invalid one is logged and the running tunnels \
                 stay as they are; otherwise only added, removed and changed tunnels are touched. \
+                SIGTERM/SIGINT stop every ssh child and write the final status; exit 0. \
+                An invalid config at start exits 78.
+
                 With --shard I/N only this shard's tunnels run (`warren where` shows which); \
                 status lists the others as other_shard. --forward-bind moves every local and \
                 dynamic forward to one address (0.0.0.0 in a pod).
-
-                SIGTERM/SIGINT stop every ssh child and write the final status; exit 0. \
-                An invalid config at start exits 78.
 
                 Under systemd (Type=notify, see Templates/warren.service) it reports on \
                 $NOTIFY_SOCKET: READY=1 once the tunnels are started, RELOADING=1 and READY=1 \

@@ -95,6 +95,21 @@ import WarrenTestSupport
         #expect(four.values.allSatisfy { $0.count == replicas })
     }
 
+    /// More shards than tunnels: an idle shard is healthy (its readiness probe passes).
+    @Test func aShardWithoutTunnelsChecksOK() async throws {
+        let fleet = try ShardFleet(tunnels: ["solo"], replicas: 1)
+        defer { fleet.stop() }
+        let owner = try #require(try await fleet.whereabouts(shards: 3)["solo"]?.first)
+        let idle = (owner + 1) % 3
+        let supervisor = try fleet.start(idle, of: 3)
+        try require(supervisor.waitForState("solo", .otherShard), "solo is another shard's", supervisor)
+        let check = try await CommandRunner.warren(["check", "--config", supervisor.configPath, "--state-dir", supervisor.stateDir])
+        #expect(check.status == 0, "\(check)")
+        #expect(check.stdout.hasPrefix("WARREN OK - 0/0 tunnels up"), "\(check)")
+        let named = try await CommandRunner.warren(["check", "solo", "--config", supervisor.configPath, "--state-dir", supervisor.stateDir])
+        #expect(named.status == 2 && named.stdout.contains("another shard's: shard \(owner) runs it"), "\(named)")
+    }
+
     @Test func systemdStatusCountsOnlyThisShardsTunnels() {
         func status(_ name: String, _ state: TunnelState) -> TunnelStatus {
             TunnelStatus(name: name, state: state, since: "t", pid: nil, restarts: 0, forwards: [], lastError: nil, nextRetry: nil)
