@@ -109,13 +109,14 @@ public actor Supervisor {
     /// The tunnels this supervisor runs under `config`.
     private func selected(_ config: WarrenConfig) -> [TunnelConfig] {
         config.tunnels.filter { $0.enabled && (options.only.isEmpty || options.only.contains($0.name)) && options.shard?.runs($0) != false }
+            .map(\.unplaced)
     }
 
     /// Starts every tunnel, then serves signals until SIGTERM or SIGINT; stops
     /// every child and writes the final status.
     public func run(signals: AsyncStream<Int32>) async {
         await status.start(pid: getpid())
-        for tunnel in config.tunnels where !selected(config).contains(tunnel) {
+        for tunnel in config.tunnels where !selected(config).contains(tunnel.unplaced) {
             statuses[tunnel.name] = stoppedStatus(tunnel)
         }
         for tunnel in selected(config) {

@@ -110,6 +110,29 @@ import WarrenTestSupport
         #expect(named.status == 2 && named.stdout.contains("another shard's: shard \(owner) runs it"), "\(named)")
     }
 
+    /// SIGHUP with a new replica count: tunnels join and leave the shard.
+    @Test func reloadMovesTunnelsInAndOutOfAShard() async throws {
+        let fleet = try ShardFleet(tunnels: ["alpha", "ledger", "orders"], replicas: 1)
+        defer { fleet.stop() }
+        let planned = try await fleet.whereabouts(shards: 2)
+        let supervisor = try fleet.start(0, of: 2)
+        let elsewhere = try #require(planned.filter { $0.value != [0] }.keys.sorted().first, "every tunnel on shard 0: \(planned)")
+        let own = try #require(planned.filter { $0.value == [0] }.keys.sorted().first, "no tunnel on shard 0: \(planned)")
+        try require(supervisor.waitForState(elsewhere, .otherShard), "\(elsewhere) is shard 1's", supervisor)
+        try require(supervisor.waitForState(own, .up), "\(own) up", supervisor)
+        let ownPid = supervisor.sshPID(own)
+        try supervisor.reload(with: fleet.config.replacingOccurrences(of: "replicas = 1", with: "replicas = 2"))
+        try require(supervisor.waitForState(elsewhere, .up), "\(elsewhere) runs here with replicas = 2", supervisor)
+        #expect(fleet.answers(elsewhere, on: 0))
+        // Where a tunnel runs is not how it runs: the one already here keeps its ssh.
+        #expect(supervisor.sshPID(own) == ownPid && ownPid != nil)
+        try supervisor.reload(with: fleet.config)
+        let back = supervisor.waitFor(elsewhere) { $0.state == .otherShard }
+        try require(back?.state == .otherShard, "\(elsewhere) leaves again", supervisor)
+        #expect(back?.shards == [1])
+        #expect(!fleet.answers(elsewhere, on: 0))
+    }
+
     @Test func systemdStatusCountsOnlyThisShardsTunnels() {
         func status(_ name: String, _ state: TunnelState) -> TunnelStatus {
             TunnelStatus(name: name, state: state, since: "t", pid: nil, restarts: 0, forwards: [], lastError: nil, nextRetry: nil)

@@ -53,6 +53,18 @@ extension WarrenConfig {
     }
 }
 
+extension TunnelConfig {
+    /// The tunnel as its ssh sees it, without where it runs (`replicas`): a
+    /// reload that changes only `replicas` must not restart a tunnel that
+    /// keeps running here, and configs are compared this way to decide.
+    public var unplaced: TunnelConfig {
+        var tunnel = self
+        tunnel.replicas = 1
+        tunnel.replicasKeyPath = nil
+        return tunnel
+    }
+}
+
 extension TunnelStatus {
     /// The status of a tunnel the supervisor does not run, as `shard` sees it:
     /// another shard's (`other_shard`, with the shards that run it) when the
