@@ -8,11 +8,11 @@ extension Warren {
         static let configuration = CommandConfiguration(
             abstract: "Show which shard(s) run each tunnel, and the address clients use.",
             discussion: """
-                Computed from the config and the shard count, the same way every `warren run \\
-                --shard I/N` computes its own tunnels (rendezvous hashing of the tunnel name; \\
-                `replicas = K` puts a tunnel on its K best shards): nothing is looked up. \\
-                Shards are listed best first, the order a client should try them in. \\
-                Addresses are HOST:PORT of each local and dynamic forward, HOST as the shipped \\
+                Computed from the config and the shard count, the same way every `warren run \
+                --shard I/N` computes its own tunnels (rendezvous hashing of the tunnel name; \
+                `replicas = K` puts a tunnel on its K best shards): nothing is looked up. \
+                Shards are listed best first, the order a client should try them in. \
+                Addresses are HOST:PORT of each local and dynamic forward, HOST as the shipped \
                 Kubernetes manifests name pods (NAME-I.NAME.NAMESPACE.svc) or --host-template.
                 """)
 
