@@ -8,7 +8,7 @@ SYSTEMD_DIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 .DEFAULT_GOAL := build
 
-.PHONY: help build release test demo bench install uninstall
+.PHONY: help build release test validate-deploy demo bench install uninstall
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,23 +19,27 @@ build: ## Build everything (debug)
 release: ## Build the optimised binary that install installs
 	$(SWIFT) build -c release
 
-test: ## Build and run all tests; integration tests start a real sshd (needs root and openssh-server)
+test: validate-deploy ## Build and run all tests; integration tests start a real sshd (needs root and openssh-server)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+
+validate-deploy: ## Validate deploy/kubernetes offline against the Kubernetes schemas (pip install kubernetes-validate); fails, never skips, without them
+	python3 deploy/validate.py
 
 demo: ## Show warren keeping a tunnel up: local sshd as bastion, echo target, kill and recover (root; installs openssh-server)
 	bash scripts/demo.sh
 
-install: release ## Install the binary to BINDIR, templates to DATADIR/templates, warren.service to SYSTEMD_DIR (PREFIX=/usr/local)
+install: release ## Install the binary to BINDIR, templates to DATADIR/templates, warren.service and warren@.service to SYSTEMD_DIR (PREFIX=/usr/local)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates $(DESTDIR)$(SYSTEMD_DIR)
 	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/warren" $(DESTDIR)$(BINDIR)/warren
 	install -m 0644 Templates/*.mustache $(DESTDIR)$(DATADIR)/templates/
 	sed 's|@BINDIR@|$(BINDIR)|g' Templates/warren.service > $(DESTDIR)$(SYSTEMD_DIR)/warren.service
-	chmod 0644 $(DESTDIR)$(SYSTEMD_DIR)/warren.service
+	sed 's|@BINDIR@|$(BINDIR)|g' deploy/systemd/warren@.service > $(DESTDIR)$(SYSTEMD_DIR)/warren@.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_DIR)/warren.service $(DESTDIR)$(SYSTEMD_DIR)/warren@.service
 	@echo "installed; for systemd: create the warren user (see $(SYSTEMD_DIR)/warren.service), then systemctl daemon-reload"
 
 uninstall: ## Remove what install installed
-	rm -f $(DESTDIR)$(BINDIR)/warren $(DESTDIR)$(SYSTEMD_DIR)/warren.service
+	rm -f $(DESTDIR)$(BINDIR)/warren $(DESTDIR)$(SYSTEMD_DIR)/warren.service $(DESTDIR)$(SYSTEMD_DIR)/warren@.service
 	rm -rf $(DESTDIR)$(DATADIR)
 
 bench: ## warren vs autossh vs bare ssh: time to ready, recovery, half-dead, footprint, reload (root; ~12 min, QUICK=1 about 3)

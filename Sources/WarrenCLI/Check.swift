@@ -18,10 +18,14 @@ extension Warren {
                 then one line per tunnel that is not up, with the failure kind and the fix. \
                 Exit 0 OK, 1 WARNING (a target does not answer), 2 CRITICAL (a tunnel is down \
                 or failed), 3 UNKNOWN (config unreadable, no status, or no answer in time). \
-                --json prints the report described in docs/check-json.md, with the same exit code.
+                --json prints the report described in docs/check-json.md, with the same exit code. \
+                With --shard (or $WARREN_SHARD) only that shard's tunnels are checked, and \
+                --forward-bind (or $WARREN_FORWARD_BIND) is where their forwards are probed; \
+                without them, those of the supervisor running for the state directory.
                 """)
 
         @OptionGroup var options: GlobalOptions
+        @OptionGroup(title: "Beyond one machine") var deployment: DeploymentOptions
 
         @Argument(help: "Tunnels to check (default: every enabled tunnel).")
         var tunnels: [String] = []
@@ -59,18 +63,30 @@ extension Warren {
             } catch {
                 return unknown("cannot find the config: \(error)", config: nil, stateDir: options.stateDir)
             }
+            let shard: ShardSpec?
             do {
-                config = try ConfigFile.load(path: path, stateDirOverride: options.stateDir)
-            } catch {
+                let loaded = try ConfigFile.load(path: path, stateDirOverride: options.stateDir)
+                // Unless told, the shard and forward address of the supervisor running
+                // for the state directory: check what it runs, where it listens.
+                let live = SupervisorPresence.look(stateDir: loaded.stateDir).liveReport
+                shard = try deployment.resolvedShard() ?? live?.shard
+                let bind = try deployment.bind() ?? live?.forwardBind.flatMap { try? ForwardBind.parse($0).get() }
+                config = try loaded.deployed(shard: shard, bind: bind)
+            } catch let error as ConfigError {
                 return unknown("the config cannot be used:\n\(error.description)", config: path, stateDir: options.stateDir)
+            } catch {
+                return unknown("\(error)", config: path, stateDir: options.stateDir)
             }
             let unknownNames = tunnels.filter { config.tunnel(named: $0) == nil }
             if !unknownNames.isEmpty {
                 let names = config.tunnels.map(\.name).joined(separator: ", ")
                 return unknown("no tunnel named \(unknownNames.map(ValueRules.printable).joined(separator: ", ")) in \(path); tunnels: \(names)", config: path, stateDir: config.stateDir)
             }
-            let selected = tunnels.isEmpty ? config.tunnels.filter(\.enabled) : config.tunnels.filter { tunnels.contains($0.name) }
-            guard !selected.isEmpty else {
+            // With --shard, only this shard's tunnels, unless they are named.
+            let selected = tunnels.isEmpty
+                ? config.tunnels.filter { $0.enabled && shard?.runs($0) != false } : config.tunnels.filter { tunnels.contains($0.name) }
+            // A shard may own no tunnel (more shards than tunnels): that is OK, not UNKNOWN.
+            guard !selected.isEmpty || (shard != nil && tunnels.isEmpty) else {
                 return unknown("no enabled tunnels in \(path)", config: path, stateDir: config.stateDir)
             }
             let left = timeout - (ContinuousClock.now - started) / .seconds(1)

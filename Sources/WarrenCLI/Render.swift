@@ -15,12 +15,13 @@ extension Warren {
                 """)
 
         @OptionGroup var options: GlobalOptions
+        @OptionGroup(title: "Beyond one machine") var deployment: DeploymentOptions
 
         @Argument(help: "The tunnel's name, as in [tunnels.NAME].")
         var tunnel: String
 
         func run() async throws {
-            let config = try options.loadConfig()
+            let config = try deployment.apply(to: options.loadConfig(), shard: deployment.resolvedShard())
             let tunnel = try requireTunnel(self.tunnel, in: config)
             let files = try options.tunnelFiles(for: config)
             let rendered: RenderedTunnel

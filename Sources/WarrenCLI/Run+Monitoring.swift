@@ -10,7 +10,7 @@ struct MonitoringOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write Prometheus metrics to this file (atomically, 0644) after every change, for node_exporter's textfile collector.", valueName: "PATH"))
     var metricsFile: String?
 
-    @Option(help: ArgumentHelp("Serve Prometheus metrics over HTTP at /metrics on this address.", discussion: "127.0.0.1:PORT, [::1]:PORT or PORT (127.0.0.1). Metrics are unauthenticated: other addresses need --metrics-allow-remote.", valueName: "ADDRESS"))
+    @Option(help: ArgumentHelp("Serve Prometheus metrics over HTTP at /metrics (and liveness at /healthz) on this address.", discussion: "127.0.0.1:PORT, [::1]:PORT or PORT (127.0.0.1). Metrics are unauthenticated: other addresses need --metrics-allow-remote.", valueName: "ADDRESS"))
     var metricsListen: String?
 
     @Flag(help: "Allow --metrics-listen on an address other than loopback.")
@@ -45,9 +45,15 @@ final class Monitor: Sendable {
     private let server = Mutex<MetricsServer?>(nil)
     private let watchdog = Mutex<Task<Void, Never>?>(nil)
     private let supervisor = Mutex<Supervisor?>(nil)
+    /// Liveness: when the supervisor actor last answered (monotonic seconds),
+    /// and the task that asks it.
+    private let lastAnswer = Mutex(Monitor.now())
+    private let heartbeat = Mutex<Task<Void, Never>?>(nil)
+    /// How long the supervisor may go without answering before /healthz says so.
+    static let livenessLimit = 30.0
 
-    init(_ options: MonitoringOptions) {
-        metrics = options.metricsFile != nil || options.metricsListen != nil ? Metrics(filePath: options.metricsFile) : nil
+    init(_ options: MonitoringOptions, shard: ShardSpec? = nil) {
+        metrics = options.metricsFile != nil || options.metricsListen != nil ? Metrics(filePath: options.metricsFile, shard: shard) : nil
     }
 
     var hooks: SupervisorHooks {
@@ -75,9 +81,36 @@ final class Monitor: Sendable {
         self.supervisor.withLock { $0 = supervisor }
         try metrics?.writeFileOrThrow()
         if let address = options.address, let metrics {
-            let started = try MetricsServer.start(address) { metrics.text() }
+            let started = try MetricsServer.start(address, render: { metrics.text() }, health: { [self] in health() })
             server.withLock { $0 = started }
+            startHeartbeat(supervisor)
         }
+    }
+
+    /// Asks the supervisor actor every 5 s; /healthz fails once it has not
+    /// answered for `livenessLimit` (a wedged supervisor, not a slow bastion).
+    private func startHeartbeat(_ supervisor: Supervisor) {
+        heartbeat.withLock { task in
+            task = Task { [self] in
+                while !Task.isCancelled {
+                    _ = await supervisor.stateDir
+                    lastAnswer.withLock { $0 = Monitor.now() }
+                    try? await Task.sleep(for: .seconds(5))
+                }
+            }
+        }
+    }
+
+    private func health() -> MetricsServer.Health {
+        let silent = Monitor.now() - lastAnswer.withLock { $0 }
+        guard silent > Self.livenessLimit else { return .healthy }
+        return .unhealthy("the supervisor has not answered for \(Int(silent)) s")
+    }
+
+    static func now() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// WATCHDOG=1 every WATCHDOG_USEC/2, when systemd set a watchdog.
@@ -101,6 +134,7 @@ final class Monitor: Sendable {
     /// metrics file that says every tunnel is stopped.
     func finish() {
         watchdog.withLock { $0?.cancel() }
+        heartbeat.withLock { $0?.cancel() }
         server.withLock { $0 }?.stop()
         metrics?.supervisorStopped()
     }

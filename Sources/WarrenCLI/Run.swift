@@ -20,6 +20,10 @@ extension Warren {
                 SIGTERM/SIGINT stop every ssh child and write the final status; exit 0. \
                 An invalid config at start exits 78.
 
+                With --shard I/N only this shard's tunnels run (`warren where` shows which); \
+                status lists the others as other_shard. --forward-bind moves every local and \
+                dynamic forward to one address (0.0.0.0 in a pod).
+
                 Under systemd (Type=notify, see Templates/warren.service) it reports on \
                 $NOTIFY_SOCKET: READY=1 once every tunnel has settled (is up, or its first attempt \
                 failed) or --ready-timeout has passed, RELOADING=1 and READY=1 \
@@ -42,6 +46,7 @@ extension Warren {
 
         @Option(help: ArgumentHelp("Seconds to wait for every tunnel to settle (up, or its first attempt failed) before telling systemd READY=1.", valueName: "SECONDS"))
         var readyTimeout: Double = 60
+        @OptionGroup(title: "Beyond one machine") var deployment: DeploymentOptions
 
         @OptionGroup(title: "Monitoring") var monitoring: MonitoringOptions
 
@@ -56,7 +61,16 @@ extension Warren {
 
         func run() async throws {
             WarrenLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel)!, format: LogFormat(rawValue: logFormat)!)
-            let logger = Logger(label: "warren")
+            var logger = Logger(label: "warren")
+            let shard: ShardSpec?
+            do {
+                shard = try deployment.resolvedShard()
+            } catch {
+                printError("warren: \(error)")
+                throw ExitCode(ExitCodes.config)
+            }
+            // Every line says which shard wrote it, for logs collected from many replicas.
+            if let shard { logger[metadataKey: "shard"] = "\(shard)" }
             // Signals are routed before any child exists, so none is lost.
             let signals = SignalSource([SIGTERM, SIGINT, SIGHUP, RetryRequest.signal])
             let path: String
@@ -67,13 +81,15 @@ extension Warren {
                 throw ExitCode(ExitCodes.config)
             }
             let supervisor: Supervisor
-            let monitor = Monitor(monitoring)
+            let monitor = Monitor(monitoring, shard: shard)
             do {
                 var supervisorOptions = Supervisor.Options(
                     configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
                     only: tunnels, maxStarting: maxStarting, logger: logger)
                 supervisorOptions.hooks = monitor.hooks
                 supervisorOptions.readyTimeout = readyTimeout
+                supervisorOptions.shard = shard
+                supervisorOptions.forwardBind = try? deployment.bind()
                 supervisor = try await Supervisor(options: supervisorOptions)
             } catch {
                 printError(error.description)

@@ -9,7 +9,8 @@ extension Warren {
             abstract: "Show what the running supervisor reports.",
             discussion: """
                 Reads <state_dir>/status.json: each tunnel's state, since when, restarts, \
-                forwards and last error with its hint. Exits 0, or 3 when there is no status \
+                forwards and last error with its hint. A supervisor started with --shard \
+                says which shard it is, and lists the tunnels other shards run as other_shard. Exits 0, or 3 when there is no status \
                 (no supervisor has run for this state directory).
                 """)
 
@@ -51,9 +52,9 @@ enum StatusTable {
         let header = report.running && supervisorAlive
             ? "supervisor pid \(report.supervisorPid), config \(report.configFile), updated \(report.updatedAt)"
             : "supervisor not running (last pid \(report.supervisorPid), last update \(report.updatedAt))"
-        out += header + "\n"
+        out += header + (report.shard.map { "\nshard \($0) (\($0.index + 1) of \($0.count)): other_shard tunnels run on the shards listed" } ?? "") + "\n"
         let rows = [["TUNNEL", "STATE", "SINCE", "RESTARTS", "CONNS", "FORWARDS"]]
-            + report.tunnels.map { [$0.name, $0.state.rawValue, $0.since, "\($0.restarts)", connections($0), $0.forwards.joined(separator: ", ")] }
+            + report.tunnels.map { [$0.name, $0.state.rawValue, $0.since, "\($0.restarts)", connections($0), forwards(of: $0)] }
         let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
             out += row.enumerated().map { $0.offset == 5 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
@@ -73,5 +74,11 @@ enum StatusTable {
         let open = counts.reduce(0) { $0 + $1.open }, total = counts.reduce(0) { $0 + $1.total }
         let failed = counts.reduce(0) { $0 + $1.failed }
         return "\(open)/\(total)" + (failed > 0 ? " (\(failed) failed)" : "")
+    }
+
+    /// Another shard's tunnel shows where it runs instead of its forwards.
+    private static func forwards(of tunnel: TunnelStatus) -> String {
+        guard tunnel.state == .otherShard else { return tunnel.forwards.joined(separator: ", ") }
+        return "runs on shard " + (tunnel.shards ?? []).map(String.init).joined(separator: ", ")
     }
 }

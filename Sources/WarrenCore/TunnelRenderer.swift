@@ -88,6 +88,7 @@ public struct TunnelRenderer: Sendable {
                 host["localForwards"] = tunnel.localForwards.map(Self.forwardModel)
                 host["remoteForwards"] = tunnel.remoteForwards.map(Self.forwardModel)
                 host["dynamicForwards"] = tunnel.dynamicForwards.map(Self.forwardModel)
+                if Self.listensBeyondLoopback(tunnel) { host["gatewayPorts"] = true }
             }
             hosts.append(host)
         }
@@ -114,6 +115,18 @@ public struct TunnelRenderer: Sendable {
     /// values without quotes, so single quotes hold them.
     static func proxyCommand(ssh: String, sshConfig: String, via alias: String) -> String {
         "'\(ssh)' -v -E \"${WARREN_SSH_LOG:-/dev/stderr}\" -F '\(sshConfig)' -W '[%h]:%p' \(alias)"
+    }
+
+    /// Whether a local or dynamic forward listens on an address other machines
+    /// can reach (`--forward-bind 0.0.0.0` in a pod): ssh is then told
+    /// `GatewayPorts yes`, its setting for letting remote hosts connect
+    /// (OpenSSH 9.2 binds an explicit 0.0.0.0 without it: measured; the
+    /// setting states the intent for any ssh that does not).
+    static func listensBeyondLoopback(_ tunnel: TunnelConfig) -> Bool {
+        (tunnel.localForwards + tunnel.dynamicForwards).contains { forward in
+            guard case .tcp(let host?, _) = forward.listen else { return false }
+            return !ForwardBind.isLoopback(host)
+        }
     }
 
     private static func forwardModel(_ forward: Forward) -> [String: Any] {

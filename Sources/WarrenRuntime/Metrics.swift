@@ -11,8 +11,8 @@ public final class Metrics: Sendable {
     public let filePath: String?
     private let writePending = Mutex(false)
 
-    public init(filePath: String?) {
-        self.tracker = Mutex(TunnelMetrics(startedAt: Date().timeIntervalSince1970))
+    public init(filePath: String?, shard: ShardSpec? = nil) {
+        self.tracker = Mutex(TunnelMetrics(startedAt: Date().timeIntervalSince1970, shard: shard))
         self.filePath = filePath
     }
 

@@ -2,7 +2,8 @@ import Foundation
 import Synchronization
 
 /// A tiny HTTP/1.1 server on plain sockets that answers `GET /metrics` (and
-/// HEAD) with the Prometheus text, 404 for any other path, 405 for any other
+/// HEAD) with the Prometheus text, `GET /healthz` with 200 while the supervisor
+/// answers (a liveness probe's question), 404 for any other path, 405 for any other
 /// method, and closes each connection after one response. Not a web server:
 /// one request per connection, a 5-second budget per client, at most 16 at once.
 public final class MetricsServer: Sendable {
@@ -60,17 +61,26 @@ public final class MetricsServer: Sendable {
     private let active = Mutex(0)
     private let done = DispatchSemaphore(value: 0)
     private let render: @Sendable () -> String
+    private let health: @Sendable () -> Health
 
-    private init(address: Address, listener: Int32, render: @escaping @Sendable () -> String) {
+    /// What `/healthz` says: healthy, or why not.
+    public enum Health: Sendable, Equatable {
+        case healthy
+        case unhealthy(String)
+    }
+
+    private init(address: Address, listener: Int32, render: @escaping @Sendable () -> String, health: @escaping @Sendable () -> Health) {
         self.address = address
         self.listener = listener
         self.render = render
+        self.health = health
     }
 
-    /// Binds and starts answering. `render` is called for every scrape.
-    public static func start(_ address: Address, render: @escaping @Sendable () -> String) throws -> MetricsServer {
+    /// Binds and starts answering. `render` is called for every scrape,
+    /// `health` for every `/healthz`.
+    public static func start(_ address: Address, render: @escaping @Sendable () -> String, health: @escaping @Sendable () -> Health = { .healthy }) throws -> MetricsServer {
         let listener = try bind(address)
-        let server = MetricsServer(address: address, listener: listener, render: render)
+        let server = MetricsServer(address: address, listener: listener, render: render, health: health)
         let thread = Thread { server.acceptLoop() }
         thread.name = "warren-metrics"
         thread.start()
@@ -124,13 +134,13 @@ public final class MetricsServer: Sendable {
             respond(connection, 400, "Bad Request", "bad request\n")
             return
         }
-        let response = Self.response(toHead: head, render: render)
+        let response = Self.response(toHead: head, render: render, health: health)
         send(connection, response)
     }
 
     /// The response to a request head (the request line and headers): pure, so
     /// tests can ask without a socket.
-    static func response(toHead head: String, render: () -> String) -> [UInt8] {
+    static func response(toHead head: String, render: () -> String, health: () -> Health = { .healthy }) -> [UInt8] {
         let requestLine = head.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
         let parts = requestLine.split(separator: " ")
         guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else {
@@ -138,11 +148,17 @@ public final class MetricsServer: Sendable {
         }
         let method = parts[0]
         let path = parts[1].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        guard path == "/metrics" else {
-            return build(404, "Not Found", "not found: warren serves /metrics\n")
+        guard path == "/metrics" || path == "/healthz" else {
+            return build(404, "Not Found", "not found: warren serves /metrics and /healthz\n")
         }
         guard method == "GET" || method == "HEAD" else {
             return build(405, "Method Not Allowed", "only GET and HEAD\n", extraHeaders: ["Allow: GET, HEAD"])
+        }
+        if path == "/healthz" {
+            switch health() {
+            case .healthy: return build(200, "OK", "ok\n", headOnly: method == "HEAD")
+            case .unhealthy(let why): return build(503, "Service Unavailable", why + "\n", headOnly: method == "HEAD")
+            }
         }
         return build(200, "OK", render(), contentType: "text/plain; version=0.0.4; charset=utf-8", headOnly: method == "HEAD")
     }

@@ -246,6 +246,7 @@ public enum SSHChild {
                 try? execution.send(signal: early, toProcessGroup: early == .kill)
             }
             onSpawn(pid)
+            pipe?.start()
             var splitter = LineSplitter(limit: lineLimit)
             func take(_ lines: [String]) {
                 for line in lines {

@@ -22,8 +22,9 @@ public final class SSHLogPipe: Sendable {
     private let deliver: @Sendable ([String]) -> Void
     private let drained = Mutex(false)
 
-    /// Makes the FIFO at `path` (replacing what is there) and starts reading;
-    /// `deliver` gets each batch of complete lines, in order, on one queue.
+    /// Makes the FIFO at `path` (replacing what is there), ready for ssh to
+    /// open; reading starts with `start()`. `deliver` gets each batch of
+    /// complete lines, in order, on one queue.
     public init(path: String, deliver: @escaping @Sendable ([String]) -> Void) throws {
         unlink(path)
         guard mkfifo(path, 0o600) == 0 else { throw LogPipeError(path: path, errno: errno) }
@@ -39,7 +40,19 @@ public final class SSHLogPipe: Sendable {
         self.queue = DispatchQueue(label: "warren.ssh-log")
         self.source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         source.setEventHandler { [weak self] in self?.readAvailable() }
-        source.activate()
+    }
+
+    private let started = Mutex(false)
+
+    /// Starts delivering lines: call it once the spawn has been reported, so
+    /// that no line of a run reaches anyone before the run's start does (what
+    /// ssh writes meanwhile waits in the pipe).
+    public func start() {
+        let first = started.withLock { started in
+            defer { started = true }
+            return !started
+        }
+        if first { source.activate() }
     }
 
     /// Reads what is left after ssh exited, delivers it, and closes the pipe.
@@ -51,6 +64,7 @@ public final class SSHLogPipe: Sendable {
             let rest = splitter.withLock { $0.finish() }
             if !rest.isEmpty { deliver(rest) }
             drained.withLock { $0 = true }
+            start()  // an inactive source may not be cancelled
             source.cancel()
             close(fd)
             unlink(path)
@@ -71,6 +85,7 @@ public final class SSHLogPipe: Sendable {
 
     deinit {
         if !drained.withLock({ $0 }) {
+            start()
             source.cancel()
             close(fd)
             unlink(path)

@@ -6,14 +6,20 @@ import WarrenCore
 actor StatusWriter {
     let path: String
     let configFile: String
+    /// This supervisor's shard, reported in every status.
+    let shard: ShardSpec?
+    /// `--forward-bind`, reported so that `warren check` probes where forwards listen.
+    let forwardBind: ForwardBind?
     private var report: StatusReport?
     private var scheduled = false
     private var startedAt = Date().formatted(.iso8601)
     private var pid: Int32 = 0
 
-    init(path: String, configFile: String) {
+    init(path: String, configFile: String, shard: ShardSpec? = nil, forwardBind: ForwardBind? = nil) {
         self.path = path
         self.configFile = configFile
+        self.shard = shard
+        self.forwardBind = forwardBind
     }
 
     func start(pid: Int32) {
@@ -24,7 +30,7 @@ actor StatusWriter {
     func update(_ statuses: [String: TunnelStatus], running: Bool) {
         report = StatusReport(
             supervisorPid: pid, configFile: configFile, startedAt: startedAt,
-            updatedAt: Date().formatted(.iso8601), running: running,
+            updatedAt: Date().formatted(.iso8601), running: running, shard: shard, forwardBind: forwardBind?.address,
             tunnels: statuses.values.sorted { $0.name < $1.name })
         guard !scheduled else { return }
         scheduled = true

@@ -19,6 +19,10 @@ public actor Supervisor {
         public var logger: Logger
         /// Observers for metrics and systemd; none by default.
         public var hooks = SupervisorHooks()
+        /// `--shard I/N`: run only this shard's tunnels (nil: all of them).
+        public var shard: ShardSpec?
+        /// `--forward-bind`: local and dynamic forwards listen here instead.
+        public var forwardBind: ForwardBind?
 
         public init(configPath: String, stateDirOverride: String? = nil, templatesDirectory: String? = nil, only: [String] = [], maxStarting: Int = 8, logger: Logger) {
             self.configPath = configPath
@@ -81,7 +85,7 @@ public actor Supervisor {
         }
         self.launchTools = LaunchTools.find(sshBinary: config.sshBinary)
         self.throttle = StartThrottle(limit: options.maxStarting)
-        self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file)
+        self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard, forwardBind: options.forwardBind)
         (events, sink) = AsyncStream.makeStream(of: SupervisorEvent.self)
         readiness = StartReadiness(tunnels: [])
         for pid in await StaleChildren.stop(stateDir: config.stateDir) {
@@ -96,6 +100,7 @@ public actor Supervisor {
         let config: WarrenConfig
         do {
             config = try ConfigFile.load(path: options.configPath, stateDirOverride: options.stateDirOverride)
+                .deployed(shard: options.shard, bind: options.forwardBind)
         } catch {
             throw .config(error)
         }
@@ -113,7 +118,8 @@ public actor Supervisor {
 
     /// The tunnels this supervisor runs under `config`.
     private func selected(_ config: WarrenConfig) -> [TunnelConfig] {
-        config.tunnels.filter { $0.enabled && (options.only.isEmpty || options.only.contains($0.name)) }
+        config.tunnels.filter { $0.enabled && (options.only.isEmpty || options.only.contains($0.name)) && options.shard?.runs($0) != false }
+            .map(\.unplaced)
     }
 
     /// Runs every tunnel until SIGTERM or SIGINT, then stops every child and
@@ -127,6 +133,8 @@ public actor Supervisor {
                 for await signal in signals { sink.yield(.signal(signal)) }
             }
             startAll(in: &group)
+            // At once, so that a reader finds every tunnel (and another shard's) listed.
+            await writeStatus()
             var iterator = events.makeAsyncIterator()
             loop: while let event = await iterator.next() {
                 switch event {
@@ -154,7 +162,7 @@ public actor Supervisor {
     }
 
     private func startAll(in group: inout DiscardingTaskGroup) {
-        for tunnel in config.tunnels where !selected(config).contains(tunnel) {
+        for tunnel in config.tunnels where !selected(config).contains(tunnel.unplaced) {
             statuses[tunnel.name] = stoppedStatus(tunnel)
         }
         for tunnel in selected(config) {
@@ -221,7 +229,8 @@ public actor Supervisor {
     private func stoppedStatus(_ tunnel: TunnelConfig) -> TunnelStatus {
         TunnelStatus(
             name: tunnel.name, state: .stopped, since: Date().formatted(.iso8601), pid: nil, restarts: 0,
-            forwards: TunnelStatus.describe(tunnel), lastError: nil, nextRetry: nil)
+            forwards: TunnelStatus.describe(tunnel), lastError: nil, nextRetry: nil
+        ).placed(tunnel, on: options.shard)
     }
 
     /// SIGHUP: re-read the config. Invalid: keep everything running and say why.

@@ -71,7 +71,7 @@ public final class SystemdNotifier: Sendable {
 
     /// A one-line `STATUS=` for `systemctl status`: how many tunnels are up.
     public static func statusLine(_ statuses: [String: TunnelStatus]) -> String {
-        let running = statuses.values.filter { $0.state != .stopped }
+        let running = statuses.values.filter { $0.state != .stopped && $0.state != .otherShard }
         let up = running.filter { $0.state == .up }.count
         var text = "STATUS=\(up)/\(running.count) tunnels up"
         let down = running.filter { $0.state == .backoff || $0.state == .failed }.map(\.name).sorted()

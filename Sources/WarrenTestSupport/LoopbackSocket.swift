@@ -13,12 +13,13 @@ enum LoopbackSocket {
         return fd
     }
 
-    /// Calls `body` with 127.0.0.1:`port` as a `sockaddr`.
-    static func withAddress<R>(port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    /// Calls `body` with `host`:`port` as a `sockaddr`; `host` must be in
+    /// 127.0.0.0/8 (tests talk only to loopback).
+    static func withAddress<R>(host: String = "127.0.0.1", port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        precondition(inet_pton(AF_INET, host, &address.sin_addr) == 1 && host.hasPrefix("127."), "\(host) is not a loopback address")
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 body($0, socklen_t(MemoryLayout<sockaddr_in>.size))

@@ -12,8 +12,8 @@ public enum TCPClient {
     ///   accepted but then closed, reset, answered something else or stayed
     ///   silent past `timeout` (what a forward to a dead target looks like).
     /// - Throws: if the connect itself fails (refused, or no answer in time).
-    public static func echo(port: Int, payload: [UInt8], timeout: Duration = .seconds(5)) throws -> Bool {
-        let fd = try connect(port: port, timeout: timeout)
+    public static func echo(host: String = "127.0.0.1", port: Int, payload: [UInt8], timeout: Duration = .seconds(5)) throws -> Bool {
+        let fd = try connect(host: host, port: port, timeout: timeout)
         defer { close(fd) }
         return echo(on: fd, payload: payload, timeout: timeout)
     }
@@ -34,9 +34,9 @@ public enum TCPClient {
     }
 
     /// `echo` with the UTF-8 bytes of `payload`.
-    public static func echo(port: Int, payload: String = "warren echo \(UInt32.random(in: 0...UInt32.max))\n",
+    public static func echo(host: String = "127.0.0.1", port: Int, payload: String = "warren echo \(UInt32.random(in: 0...UInt32.max))\n",
                             timeout: Duration = .seconds(5)) throws -> Bool {
-        try echo(port: port, payload: Array(payload.utf8), timeout: timeout)
+        try echo(host: host, port: port, payload: Array(payload.utf8), timeout: timeout)
     }
 
     /// Whether a TCP connect to 127.0.0.1:`port` succeeds (the socket is closed at once).
@@ -46,27 +46,27 @@ public enum TCPClient {
         return true
     }
 
-    /// A connected socket to 127.0.0.1:`port`; the caller closes it.
-    public static func connect(port: Int, timeout: Duration = .seconds(5)) throws -> Int32 {
+    /// A connected socket to `host` (in 127.0.0.0/8):`port`; the caller closes it.
+    public static func connect(host: String = "127.0.0.1", port: Int, timeout: Duration = .seconds(5)) throws -> Int32 {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         let fd = try LoopbackSocket.make(nonBlocking: true)
-        let rc = LoopbackSocket.withAddress(port: port) { Glibc.connect(fd, $0, $1) }
+        let rc = LoopbackSocket.withAddress(host: host, port: port) { Glibc.connect(fd, $0, $1) }
         if rc != 0 {
             guard errno == EINPROGRESS else {
                 let error = errno
                 close(fd)
-                throw FixtureError("connect 127.0.0.1:\(port)", errno: error)
+                throw FixtureError("connect \(host):\(port)", errno: error)
             }
             guard LoopbackSocket.wait(fd, for: POLLOUT, until: deadline) else {
                 close(fd)
-                throw FixtureError("connect 127.0.0.1:\(port) timed out", errno: ETIMEDOUT)
+                throw FixtureError("connect \(host):\(port) timed out", errno: ETIMEDOUT)
             }
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
             guard error == 0 else {
                 close(fd)
-                throw FixtureError("connect 127.0.0.1:\(port)", errno: error)
+                throw FixtureError("connect \(host):\(port)", errno: error)
             }
         }
         // Back to blocking; reads are guarded by poll with the deadline.

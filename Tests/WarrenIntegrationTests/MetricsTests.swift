@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WarrenCore
+import WarrenRuntime
 import WarrenTestSupport
 #if canImport(Glibc)
 import Glibc
@@ -57,6 +58,8 @@ struct MetricsTests {
         let silent = try TCPClient.connect(port: port)
         defer { close(silent) }
         #expect(try HTTPClient.request(port: port, path: "/metrics?x=1").status == 200)
+        let health = try HTTPClient.request(port: port, path: "/healthz")
+        #expect(health.status == 200 && health.body == "ok\n", "\(health)")
 
         // The textfile collector's file: complete, world-readable, same families.
         #expect(waitUntil(timeout: .seconds(5)) { (try? String(contentsOfFile: file, encoding: .utf8))?.contains("tunnel=\"deg\",state=\"degraded\"} 1") == true })
@@ -92,6 +95,20 @@ struct MetricsTests {
             #expect(result.stderr.contains(message), "\(result)")
             #expect(!FileManager.default.fileExists(atPath: dir.appending("state")))
         }
+    }
+
+    /// /healthz is the liveness probe's question: 503 with the reason once the
+    /// supervisor stops answering (here: a server told so directly).
+    @Test func healthzSaysWhyItIsUnhealthy() throws {
+        let port = try FreePort.find()
+        let server = try MetricsServer.start(
+            MetricsServer.Address.parse("127.0.0.1:\(port)").get(), render: { "" },
+            health: { .unhealthy("the supervisor has not answered for 31 s") })
+        defer { server.stop() }
+        let response = try HTTPClient.request(port: port, path: "/healthz")
+        #expect(response.status == 503)
+        #expect(response.body == "the supervisor has not answered for 31 s\n")
+        #expect(try HTTPClient.request("HEAD", port: port, path: "/healthz").status == 503)
     }
 
     @Test func anUnwritableMetricsFileFailsTheStart() async throws {

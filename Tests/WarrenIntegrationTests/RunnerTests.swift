@@ -124,7 +124,9 @@ func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async
         await runner.stop()
         await loop.value
         let first = try #require(backoff, "a tight loop is stopped by the budget")
-        #expect(first.restarts == BackoffPolicy(initial: 1, maximum: 1).freeQuickDrops, "the first five reconnect at once")
+        // Five quick drops reconnect at once; a machine so loaded that a run stays
+        // up a second starts the count over, which only delays the first backoff.
+        #expect(first.restarts >= BackoffPolicy(initial: 1, maximum: 1).freeQuickDrops, "the first five reconnect at once")
         #expect(first.lastError?.kind == .connectionLost)
         let ups = statuses.all.filter { $0.state == .up }.count
         #expect(ups >= 6, "each run came up before it was dropped: \(ups)")

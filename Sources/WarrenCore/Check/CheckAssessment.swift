@@ -31,9 +31,13 @@ public enum CheckAssessment {
     /// forwards, probed only while the supervisor has ssh running).
     public static func assess(_ tunnel: TunnelConfig, status: TunnelStatus?, probes: [Forward: LiveProbe]) -> TunnelCheck {
         let name = tunnel.name
-        guard let status, status.state != .stopped else {
+        guard let status, status.state != .stopped, status.state != .otherShard else {
             let forwards = tunnel.forwards.map { ForwardCheck(forward: describe($0), result: .notChecked) }
-            return TunnelCheck(name: name, state: .down, kind: .notSupervised, message: "warren runs, but not this tunnel", supervisor: status.map(SupervisorView.init), forwards: forwards)
+            var message = "warren runs, but not this tunnel"
+            if let status, status.state == .otherShard {
+                message = "another shard's: shard \((status.shards ?? []).map(String.init).joined(separator: ", ")) runs it; check it there"
+            }
+            return TunnelCheck(name: name, state: .down, kind: .notSupervised, message: message, supervisor: status.map(SupervisorView.init), forwards: forwards)
         }
         let view = SupervisorView(status)
         let forwards = tunnel.forwards.map { forward in
@@ -46,7 +50,7 @@ public enum CheckAssessment {
             }
         }
         switch status.state {
-        case .stopped:
+        case .stopped, .otherShard:
             preconditionFailure("handled above")
         case .starting, .connecting:
             if let error = status.lastError {

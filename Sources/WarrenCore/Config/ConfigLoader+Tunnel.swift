@@ -56,7 +56,9 @@ extension ConfigLoader {
             probeInterval: own.probeInterval ?? inherited.probeInterval ?? TunnelConfig.Defaults.probeInterval,
             allowedFrom: own.allowedFrom ?? inherited.allowedFrom ?? [],
             enabled: r.bool("enabled") ?? true,
-            shareConnection: own.shareConnection ?? inherited.shareConnection ?? false)
+            shareConnection: own.shareConnection ?? inherited.shareConnection ?? false,
+            replicas: (own.replicas ?? inherited.replicas)?.value ?? 1,
+            replicasKeyPath: (own.replicas ?? inherited.replicas)?.path)
     }
 
     /// The tunnel's key, else the default's, else warren's own default key.
@@ -136,7 +138,7 @@ extension ConfigLoader {
     }
 
     /// No two local listeners, in any tunnels, on the same port of overlapping addresses.
-    func checkLocalListeners(_ tunnels: [TunnelConfig], _ log: IssueLog) {
+    static func checkLocalListeners(_ tunnels: [TunnelConfig], _ log: IssueLog) {
         var seen: [(path: String, endpoint: Forward.Endpoint)] = []
         for tunnel in tunnels {
             for (key, forwards) in [("local_forward", tunnel.localForwards), ("dynamic_forward", tunnel.dynamicForwards)] {

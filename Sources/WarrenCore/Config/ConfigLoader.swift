@@ -10,7 +10,7 @@ public struct ConfigLoader: Sendable {
     static let inheritableKeys = [
         "port", "user", "identity_file", "host_key_policy", "keepalive_interval",
         "keepalive_count", "connect_timeout", "backoff_min", "backoff_max", "probe_interval",
-        "allowed_from", "share_connection",
+        "allowed_from", "share_connection", "replicas",
     ]
     static let tunnelKeys =
         inheritableKeys + [
@@ -56,7 +56,7 @@ public struct ConfigLoader: Sendable {
         if tunnels.isEmpty && log.issues.isEmpty {
             log.add("tunnels", "no tunnels are defined; add a [tunnels.NAME] table with host, host_key and local_forward")
         }
-        checkLocalListeners(tunnels, log)
+        Self.checkLocalListeners(tunnels, log)
         guard log.issues.isEmpty else { throw ConfigError(file: file, issues: log.issues) }
         return WarrenConfig(
             file: file, stateDir: stateDir, templatesDir: templatesDir, sshBinary: sshBinary,
@@ -126,6 +126,7 @@ public struct ConfigLoader: Sendable {
         var probeInterval: Int?
         var allowedFrom: [String]?
         var shareConnection: Bool?
+        var replicas: (value: Int, path: String)?
     }
 
     func readInheritable(_ r: TableReader, stateDir: String, tunnelName: String?) -> Inheritable {
@@ -164,6 +165,8 @@ public struct ConfigLoader: Sendable {
         out.backoffMax = r.seconds("backoff_max", in: 1...86400)
         out.probeInterval = r.int("probe_interval", in: 0...86400, unit: " seconds")
         out.shareConnection = r.bool("share_connection")
+        // At most the shard count, which only `warren run --shard` knows (see ShardPlan).
+        out.replicas = r.int("replicas", in: 1...ShardSpec.maxCount).map { ($0, r.path("replicas")) }
         if let sources = r.strings("allowed_from") {
             out.allowedFrom = sources.compactMap { entry in
                 let ok = !entry.value.isEmpty && entry.value.unicodeScalars.allSatisfy {

@@ -99,6 +99,11 @@ public struct TunnelConfig: Sendable, Hashable {
     /// `share_connection`: ride one ssh master per bastion with the other
     /// tunnels that reach it the same way (see `ConnectionShare`).
     public var shareConnection: Bool
+    /// On how many shards the tunnel runs at once (active-active); 1 unless set.
+    public var replicas: Int
+    /// Where `replicas` was set (`tunnels.NAME.replicas` or `defaults.replicas`),
+    /// for the error when it exceeds the shard count; nil when not set.
+    public var replicasKeyPath: String?
 
     public init(
         name: String, endpoint: SSHEndpoint, jumps: [SSHEndpoint] = [],
@@ -109,7 +114,7 @@ public struct TunnelConfig: Sendable, Hashable {
         connectTimeout: Int = Defaults.connectTimeout,
         backoffMin: Double = Defaults.backoffMin, backoffMax: Double = Defaults.backoffMax,
         probeInterval: Int = Defaults.probeInterval, allowedFrom: [String] = [],
-        enabled: Bool = true, shareConnection: Bool = false
+        enabled: Bool = true, shareConnection: Bool = false, replicas: Int = 1, replicasKeyPath: String? = nil
     ) {
         self.name = name
         self.endpoint = endpoint
@@ -126,6 +131,8 @@ public struct TunnelConfig: Sendable, Hashable {
         self.allowedFrom = allowedFrom
         self.enabled = enabled
         self.shareConnection = shareConnection
+        self.replicas = replicas
+        self.replicasKeyPath = replicasKeyPath
     }
 
     /// Every forward, in the order ssh is told about them.

@@ -27,9 +27,12 @@ public struct TunnelMetrics: Sendable {
 
     private(set) var tunnels: [String: Tunnel] = [:]
     public let startedAt: Double
+    /// `--shard I/N`, reported as `warren_shard_info`.
+    public let shard: ShardSpec?
 
-    public init(startedAt: Double) {
+    public init(startedAt: Double, shard: ShardSpec? = nil) {
         self.startedAt = startedAt
+        self.shard = shard
     }
 
     /// Takes in the statuses of every tunnel after a change. Tunnels that are
@@ -114,6 +117,10 @@ public struct TunnelMetrics: Sendable {
         }
         out.family("warren_supervisor_start_time_seconds", .gauge, help: "When this warren run started (Unix time).")
         out.sample("warren_supervisor_start_time_seconds", [], startedAt)
+        if let shard {
+            out.family("warren_shard_info", .gauge, help: "Which shard this supervisor is (--shard I/N): always 1.")
+            out.sample("warren_shard_info", [("shard", "\(shard.index)"), ("shards", "\(shard.count)")], 1)
+        }
         return out.text
     }
 }

@@ -10,9 +10,16 @@ public struct StatusReport: Sendable, Codable, Equatable {
     public var updatedAt: String
     /// false in the final status written on a clean stop.
     public var running: Bool
+    /// Which shard this supervisor is (`--shard I/N`); absent when it runs every tunnel.
+    public var shard: ShardSpec?
+    /// `--forward-bind`: where its local and dynamic forwards listen instead of
+    /// the config's address; absent when they listen where the config says.
+    public var forwardBind: String?
     public var tunnels: [TunnelStatus]
 
-    public init(supervisorPid: Int32, configFile: String, startedAt: String, updatedAt: String, running: Bool, tunnels: [TunnelStatus]) {
+    public init(supervisorPid: Int32, configFile: String, startedAt: String, updatedAt: String, running: Bool, shard: ShardSpec? = nil, forwardBind: String? = nil, tunnels: [TunnelStatus]) {
+        self.shard = shard
+        self.forwardBind = forwardBind
         self.supervisorPid = supervisorPid
         self.configFile = configFile
         self.startedAt = startedAt
@@ -27,7 +34,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
         case configFile = "config_file"
         case startedAt = "started_at"
         case updatedAt = "updated_at"
-        case running, tunnels
+        case running, shard, tunnels
+        case forwardBind = "forward_bind"
     }
 }
 
@@ -47,6 +55,9 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     public var nextRetry: String?
     /// Connections through each forward (absent in status files of older versions).
     public var connections: [ForwardConnections]?
+    /// With `--shard`, for a tunnel this supervisor does not run: the shards
+    /// that run it, best first. Absent otherwise.
+    public var shards: [Int]?
 
     public init(name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?, nextRetry: String?, connections: [ForwardConnections]? = nil) {
         self.name = name
@@ -61,7 +72,7 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, state, since, pid, restarts, forwards, connections
+        case name, state, since, pid, restarts, forwards, connections, shards
         case lastError = "last_error"
         case nextRetry = "next_retry"
     }

@@ -15,6 +15,9 @@ public enum TunnelState: String, Sendable, Hashable, Codable, CaseIterable {
     case failed
     /// Not running: disabled, removed or the supervisor is stopping.
     case stopped
+    /// Not run here because other shards run it (`warren run --shard I/N`):
+    /// `shards` in its status says which. Not a fault.
+    case otherShard = "other_shard"
 
     /// Whether an ssh child is expected to be running in this state.
     public var hasChild: Bool { self == .connecting || self == .up || self == .degraded }
