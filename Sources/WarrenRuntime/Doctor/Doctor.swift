@@ -110,6 +110,11 @@ public final class Doctor {
         if tunnel.endpointsInOrder.contains(where: { $0.endpoint.hostKeyPolicy == .insecureNoCheck }) {
             evidence.append("warning: host_key_policy = \"insecure-no-check\": host keys are not checked")
         }
+        // The state directory is where later steps write: an unsafe one fails here, before anything is written.
+        if let problem = SafeDirectory.problem(ofStateDirectory: config.stateDir) {
+            return .failed(evidence: evidence + ["state directory: \(problem.what)"], fix: problem.fix, kind: nil)
+        }
+        evidence.append("state directory \(config.stateDir): owned by root or this user, not writable by others")
         return .passed(evidence: evidence)
     }
 
