@@ -42,7 +42,7 @@ extension Warren {
             if json {
                 print(CheckCoding.encode(report), terminator: "")
             } else {
-                print(report.pluginText, terminator: "")
+                printText(report.pluginText)
             }
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
@@ -67,7 +67,7 @@ extension Warren {
             let unknownNames = tunnels.filter { config.tunnel(named: $0) == nil }
             if !unknownNames.isEmpty {
                 let names = config.tunnels.map(\.name).joined(separator: ", ")
-                return unknown("no tunnel named \(unknownNames.map(ValueRules.printable).joined(separator: ", ")) in \(path); tunnels: \(names)", config: path, stateDir: config.stateDir)
+                return unknown("no tunnel named \(unknownNames.map { TerminalText.escape($0) }.joined(separator: ", ")) in \(path); tunnels: \(names)", config: path, stateDir: config.stateDir)
             }
             let selected = tunnels.isEmpty ? config.tunnels.filter(\.enabled) : config.tunnels.filter { tunnels.contains($0.name) }
             guard !selected.isEmpty else {

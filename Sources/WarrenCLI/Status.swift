@@ -29,7 +29,7 @@ extension Warren {
                 print(StatusCoding.encode(report), terminator: "")
                 return
             }
-            print(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid)), terminator: "")
+            printText(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid)))
         }
     }
 }

@@ -92,7 +92,7 @@ public final class Doctor {
         guard let tunnel = config.tunnel(named: options.tunnel) else {
             let names = config.tunnels.map(\.name).joined(separator: ", ")
             return .failed(
-                evidence: ["\(path) has no tunnel named \"\(ValueRules.printable(options.tunnel))\"; tunnels: \(names)"],
+                evidence: ["\(path) has no tunnel named \"\(TerminalText.escape(options.tunnel))\"; tunnels: \(names)"],
                 fix: "use one of the names above", kind: nil)
         }
         do {

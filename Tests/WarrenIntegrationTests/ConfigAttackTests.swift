@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import WarrenTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Findings 3, 11 of the security review as attacks on the real binary: what
+/// a config or its location smuggles in is refused with exit 78, naming the
+/// key, and nothing is written or run.
+@Suite(.serialized) struct ConfigAttackTests {
+    func tunnel(identity: String, stateDir: String = "state") -> String {
+        """
+        state_dir = "\(stateDir)"
+        [tunnels.db]
+        host = "127.0.0.1"
+        port = 1
+        identity_file = "\(identity)"
+        host_key = "\(ConfigCases.hostKey)"
+        local_forward = ["127.0.0.1:1:127.0.0.1:5432"]
+        """
+    }
+
+    /// A directory named with a newline and a ProxyCommand: a relative
+    /// state_dir joined to it used to write the ProxyCommand into ssh_config.
+    @Test func newlineInTheConfigDirectoryInjectsNothing() async throws {
+        let dir = try TemporaryDirectory(prefix: "sec-nl-")
+        defer { dir.remove() }
+        let marker = dir.appending("pwned")
+        let evil = dir.appending("x\nProxyCommand touch \(marker)")
+        try FileManager.default.createDirectory(atPath: evil, withIntermediateDirectories: true)
+        let key = try dir.write("key\n", to: "id", mode: 0o600)
+        let config = evil + "/warren.toml"
+        try tunnel(identity: key).write(toFile: config, atomically: true, encoding: .utf8)
+        for command in [["validate"], ["render", "db"]] {
+            let result = try await CommandRunner.warren(command + ["--config", config])
+            #expect(result.status == 78, "\(command): \(result)")
+            #expect(result.stderr.contains("newline"), "\(result)")
+            #expect(!result.stderr.contains("\nProxyCommand"), "the path is printed escaped: \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: evil + "/state"), "nothing is written")
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    /// Finding 11: a FIFO or a device as identity_file is a config error naming the key.
+    @Test(arguments: ["fifo", "/dev/zero"])
+    func identityFileMustBeARegularFile(_ kind: String) async throws {
+        let dir = try TemporaryDirectory(prefix: "sec-id-")
+        defer { dir.remove() }
+        var identity = kind
+        if kind == "fifo" {
+            identity = dir.appending("fifo")
+            #expect(mkfifo(identity, 0o600) == 0)
+        }
+        let config = try dir.write(tunnel(identity: identity), to: "warren.toml")
+        let result = try await CommandRunner.warren(["validate", "--config", config])
+        #expect(result.status == 78, "\(result)")
+        #expect(result.stderr.contains("tunnels.db.identity_file") && result.stderr.contains("not a regular file"), "\(result)")
+    }
+}
