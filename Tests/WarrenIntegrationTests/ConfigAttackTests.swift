@@ -57,4 +57,35 @@ import Glibc
         #expect(result.status == 78, "\(result)")
         #expect(result.stderr.contains("tunnels.db.identity_file") && result.stderr.contains("not a regular file"), "\(result)")
     }
+
+    /// Findings 8 and 13 on SIGHUP: a config that once crashed warren (20000
+    /// dotted parts) or hid everything after a NUL is refused, the running
+    /// config is kept, and the multi-line error stays one log line.
+    @Test func invalidConfigOnReloadKeepsTheRunningOne() async throws {
+        let dir = try TemporaryDirectory(prefix: "sec-hup-")
+        defer { dir.remove() }
+        let key = try dir.write("key\n", to: "id", mode: 0o600)
+        let good = tunnel(identity: key, stateDir: dir.appending("state"))
+        let supervisor = try WarrenSupervisor.start(config: good, in: dir)
+        defer { supervisor.stop() }
+        #expect(supervisor.waitFor("db", timeout: .seconds(20)) { _ in true } != nil, "\(supervisor.logText())")
+        let deep = String(repeating: "a.", count: 20000) + "b = 1\n" + good
+        let multi = good + "\nbogus = 1\n[tunnels.db2]\nhost = \"x y\"\n"
+        let nul = "# \u{0}\n" + multi
+        for (index, bad) in [deep, nul, multi].enumerated() {
+            try supervisor.reload(with: bad)
+            let kept = waitUntil(timeout: .seconds(20)) {
+                supervisor.logText().components(separatedBy: "keeping the running one").count > index + 1
+            }
+            #expect(kept, "\(supervisor.logText())")
+            #expect(supervisor.process.isAlive, "the supervisor survives the bad config")
+        }
+        let log = supervisor.logText()
+        #expect(log.contains("keys nested deeper than 32 levels"), "\(log)")
+        #expect(log.contains("a NUL byte is not allowed"), "\(log)")
+        #expect(supervisor.tunnel("db") != nil, "the running tunnel is still reported")
+        for line in log.split(separator: "\n") {
+            #expect(line.hasPrefix("20"), "every log line is warren's own, with its timestamp: \(line)")
+        }
+    }
 }

@@ -21,7 +21,6 @@ public struct ConfigLoader: Sendable {
     /// Parses and validates. Throws `ConfigError` with every issue found.
     public func load(text: String, file: String) throws(ConfigError) -> WarrenConfig {
         if let issue = configPathIssue(file) { throw ConfigError(file: file, issues: [issue]) }
-        if let issue = Self.nulEscape(in: text) { throw ConfigError(file: file, issues: [issue]) }
         let root: [String: TOMLNode]
         do {
             root = try TOMLNode.parse(text)
@@ -78,20 +77,6 @@ public struct ConfigLoader: Sendable {
             return context.absolutePath(value)
         }
         return context.defaultStateDir
-    }
-
-    /// TOMLKit hands strings over as C strings, which would silently cut a value
-    /// at an escaped NUL; so the escape is refused where it stands.
-    static func nulEscape(in text: String) -> ConfigIssue? {
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            for escape in ["\\u0000", "\\U00000000"] {
-                if let range = line.range(of: escape) {
-                    let column = line.distance(from: line.startIndex, to: range.lowerBound) + 1
-                    return ConfigIssue(line: index + 1, column: column, message: "a NUL character (\(escape)) is not allowed in any value")
-                }
-            }
-        }
-        return nil
     }
 
     private func resolveStateDir(_ top: TableReader) -> String {
