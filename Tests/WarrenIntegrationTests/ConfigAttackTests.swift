@@ -89,3 +89,40 @@ import Glibc
         }
     }
 }
+
+/// Finding 10: a template planted above a binary that is not in a source
+/// tree's .build (or an installed prefix) is never used.
+@Suite(.serialized) struct TemplateSearchTests {
+    @Test func aTemplatePlantedAboveTheBinaryIsNotUsed() async throws {
+        let dir = try TemporaryDirectory(prefix: "sec-tpl-")
+        defer { dir.remove() }
+        let marker = dir.appending("pwned")
+        try FileManager.default.createDirectory(atPath: dir.appending("Templates"), withIntermediateDirectories: true)
+        try dir.write("{{% CONTENT_TYPE: TEXT }}\nHost *\n  ProxyCommand touch \(marker)\n", to: "Templates/ssh_config.mustache")
+        try dir.write("{{% CONTENT_TYPE: TEXT }}\n", to: "Templates/known_hosts.mustache")
+        try FileManager.default.createDirectory(atPath: dir.appending("a/b"), withIntermediateDirectories: true)
+        let binary = dir.appending("a/b/warren")
+        try FileManager.default.copyItem(atPath: CommandLine.warrenBinaryPath, toPath: binary)
+        let key = try dir.write("key\n", to: "id", mode: 0o600)
+        let config = try dir.write("""
+            state_dir = "\(dir.appending("state"))"
+            [tunnels.db]
+            host = "127.0.0.1"
+            identity_file = "\(key)"
+            host_key = "\(ConfigCases.hostKey)"
+            local_forward = ["127.0.0.1:1:127.0.0.1:5432"]
+            """, to: "warren.toml")
+        let result = try await CommandRunner.run(binary, ["render", "db", "--config", config], environment: ["WARREN_TEMPLATES": ""])
+        #expect(result.status == 78, "\(result)")
+        #expect(result.stderr.contains("cannot find warren's templates"), "\(result)")
+        #expect(!result.stdout.contains("ProxyCommand"), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appending("state/tunnels/db/ssh_config")))
+    }
+}
+
+extension CommandLine {
+    /// The real binary, symlinks resolved (a copy of it is moved elsewhere).
+    static var warrenBinaryPath: String {
+        URL(fileURLWithPath: CommandRunner.warrenBinary).resolvingSymlinksInPath().path
+    }
+}
