@@ -59,6 +59,9 @@ enum StatusTable {
             out += row.enumerated().map { $0.offset == 4 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ") + "\n"
         }
+        for tunnel in report.tunnels where tunnel.hostKeyChecked == false {
+            out += "\nwarning: \(tunnel.name): host keys are not checked (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion\n"
+        }
         for tunnel in report.tunnels {
             guard let error = tunnel.lastError else { continue }
             out += "\n\(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.hint)\n"

@@ -238,7 +238,8 @@ public actor TunnelRunner {
         return TunnelStatus(
             name: tunnel.name, state: machine.state, since: sinceDate.formatted(.iso8601),
             pid: machine.state.hasChild ? machine.pid : nil, restarts: machine.restarts,
-            forwards: TunnelStatus.describe(tunnel), lastError: machine.lastError, nextRetry: retry)
+            forwards: TunnelStatus.describe(tunnel), lastError: machine.lastError, nextRetry: retry,
+            hostKeyChecked: tunnel.checksHostKeys)  // security issue 12, finding 12
     }
 
     private func publish(previous: TunnelState?) async {

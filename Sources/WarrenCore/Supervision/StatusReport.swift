@@ -45,8 +45,11 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     public var lastError: TunnelError?
     /// When the next retry is due, in backoff or failed (RFC 3339, UTC).
     public var nextRetry: String?
+    /// false when a hop's host key is not checked (`insecure-no-check`); nil
+    /// in status files written before the field existed.
+    public var hostKeyChecked: Bool?
 
-    public init(name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?, nextRetry: String?) {
+    public init(name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?, nextRetry: String?, hostKeyChecked: Bool? = nil) {
         self.name = name
         self.state = state
         self.since = since
@@ -55,12 +58,14 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
         self.forwards = forwards
         self.lastError = lastError
         self.nextRetry = nextRetry
+        self.hostKeyChecked = hostKeyChecked
     }
 
     enum CodingKeys: String, CodingKey {
         case name, state, since, pid, restarts, forwards
         case lastError = "last_error"
         case nextRetry = "next_retry"
+        case hostKeyChecked = "host_key_checked"
     }
 
     /// How forwards are listed: `L 127.0.0.1:15432:db:5432`, `R 9090`, `D 1080`.
