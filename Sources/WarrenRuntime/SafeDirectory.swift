@@ -30,16 +30,60 @@ public final class SafeDirectory: Sendable {
     /// when `create` is true.
     /// `finalPrivate: false` lets the last directory be sticky and world-writable,
     /// like its ancestors (used to check the parent of one yet to be made).
+    ///
+    /// A trusted link on the way is not handed to the kernel: its target is
+    /// read and walked with the same rules, so a root-owned link into a
+    /// directory another user controls cannot lead on to a link of theirs.
     public static func open(_ path: String, create: Bool = true, mode: mode_t = 0o700, finalPrivate: Bool = true) throws(UnsafePathError) -> SafeDirectory {
         guard path.hasPrefix("/") else { throw UnsafePathError(path: path, problem: .notAbsolute) }
-        let components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        var current = SafeDirectory(path: "/", fd: Glibc.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC))
-        try current.check(final: components.isEmpty && finalPrivate)
-        for (index, name) in components.enumerated() {
-            let isLast = index == components.count - 1 && finalPrivate
-            current = try current.step(into: name, create: create, mode: mode, final: isLast)
+        var pending = Array(path.split(separator: "/").map(String.init).reversed())
+        var current = try root()
+        var links = 0
+        while let name = pending.popLast() {
+            if name == "." { continue }
+            if name == ".." {
+                current = try current.parent()
+                continue
+            }
+            if let target = try current.trustedLink(name) {
+                links += 1
+                guard links <= 40 else { throw UnsafePathError(path: current.child(name), problem: .system(ELOOP, "open")) }
+                pending += target.split(separator: "/").map(String.init).reversed()
+                if target.hasPrefix("/") { current = try root() }
+                continue
+            }
+            current = try current.step(into: name, create: create, mode: mode, final: false)
         }
+        try current.check(final: finalPrivate)
         return current
+    }
+
+    private static func root() throws(UnsafePathError) -> SafeDirectory {
+        let root = SafeDirectory(path: "/", fd: Glibc.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC))
+        try root.check(final: false)
+        return root
+    }
+
+    private func child(_ name: String) -> String { path == "/" ? "/\(name)" : "\(path)/\(name)" }
+
+    private func parent() throws(UnsafePathError) -> SafeDirectory {
+        let up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard up >= 0 else { throw UnsafePathError(path: path + "/..", problem: .system(errno, "open")) }
+        let opened = SafeDirectory(path: path == "/" ? "/" : (path as NSString).deletingLastPathComponent, fd: up)
+        try opened.check(final: false)
+        return opened
+    }
+
+    /// The target of `name` when it is a link root or this user owns; nil when
+    /// it is not a link; an error for anyone else's link.
+    private func trustedLink(_ name: String) throws(UnsafePathError) -> String? {
+        var info = stat()
+        guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, info.st_mode & S_IFMT == S_IFLNK else { return nil }
+        guard Self.trustedOwner(info.st_uid) else { throw UnsafePathError(path: child(name), problem: .symlink(owner: info.st_uid)) }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlinkat(fd, name, &buffer, buffer.count - 1)
+        guard n > 0 else { throw UnsafePathError(path: child(name), problem: .system(errno, "read link")) }
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// What would stop warren from using `path` as its state directory, or nil.
@@ -61,47 +105,40 @@ public final class SafeDirectory: Sendable {
     /// Opens (or creates) the subdirectory `name`, one path component, with the same checks.
     public func subdirectory(_ name: String, create: Bool = true, mode: mode_t = 0o700) throws(UnsafePathError) -> SafeDirectory {
         try Self.requireComponent(name, in: path)
-        return try step(into: name, create: create, mode: mode, final: true, followLinks: false)
+        return try step(into: name, create: create, mode: mode, final: true)
     }
 
-    private func step(into name: String, create: Bool, mode: mode_t, final: Bool, followLinks: Bool = true) throws(UnsafePathError) -> SafeDirectory {
-        let childPath = path == "/" ? "/\(name)" : "\(path)/\(name)"
+    private func step(into name: String, create: Bool, mode: mode_t, final: Bool) throws(UnsafePathError) -> SafeDirectory {
+        let childPath = child(name)
         if name == ".." || name == "." { throw UnsafePathError(path: childPath, problem: .notAbsolute) }
         var info = stat()
         if fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) != 0 {
             guard errno == ENOENT, create else { throw UnsafePathError(path: childPath, problem: .system(errno, "open")) }
             return try makeChild(name, path: childPath, mode: mode, final: final)
         }
-        var flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC
-        if info.st_mode & S_IFMT == S_IFLNK {
-            guard followLinks, Self.trustedOwner(info.st_uid) else {
-                throw UnsafePathError(path: childPath, problem: .symlink(owner: info.st_uid))
-            }
-        } else {
-            flags |= O_NOFOLLOW
-        }
-        let child = Glibc.openat(fd, name, flags)
-        guard child >= 0 else {
-            throw UnsafePathError(path: childPath, problem: errno == ENOTDIR ? .notDirectory : .system(errno, "open"))
-        }
-        let opened = SafeDirectory(path: childPath, fd: child)
+        if info.st_mode & S_IFMT == S_IFLNK { throw UnsafePathError(path: childPath, problem: .symlink(owner: info.st_uid)) }
+        let opened = try openChild(name, path: childPath)
         try opened.check(final: final)
         return opened
     }
 
-    /// mkdirat with the mode, then fchmod on what was opened: the umask must
-    /// not widen it and a link put in its place meanwhile is not followed.
-    private func makeChild(_ name: String, path childPath: String, mode: mode_t, final: Bool) throws(UnsafePathError) -> SafeDirectory {
-        if mkdirat(fd, name, mode) != 0 && errno != EEXIST {
-            throw UnsafePathError(path: childPath, problem: .system(errno, "create directory"))
+    private func openChild(_ name: String, path childPath: String) throws(UnsafePathError) -> SafeDirectory {
+        let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard child >= 0 else {
+            let problem: UnsafePathError.Problem = errno == ENOTDIR ? .notDirectory : errno == ELOOP ? .symlink(owner: 0) : .system(errno, "open")
+            throw UnsafePathError(path: childPath, problem: problem)
         }
-        let child = Glibc.openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard child >= 0 else { throw UnsafePathError(path: childPath, problem: .system(errno, "open")) }
-        let opened = SafeDirectory(path: childPath, fd: child)
-        var info = stat()
-        fstat(child, &info)
-        // Only a directory this process owns was made here; anything else is checked, not chmodded.
-        if info.st_uid == geteuid() && info.st_mode & 0o7777 != mode { fchmod(child, mode) }
+        return SafeDirectory(path: childPath, fd: child)
+    }
+
+    /// mkdirat with the mode, then fchmod on what was opened, only when this
+    /// call made it: the umask must not widen it, and a directory that
+    /// appeared meanwhile is checked, not chmodded.
+    private func makeChild(_ name: String, path childPath: String, mode: mode_t, final: Bool) throws(UnsafePathError) -> SafeDirectory {
+        let made = mkdirat(fd, name, mode) == 0
+        if !made && errno != EEXIST { throw UnsafePathError(path: childPath, problem: .system(errno, "create directory")) }
+        let opened = try openChild(name, path: childPath)
+        if made { fchmod(opened.fd, mode) }
         try opened.check(final: final)
         return opened
     }
