@@ -64,7 +64,8 @@ enum StatusTable {
         }
         for tunnel in report.tunnels {
             guard let error = tunnel.lastError else { continue }
-            out += "\n\(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.hint)\n"
+            // ssh's (or a server's) words, escaped whole: a newline in them must not make a line of its own.
+            out += "\n\(tunnel.name): \(error.kind.rawValue): \(TerminalText.escape(error.message))\n  fix: \(error.hint)\n"
             if let retry = tunnel.nextRetry { out += "  next retry: \(retry)\n" }
         }
         return out

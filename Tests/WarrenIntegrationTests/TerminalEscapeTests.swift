@@ -34,3 +34,29 @@ import WarrenTestSupport
         }
     }
 }
+
+/// What ssh or a server said reaches status.json as it was said; `warren
+/// status` prints it escaped, and its JSON stays the same JSON.
+@Suite struct StatusEscapeTests {
+    @Test func statusPrintsAHostileMessageEscaped() async throws {
+        let dir = try TemporaryDirectory(prefix: "sec-st-")
+        defer { dir.remove() }
+        let hostile = "Connection closed\u{1b}]0;owned\u{7}\u{9b}2J\u{202e}\r\nAll tunnels up"
+        var tunnel = TunnelStatus(
+            name: "db", state: .backoff, since: "2026-11-30T00:00:00Z", pid: nil, restarts: 1,
+            forwards: ["L 127.0.0.1:1:x:2"], lastError: TunnelError(kind: .connectionLost, message: hostile), nextRetry: nil)
+        tunnel.hostKeyChecked = true
+        let report = StatusReport(
+            supervisorPid: 1, configFile: "/x", startedAt: "2026-11-30T00:00:00Z", updatedAt: "2026-11-30T00:00:00Z",
+            running: true, tunnels: [tunnel])
+        try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: dir.appending("status.json")))
+        let text = try await CommandRunner.warren(["status", "--state-dir", dir.path])
+        #expect(!text.stdout.unicodeScalars.contains { TerminalText.needsEscape($0, keepingLines: true) }, "\(text.stdout.debugDescription)")
+        #expect(text.stdout.contains("Connection closed\\u{1b}]0;owned\\u{7}\\u{9b}2J\\u{202e}\\u{d}\\u{a}All tunnels up"), "\(text)")
+        #expect(!text.stdout.contains("\nAll tunnels up"), "no line of the server's making")
+        let json = try await CommandRunner.warren(["status", "--json", "--state-dir", dir.path])
+        #expect(!json.stdout.unicodeScalars.contains { TerminalText.needsEscape($0, keepingLines: true) }, "\(json.stdout.debugDescription)")
+        let decoded = try JSONDecoder().decode(StatusReport.self, from: Data(json.stdout.utf8))
+        #expect(decoded.tunnels.first?.lastError?.message == hostile, "the same JSON value")
+    }
+}

@@ -322,9 +322,9 @@ public struct CheckReport: Sendable, Equatable, Codable {
 
 /// Text for monitoring systems, which read line by line.
 enum PluginText {
-    /// One line, no `|` (Nagios treats what follows as performance data), no
-    /// control characters.
+    /// One line, no `|` (Nagios treats what follows as performance data),
+    /// nothing a terminal acts on (`TerminalText.escape`; a newline becomes `\u{a}`).
     static func clean(_ text: String) -> String {
-        String(text.map { $0 == "|" ? "/" : ($0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false)) ? " " : $0 })
+        TerminalText.escape(text.replacingOccurrences(of: "|", with: "/"))
     }
 }
