@@ -8,7 +8,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The config file.", discussion: "Else $WARREN_CONFIG, else ./warren.toml, else /etc/warren/warren.toml.", valueName: "FILE"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Where generated files, keys and status live.", discussion: "Else the config's state_dir, else /var/lib/warren (root) or ~/.local/state/warren.", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Where generated files, keys and status live.", discussion: "Else the config's state_dir, else /var/lib/warren (root) or ~/.local/state/warren. It must be owned by you or root and not group- or world-writable; a missing one is created 0700.", valueName: "DIR"))
     var stateDir: String?
 
     @Option(name: .long, help: ArgumentHelp("A directory of templates to use instead of warren's own.", valueName: "DIR"))
