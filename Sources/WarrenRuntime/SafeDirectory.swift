@@ -192,7 +192,9 @@ public struct UnsafePathError: Error, CustomStringConvertible, Sendable {
         switch problem {
         case .notAbsolute: return "\(path): not a plain absolute path"
         case .symlink(let owner): return "\(path) is a symbolic link (owned by \(Self.userName(owner))); warren never follows an untrusted link on the way to or inside its state directory"
-        case .owner(let uid): return "\(path) is owned by \(Self.userName(uid)), not by \(Self.userName(geteuid())) or root; warren does not write where another user could swap files"
+        case .owner(let uid):
+            let allowed = geteuid() == 0 ? "root" : "\(Self.userName(geteuid())) or root"
+            return "\(path) is owned by \(Self.userName(uid)), not by \(allowed); warren does not write where another user could swap files"
         case .writableByOthers(let mode): return "\(path) is group- or world-writable (mode \(String(mode, radix: 8)))"
         case .notDirectory: return "\(path) is not a directory"
         case .notRegularFile: return "\(path) is not a regular file of warren's own (a link, a device, or a file with other names or another owner)"
