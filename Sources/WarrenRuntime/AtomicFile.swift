@@ -38,7 +38,7 @@ public enum AtomicFile {
     }
 
     /// A relative path (`--metrics-file warren.prom`) is taken from the working directory.
-    static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }

@@ -126,3 +126,18 @@ extension CommandLine {
         URL(fileURLWithPath: CommandRunner.warrenBinary).resolvingSymlinksInPath().path
     }
 }
+
+/// keygen takes --state-dir without a valid config: a path that fails the
+/// rules is refused, not silently replaced by the default state directory.
+@Suite struct KeygenStateDirTests {
+    @Test func keygenRefusesAStateDirWithADollar() async throws {
+        let dir = try TemporaryDirectory(prefix: "sec-kg-")
+        defer { dir.remove() }
+        // Before, the default state directory (/var/lib/warren for root) got the key instead.
+        let result = try await CommandRunner.warren(["keygen", "--state-dir", dir.appending("${HOME}")])
+        #expect(result.status == 78, "\(result)")
+        #expect(result.stderr.contains("'$'"), "\(result)")
+        #expect(!result.stderr.contains("Created"), "no key anywhere: \(result)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) == [])
+    }
+}
