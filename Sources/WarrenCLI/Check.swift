@@ -46,7 +46,7 @@ extension Warren {
             if json {
                 print(CheckCoding.encode(report), terminator: "")
             } else {
-                print(report.pluginText, terminator: "")
+                printText(report.pluginText)
             }
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
@@ -80,7 +80,7 @@ extension Warren {
             let unknownNames = tunnels.filter { config.tunnel(named: $0) == nil }
             if !unknownNames.isEmpty {
                 let names = config.tunnels.map(\.name).joined(separator: ", ")
-                return unknown("no tunnel named \(unknownNames.map(ValueRules.printable).joined(separator: ", ")) in \(path); tunnels: \(names)", config: path, stateDir: config.stateDir)
+                return unknown("no tunnel named \(unknownNames.map { TerminalText.escape($0) }.joined(separator: ", ")) in \(path); tunnels: \(names)", config: path, stateDir: config.stateDir)
             }
             // With --shard, only this shard's tunnels, unless they are named.
             let selected = tunnels.isEmpty

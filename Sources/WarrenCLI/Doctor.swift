@@ -37,18 +37,18 @@ extension Warren {
                 configPath: options.config, stateDirOverride: options.stateDir,
                 templatesDirectory: options.templates, tunnel: tunnel))
             if !json {
-                print("warren doctor \(tunnel)\n")
+                printText("warren doctor \(TerminalText.escape(tunnel))\n\n")
                 fflush(nil)
             }
             let report = await doctor.run { step in
                 guard !json else { return }
-                print(DoctorText.step(step), terminator: "")
+                printText(DoctorText.step(step))
                 fflush(nil)
             }
             if json {
                 print(JSONOutput.encode(report), terminator: "")
             } else {
-                print(DoctorText.summary(report), terminator: "")
+                printText(DoctorText.summary(report))
             }
             if !report.ok { throw ExitCode(1) }
         }

@@ -8,7 +8,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The config file.", discussion: "Else $WARREN_CONFIG, else ./warren.toml, else /etc/warren/warren.toml.", valueName: "FILE"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Where generated files, keys and status live.", discussion: "Else the config's state_dir, else /var/lib/warren (root) or ~/.local/state/warren.", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Where generated files, keys and status live.", discussion: "Else the config's state_dir, else /var/lib/warren (root) or ~/.local/state/warren. It must be owned by you or root and not group- or world-writable; a missing one is created 0700.", valueName: "DIR"))
     var stateDir: String?
 
     @Option(name: .long, help: ArgumentHelp("A directory of templates to use instead of warren's own.", valueName: "DIR"))
@@ -47,15 +47,22 @@ enum ExitCodes {
     static let config: Int32 = 78
 }
 
+/// Prints a message on stderr. Values from outside in it were escaped where
+/// they were put in; this escapes whatever else a terminal would act on.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.escape(message, keepingLines: true) + "\n").utf8))
+}
+
+/// Prints a report on stdout (no newline added), escaped like `printError`.
+func printText(_ text: String) {
+    print(TerminalText.escape(text, keepingLines: true), terminator: "")
 }
 
 /// Looks a tunnel up by name, or prints the names there are and exits 78.
 func requireTunnel(_ name: String, in config: WarrenConfig) throws -> TunnelConfig {
     guard let tunnel = config.tunnel(named: name) else {
         let names = config.tunnels.map(\.name).joined(separator: ", ")
-        printError("\(config.file): no tunnel named \"\(ValueRules.printable(name))\"; tunnels: \(names)")
+        printError("\(config.file): no tunnel named \"\(TerminalText.escape(name))\"; tunnels: \(names)")
         throw ExitCode(ExitCodes.config)
     }
     return tunnel

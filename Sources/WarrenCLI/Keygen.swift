@@ -42,6 +42,11 @@ extension Warren {
 
         func run() async throws {
             let keyType = KeyType(rawValue: type)!
+            if let given = options.stateDir, let reason = ValueRules.pathReason(AtomicFile.absolute(given)) {
+                // Refused, not silently replaced by the default: the key would land elsewhere.
+                printError("warren: --state-dir \"\(TerminalText.escape(given))\" \(reason)")
+                throw ExitCode(ExitCodes.config)
+            }
             let configPath = try? Locations.configFile(explicit: options.config)
             let stateDir = ConfigFile.stateDir(path: configPath, stateDirOverride: options.stateDir)
             let path = ConfigContext.keyPath(stateDir: stateDir, tunnel: tunnel, type: keyType)

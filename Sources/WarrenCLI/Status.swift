@@ -30,7 +30,7 @@ extension Warren {
                 print(StatusCoding.encode(report), terminator: "")
                 return
             }
-            print(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid)), terminator: "")
+            printText(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid)))
         }
     }
 }
@@ -60,9 +60,13 @@ enum StatusTable {
             out += row.enumerated().map { $0.offset == 5 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ") + "\n"
         }
+        for tunnel in report.tunnels where tunnel.hostKeyChecked == false {
+            out += "\nwarning: \(tunnel.name): host keys are not checked (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion\n"
+        }
         for tunnel in report.tunnels {
             guard let error = tunnel.lastError else { continue }
-            out += "\n\(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.hint)\n"
+            // ssh's (or a server's) words, escaped whole: a newline in them must not make a line of its own.
+            out += "\n\(tunnel.name): \(error.kind.rawValue): \(TerminalText.escape(error.message))\n  fix: \(error.hint)\n"
             if let retry = tunnel.nextRetry { out += "  next retry: \(retry)\n" }
         }
         return out

@@ -1,58 +1,45 @@
 import Foundation
 
 /// Writes files so that a reader never sees half of one: write a temporary file
-/// in the same directory, fsync, rename over the target.
+/// in the same directory, fsync, rename over the target. Every path goes
+/// through `SafeDirectory`: no link is followed and no directory another user
+/// controls is written in.
 public enum AtomicFile {
     /// Writes `content` to `path` with `mode` unless the file already holds
-    /// exactly that content with that mode. Returns whether it wrote.
+    /// exactly that content with that mode. Returns whether it wrote. The
+    /// directory must exist (see `makeDirectory`).
     @discardableResult
     public static func write(_ content: String, to path: String, mode: mode_t = 0o600) throws -> Bool {
+        let path = absolute(path)
+        let directory = try SafeDirectory.open((path as NSString).deletingLastPathComponent, create: false)
+        return try write(content, named: (path as NSString).lastPathComponent, in: directory, mode: mode)
+    }
+
+    /// `write(_:to:mode:)` into a directory already opened and checked.
+    @discardableResult
+    public static func write(_ content: String, named name: String, in directory: SafeDirectory, mode: mode_t = 0o600) throws -> Bool {
         let data = Array(content.utf8)
-        if let existing = FileManager.default.contents(atPath: path), Array(existing) == data,
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-            let perms = attributes[.posixPermissions] as? Int, mode_t(perms) == mode
-        {
-            return false
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        var template = Array("\(directory)/.\((path as NSString).lastPathComponent).XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw FileError(path: path, operation: "create a temporary file for", code: errno) }
-        let tempPath = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var ok = false
-        defer {
-            if !ok { unlink(tempPath) }
-        }
-        guard fchmod(fd, mode) == 0 else {
-            close(fd)
-            throw FileError(path: tempPath, operation: "chmod", code: errno)
-        }
-        var offset = 0
-        while offset < data.count {
-            let n = data[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                close(fd)
-                throw FileError(path: tempPath, operation: "write", code: code)
+        if let file = try? directory.openFile(name, flags: O_RDONLY) {
+            defer { close(file) }
+            var info = stat()
+            if fstat(file, &info) == 0, info.st_mode & 0o7777 == mode, SafeDirectory.readAll(file, limit: data.count + 1) == data {
+                return false
             }
-            offset += n
         }
-        fsync(fd)
-        close(fd)
-        guard rename(tempPath, path) == 0 else { throw FileError(path: path, operation: "rename into", code: errno) }
-        ok = true
+        try directory.writeAtomically(data, to: name, mode: mode)
         return true
     }
 
-    /// Creates the directory (and parents) and makes it `mode`.
+    /// Creates the directory (and missing parents) with `mode` whatever the
+    /// umask. An existing directory is checked (owner, not writable by others,
+    /// not a link) but never chmodded.
     public static func makeDirectory(_ path: String, mode: mode_t = 0o700) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw FileError(path: path, operation: "create directory", code: EACCES, detail: "\(error.localizedDescription)")
-        }
-        guard chmod(path, mode) == 0 else { throw FileError(path: path, operation: "chmod", code: errno) }
+        _ = try SafeDirectory.open(absolute(path), create: true, mode: mode)
+    }
+
+    /// A relative path (`--metrics-file warren.prom`) is taken from the working directory.
+    public static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }
 

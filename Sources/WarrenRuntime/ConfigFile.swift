@@ -42,9 +42,10 @@ public enum ConfigFile {
             configDirectory: directory, homeDirectory: Locations.homeDirectory(),
             stateDirOverride: stateDirOverride, defaultStateDir: Locations.defaultStateDir(),
             isReadableFile: { path in
-                var isDirectory: ObjCBool = false
-                return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-                    && !isDirectory.boolValue && access(path, R_OK) == 0
+                // A regular file only: a FIFO would hang ssh (and `warren run` with
+                // it) and a device such as /dev/zero is no key.
+                var info = stat()
+                return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG && access(path, R_OK) == 0
             },
             requireIdentityFiles: requireIdentityFiles)
     }

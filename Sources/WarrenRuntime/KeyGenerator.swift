@@ -94,22 +94,23 @@ public enum KeyGenerator {
         }
     }
 
-    /// `<state_dir>`, `<state_dir>/keys` and a tunnel's key directory, each 0700.
+    /// `<state_dir>`, `<state_dir>/keys` and a tunnel's key directory, each
+    /// 0700 when created; below the state directory no link is followed.
     static func makePrivateDirectories(_ directory: String) throws {
-        var chain: [String] = []
+        var below: [String] = []
         var current = directory
-        // Up to and including the state directory (the parent of `keys`).
         while !current.isEmpty && current != "/" {
-            chain.insert(current, at: 0)
-            if (current as NSString).lastPathComponent == "keys" {
-                chain.insert((current as NSString).deletingLastPathComponent, at: 0)
-                break
-            }
+            let name = (current as NSString).lastPathComponent
+            below.insert(name, at: 0)
             current = (current as NSString).deletingLastPathComponent
+            if name == "keys" { break }
         }
-        for path in chain {
-            try AtomicFile.makeDirectory(path, mode: 0o700)
+        guard below.first == "keys" else {
+            try AtomicFile.makeDirectory(directory, mode: 0o700)
+            return
         }
+        var opened = try SafeDirectory.open(AtomicFile.absolute(current))
+        for name in below { opened = try opened.subdirectory(name) }
     }
 
     /// The comment put in a new key: `warren[-TUNNEL]@HOSTNAME`, so the bastion's

@@ -27,23 +27,33 @@ public enum Locations {
     }
 
     /// `--templates`, else the config's `templates_dir`, else `$WARREN_TEMPLATES`,
-    /// else `<prefix>/share/warren/templates` beside the installed binary, else the
-    /// source tree's `Templates/` above a development build.
+    /// else `<prefix>/share/warren/templates` beside the installed binary, else,
+    /// for a development build only, `Templates/` of the source tree whose
+    /// `.build` holds the binary. Never any other directory above the binary:
+    /// whoever can write there could plant an ssh_config template (with a
+    /// ProxyCommand warren would run).
     public static func templatesDirectory(explicit: String?, fromConfig: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(LocationError) -> String {
         if let explicit { return explicit }
         if let fromConfig { return fromConfig }
         if let fromEnv = environment["WARREN_TEMPLATES"], !fromEnv.isEmpty { return fromEnv }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : Bundle.main.executablePath ?? CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var directory = executable.deletingLastPathComponent()
+        let directory = executable.deletingLastPathComponent()
         let installed = directory.deletingLastPathComponent().appendingPathComponent("share/warren/templates")
         if isTemplatesDirectory(installed.path) { return installed.path }
-        for _ in 0..<6 {
-            let candidate = directory.appendingPathComponent("Templates")
-            if isTemplatesDirectory(candidate.path) { return candidate.path }
-            directory = directory.deletingLastPathComponent()
+        if let tree = sourceTree(ofBuiltBinary: executable.path) {
+            let candidate = "\(tree)/Templates"
+            if isTemplatesDirectory(candidate) { return candidate }
         }
         throw LocationError(
             message: "cannot find warren's templates: install with `make install`, or point --templates, templates_dir or $WARREN_TEMPLATES at a directory holding \(TunnelRenderer.sshConfigTemplate)")
+    }
+
+    /// The source tree a binary was built in: the directory that holds the
+    /// `.build` the binary is in, when it is a Swift package (Package.swift).
+    static func sourceTree(ofBuiltBinary path: String) -> String? {
+        guard let range = path.range(of: "/.build/", options: .backwards) else { return nil }
+        let tree = String(path[..<range.lowerBound])
+        return FileManager.default.fileExists(atPath: "\(tree)/Package.swift") ? tree : nil
     }
 
     private static func isTemplatesDirectory(_ path: String) -> Bool {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import WarrenCore
 
 /// How warren's own log lines look on stderr.
 public enum LogFormat: String, Sendable, CaseIterable {
@@ -41,9 +42,11 @@ public struct WarrenLogHandler: LogHandler {
         var line: String
         switch format {
         case .text:
-            line = "\(timestamp) \(event.level) \(event.message)"
+            // One event, one line: a newline in a message or value (ssh's words, a
+            // config path) must not start a line that looks like warren's own.
+            line = "\(timestamp) \(event.level) \(TerminalText.escape("\(event.message)"))"
             for key in merged.keys.sorted() {
-                let value = "\(merged[key]!)"
+                let value = TerminalText.escape("\(merged[key]!)")
                 let needsQuotes = value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) || value.isEmpty
                 line += " \(key)=" + (needsQuotes ? "\"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"" : value)
             }
@@ -51,7 +54,7 @@ public struct WarrenLogHandler: LogHandler {
             var object: [String: String] = ["ts": timestamp, "level": "\(event.level)", "msg": "\(event.message)"]
             for (key, value) in merged { object[key] = "\(value)" }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-            line = String(decoding: data, as: UTF8.self)
+            line = TerminalText.escapeJSON(String(decoding: data, as: UTF8.self))
         }
         line += "\n"
         Self.lock.withLock { _ in

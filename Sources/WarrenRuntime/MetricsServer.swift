@@ -5,7 +5,11 @@ import Synchronization
 /// HEAD) with the Prometheus text, `GET /healthz` with 200 while the supervisor
 /// answers (a liveness probe's question), 404 for any other path, 405 for any other
 /// method, and closes each connection after one response. Not a web server:
-/// one request per connection, a 5-second budget per client, at most 16 at once.
+/// one request per connection, 5 seconds for the whole of it (not per read: a
+/// byte every few seconds does not keep a connection), at most 16 at once and
+/// 4 per client address. A new connection is never turned away for slow ones:
+/// when a limit is reached the oldest connection (of that address first) is
+/// dropped, so clients that hold connections open cannot keep scrapes failing.
 public final class MetricsServer: Sendable {
     /// Where to listen: `HOST:PORT`, `[V6]:PORT` or a bare `PORT` (127.0.0.1).
     public struct Address: Sendable, Equatable, CustomStringConvertible {
@@ -58,7 +62,11 @@ public final class MetricsServer: Sendable {
     public let address: Address
     private let listener: Int32
     private let stopped = Mutex(false)
-    private let active = Mutex(0)
+    /// Open connections: descriptor, client address, when accepted (monotonic ns).
+    private let active = Mutex<[Int32: (client: String, since: UInt64)]>([:])
+    static let maxConnections = 16
+    static let maxPerClient = 4
+    static let requestBudget: Duration = .seconds(5)
     private let done = DispatchSemaphore(value: 0)
     private let render: @Sendable () -> String
     private let health: @Sendable () -> Health
@@ -105,37 +113,73 @@ public final class MetricsServer: Sendable {
         while !stopped.withLock({ $0 }) {
             var entry = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
             guard poll(&entry, 1, 200) > 0 else { continue }
-            let connection = accept(listener, nil, nil)
+            var peer = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let connection = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &length) }
+            }
             guard connection >= 0 else { continue }
             // ssh children must not inherit a scraper's connection.
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            let admitted = active.withLock { count in
-                guard count < 16 else { return false }
-                count += 1
-                return true
-            }
-            guard admitted else {
-                close(connection)
-                continue
-            }
+            admit(connection, client: Self.clientAddress(peer))
             DispatchQueue.global().async { [self] in
                 serve(connection)
+                // Out of the table before close, so an eviction never shuts down a reused descriptor.
+                active.withLock { _ = $0.removeValue(forKey: connection) }
                 close(connection)
-                active.withLock { $0 -= 1 }
             }
         }
     }
 
+    /// Registers a new connection; at a limit, shuts down the oldest one of
+    /// the same client (or of all, at the global limit) to make room.
+    private func admit(_ connection: Int32, client: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        active.withLock { table in
+            let mine = table.filter { $0.value.client == client }
+            let pool = mine.count >= Self.maxPerClient ? mine : (table.count >= Self.maxConnections ? table : [:])
+            if let oldest = pool.min(by: { $0.value.since < $1.value.since }) {
+                // Its serving thread sees EOF at once, answers nothing and closes it.
+                shutdown(oldest.key, Int32(SHUT_RDWR))
+                table.removeValue(forKey: oldest.key)
+            }
+            table[connection] = (client, now)
+        }
+    }
+
     private func serve(_ connection: Int32) {
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        guard let head = readHead(connection) else {
-            respond(connection, 400, "Bad Request", "bad request\n")
+        let deadline = ContinuousClock.now + Self.requestBudget
+        guard let head = readHead(connection, until: deadline) else {
+            respond(connection, 400, "Bad Request", "bad request\n", until: deadline)
             return
         }
         let response = Self.response(toHead: head, render: render, health: health)
-        send(connection, response)
+        send(connection, response, until: deadline)
+    }
+
+    /// Waits until `connection` is ready for `events` or the deadline passes.
+    private static func wait(_ connection: Int32, for events: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            var entry = pollfd(fd: connection, events: Int16(events), revents: 0)
+            let milliseconds = Int32(min(left / .milliseconds(1), 5000).rounded(.up))
+            let ready = poll(&entry, 1, max(1, milliseconds))
+            if ready < 0 && errno == EINTR { continue }
+            return ready > 0
+        }
+    }
+
+    /// The peer's numeric address, which the per-client limit counts by.
+    static func clientAddress(_ peer: sockaddr_storage) -> String {
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var copy = peer
+        let ok = withUnsafePointer(to: &copy) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, socklen_t(MemoryLayout<sockaddr_storage>.size), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
+            }
+        }
+        return ok == 0 ? String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
     }
 
     /// The response to a request head (the request line and headers): pure, so
@@ -171,18 +215,20 @@ public final class MetricsServer: Sendable {
         return Array(head.utf8) + (headOnly ? [] : bytes)
     }
 
-    private func respond(_ connection: Int32, _ code: Int, _ reason: String, _ body: String) {
-        send(connection, Self.build(code, reason, body))
+    private func respond(_ connection: Int32, _ code: Int, _ reason: String, _ body: String, until deadline: ContinuousClock.Instant) {
+        send(connection, Self.build(code, reason, body), until: deadline)
     }
 
     /// Reads up to the blank line that ends the head; nil when the client sent
     /// more than 8 KiB of head, went away or was too slow.
-    private func readHead(_ connection: Int32) -> String? {
+    private func readHead(_ connection: Int32, until deadline: ContinuousClock.Instant) -> String? {
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 2048)
         let end: [UInt8] = [13, 10, 13, 10]
         while data.count < 8192 {
-            let n = recv(connection, &buffer, buffer.count, 0)
+            guard Self.wait(connection, for: POLLIN, until: deadline) else { return nil }
+            let n = recv(connection, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { continue }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return nil }
             data += buffer[..<n]
@@ -193,11 +239,12 @@ public final class MetricsServer: Sendable {
         return nil
     }
 
-    private func send(_ connection: Int32, _ bytes: [UInt8]) {
+    private func send(_ connection: Int32, _ bytes: [UInt8], until deadline: ContinuousClock.Instant) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
+            guard Self.wait(connection, for: POLLOUT, until: deadline) else { return }
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            if n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) { continue }
             guard n > 0 else { return }
             offset += n
         }

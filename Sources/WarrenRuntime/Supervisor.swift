@@ -229,7 +229,8 @@ public actor Supervisor {
     private func stoppedStatus(_ tunnel: TunnelConfig) -> TunnelStatus {
         TunnelStatus(
             name: tunnel.name, state: .stopped, since: Date().formatted(.iso8601), pid: nil, restarts: 0,
-            forwards: TunnelStatus.describe(tunnel), lastError: nil, nextRetry: nil
+            forwards: TunnelStatus.describe(tunnel), lastError: nil, nextRetry: nil,
+            hostKeyChecked: tunnel.checksHostKeys
         ).placed(tunnel, on: options.shard)
     }
 

@@ -3,6 +3,10 @@ import Foundation
 /// One supervisor per state directory: an exclusive flock on
 /// `<state_dir>/warren.lock`, which holds the owner's pid. The kernel drops the
 /// lock when its holder dies, however it dies.
+///
+/// The lock is opened through `SafeDirectory`: a link planted at its name is
+/// refused, never followed (root's `warren run` must not truncate the file a
+/// link points at).
 public final class SupervisorLock: Sendable {
     public let path: String
     private let fd: Int32
@@ -13,17 +17,17 @@ public final class SupervisorLock: Sendable {
     }
 
     public static func acquire(stateDir: String) throws -> SupervisorLock {
-        let path = "\(stateDir)/warren.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileError(path: path, operation: "open", code: errno) }
+        let directory = try SafeDirectory.open(AtomicFile.absolute(stateDir), create: false)
+        let path = "\(directory.path)/warren.lock"
+        let fd = try directory.openFile("warren.lock", flags: O_RDWR | O_CREAT, mode: 0o600)
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = SafeDirectory.readAll(fd, limit: 32).map { String(decoding: $0, as: UTF8.self) }
             close(fd)
-            throw LockHeld(path: path, holder: holder.flatMap { Int32($0) })
+            throw LockHeld(path: path, holder: text.flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
         }
         ftruncate(fd, 0)
         let text = "\(getpid())\n"
-        _ = text.withCString { write(fd, $0, strlen($0)) }
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
         return SupervisorLock(path: path, fd: fd)
     }
 

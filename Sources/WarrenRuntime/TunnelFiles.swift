@@ -32,9 +32,18 @@ public struct TunnelFiles: Sendable {
     public func sshConfigPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/ssh_config" }
     public func knownHostsPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/known_hosts" }
 
+    /// The known_hosts warren wrote before (its accept-new pins), read without
+    /// following a link: nil when absent or not a plain file of ours.
+    func existingKnownHosts(for tunnel: TunnelConfig) -> String? {
+        guard let state = try? SafeDirectory.open(AtomicFile.absolute(stateDir), create: false),
+            let bytes = try? state.subdirectory("tunnels", create: false).subdirectory(tunnel.name, create: false).read("known_hosts")
+        else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Renders without writing.
     public func render(_ tunnel: TunnelConfig, control: ControlRole = .none) -> RenderedTunnel {
-        let existing = try? String(contentsOfFile: knownHostsPath(for: tunnel), encoding: .utf8)
+        let existing = existingKnownHosts(for: tunnel)
         return renderer.render(
             tunnel, configFile: configFile, directory: directory(for: tunnel), existingKnownHosts: existing,
             sshProgram: sshProgram, control: control)
@@ -51,14 +60,14 @@ public struct TunnelFiles: Sendable {
     /// throws `HostKeyResolutionError` and nothing is written.
     @discardableResult
     public func write(_ tunnel: TunnelConfig, sshBinary: String? = nil, control: ControlRole = .none) async throws -> RenderedTunnel {
-        let existing = try? String(contentsOfFile: knownHostsPath(for: tunnel), encoding: .utf8)
+        let existing = existingKnownHosts(for: tunnel)
         let tunnel = try await HostKeyResolver.resolve(tunnel, knownHosts: existing, sshBinary: sshBinary)
         let rendered = render(tunnel, control: control)
-        try AtomicFile.makeDirectory(stateDir, mode: 0o700)
-        try AtomicFile.makeDirectory("\(stateDir)/tunnels", mode: 0o700)
-        try AtomicFile.makeDirectory(directory(for: tunnel), mode: 0o700)
-        try AtomicFile.write(rendered.knownHosts, to: knownHostsPath(for: tunnel))
-        try AtomicFile.write(rendered.sshConfig, to: sshConfigPath(for: tunnel))
+        // Below the state directory nothing is followed: each level is opened
+        // relative to the one above with O_NOFOLLOW (see SafeDirectory).
+        let directory = try SafeDirectory.open(AtomicFile.absolute(stateDir)).subdirectory("tunnels").subdirectory(tunnel.name)
+        try AtomicFile.write(rendered.knownHosts, named: "known_hosts", in: directory)
+        try AtomicFile.write(rendered.sshConfig, named: "ssh_config", in: directory)
         return rendered
     }
 }

@@ -208,7 +208,7 @@ public final class TunnelRunner: Sendable {
             pid: machine.state.hasChild ? machine.pid : nil, restarts: machine.restarts,
             forwards: TunnelStatus.describe(tunnel), lastError: machine.lastError,
             nextRetry: machine.retryAt.map { clock.date(at: $0).formatted(.iso8601) },
-            connections: machine.connections.counts)
+            connections: machine.connections.counts, hostKeyChecked: tunnel.checksHostKeys)
     }
 
     private func report(_ machine: TunnelMachine, _ change: StatusChange) {

@@ -80,7 +80,7 @@ public enum CheckAssessment {
                 return TunnelCheck(name: name, state: .degraded, kind: .failure(error.kind), message: error.message, supervisor: view, forwards: forwards)
             }
             // A live probe that got through is fresher than the supervisor's last one.
-            return TunnelCheck(name: name, state: .up, supervisor: view, forwards: forwards)
+            return up(tunnel, supervisor: view, forwards: forwards)
         }
     }
 
@@ -116,10 +116,18 @@ public enum CheckAssessment {
         if all.isEmpty {
             return TunnelCheck(name: tunnel.name, state: .unknown, kind: .noAnswer, message: "nothing was asked of the bastion", forwards: forwards)
         }
-        return TunnelCheck(name: tunnel.name, state: .up, forwards: forwards)
+        return up(tunnel, supervisor: nil, forwards: forwards)
     }
 
     /// The forwards direct mode asks the bastion about: local forwards to a TCP target.
+    /// Up: OK, or WARNING when a hop's host key is not checked (`insecure-no-check`).
+    static func up(_ tunnel: TunnelConfig, supervisor: SupervisorView?, forwards: [ForwardCheck]) -> TunnelCheck {
+        guard !tunnel.checksHostKeys else { return TunnelCheck(name: tunnel.name, state: .up, supervisor: supervisor, forwards: forwards) }
+        return TunnelCheck(
+            name: tunnel.name, state: .up, kind: .hostKeyNotChecked,
+            message: "host keys are not checked (host_key_policy = \"insecure-no-check\")", supervisor: supervisor, forwards: forwards)
+    }
+
     public static func askable(_ tunnel: TunnelConfig) -> [Forward] {
         tunnel.localForwards.filter {
             if case .tcp? = $0.target { return true }

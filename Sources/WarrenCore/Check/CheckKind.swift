@@ -14,9 +14,12 @@ public enum CheckKind: Hashable, Sendable {
     case notReady
     /// No answer within `--timeout`: warren cannot tell whether it works.
     case noAnswer
+    /// Up, but `host_key_policy = "insecure-no-check"`: anyone on the path
+    /// could be the bastion. A WARNING, never OK.
+    case hostKeyNotChecked
 
     /// The kinds that only `warren check` reports.
-    public static let checkOnly: [CheckKind] = [.notSupervised, .notListening, .notReady, .noAnswer]
+    public static let checkOnly: [CheckKind] = [.notSupervised, .notListening, .notReady, .noAnswer, .hostKeyNotChecked]
 
     public var rawValue: String {
         switch self {
@@ -25,6 +28,7 @@ public enum CheckKind: Hashable, Sendable {
         case .notListening: return "not_listening"
         case .notReady: return "not_ready"
         case .noAnswer: return "no_answer"
+        case .hostKeyNotChecked: return "host_key_not_checked"
         }
     }
 
@@ -48,6 +52,8 @@ public enum CheckKind: Hashable, Sendable {
             return "warren reports the tunnel connected but its local port does not accept connections: look at `warren status` and warren's log; restart warren if it persists"
         case .notReady:
             return "ssh has not finished connecting: if this lasts, the bastion is slow or unreachable (see connect_timeout); run `warren doctor TUNNEL`"
+        case .hostKeyNotChecked:
+            return "anyone on the path can impersonate the bastion: pin its key (`warren hostkey TUNNEL` prints the line) or use host_key_policy = \"accept-new\""
         case .noAnswer:
             return "no answer within the check's --timeout: raise --timeout above the tunnel's connect_timeout, or run `warren doctor TUNNEL`"
         }

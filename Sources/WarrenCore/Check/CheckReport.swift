@@ -142,7 +142,9 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
     public var supervisor: SupervisorView?
     public var forwards: [ForwardCheck]
 
-    public var status: CheckStatus { state.status }
+    /// The state's status, except that an `up` tunnel whose host key is not
+    /// checked is a WARNING.
+    public var status: CheckStatus { state == .up && kind == .hostKeyNotChecked ? .warning : state.status }
 
     public init(name: String, state: CheckedState, kind: CheckKind? = nil, message: String? = nil, supervisor: SupervisorView? = nil, forwards: [ForwardCheck] = []) {
         self.name = name
@@ -245,6 +247,8 @@ public struct CheckReport: Sendable, Equatable, Codable {
         if counts.degraded > 0 { parts.append("\(counts.degraded) degraded") }
         if counts.down > 0 { parts.append("\(counts.down) down") }
         if counts.unknown > 0 { parts.append("\(counts.unknown) unknown") }
+        let unchecked = tunnels.filter { $0.kind == .hostKeyNotChecked }.count
+        if unchecked > 0 { parts.append("\(unchecked) without host key checking") }
         return "WARREN \(status.rawValue) - " + parts.joined(separator: ", ")
     }
 
@@ -258,7 +262,7 @@ public struct CheckReport: Sendable, Equatable, Codable {
             lines += error.split(separator: "\n").dropFirst().map { PluginText.clean(String($0)) }
         } else {
             lines.append("\(summary) | up=\(counts.up) degraded=\(counts.degraded) down=\(counts.down) unknown=\(counts.unknown)")
-            for tunnel in tunnels where tunnel.state != .up {
+            for tunnel in tunnels where tunnel.status != .ok {
                 var line = "\(tunnel.name): \(tunnel.state.rawValue)"
                 if let kind = tunnel.kind { line += " (\(kind.rawValue))" }
                 if let message = tunnel.message { line += ": \(message)" }
@@ -318,9 +322,9 @@ public struct CheckReport: Sendable, Equatable, Codable {
 
 /// Text for monitoring systems, which read line by line.
 enum PluginText {
-    /// One line, no `|` (Nagios treats what follows as performance data), no
-    /// control characters.
+    /// One line, no `|` (Nagios treats what follows as performance data),
+    /// nothing a terminal acts on (`TerminalText.escape`; a newline becomes `\u{a}`).
     static func clean(_ text: String) -> String {
-        String(text.map { $0 == "|" ? "/" : ($0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false)) ? " " : $0 })
+        TerminalText.escape(text.replacingOccurrences(of: "|", with: "/"))
     }
 }

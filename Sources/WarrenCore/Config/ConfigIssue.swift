@@ -41,6 +41,8 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `warren.toml: tunnels.db.port: ...` or `warren.toml:3:7: ...`.
     public var description: String {
         issues.map { issue in
+            // The file's path comes from outside too (a directory name may hold a newline).
+            let file = TerminalText.escape(file)
             if issue.line != nil { return "\(file):\(issue)" }
             return "\(file): \(issue)"
         }.joined(separator: "\n")

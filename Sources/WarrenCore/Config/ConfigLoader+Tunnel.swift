@@ -83,7 +83,7 @@ extension ConfigLoader {
             return ""
         }
         if let reason = ValueRules.hostReason(value) {
-            r.log.add(r.path("host"), "host \"\(ValueRules.printable(value))\" \(reason)")
+            r.log.add(r.path("host"), "host \"\(TerminalText.escape(value))\" \(reason)")
             return ""
         }
         return value

@@ -20,7 +20,7 @@ public struct ConfigLoader: Sendable {
 
     /// Parses and validates. Throws `ConfigError` with every issue found.
     public func load(text: String, file: String) throws(ConfigError) -> WarrenConfig {
-        if let issue = Self.nulEscape(in: text) { throw ConfigError(file: file, issues: [issue]) }
+        if let issue = configPathIssue(file) { throw ConfigError(file: file, issues: [issue]) }
         let root: [String: TOMLNode]
         do {
             root = try TOMLNode.parse(text)
@@ -44,7 +44,7 @@ public struct ConfigLoader: Sendable {
             for name in tunnelTable.table.keys.sorted() {
 
                 if let reason = ValueRules.tunnelNameReason(name) {
-                    log.add("tunnels.\"\(ValueRules.printable(name))\"", reason)
+                    log.add("tunnels.\"\(TerminalText.escape(name))\"", reason)
                     continue
                 }
                 guard let reader = tunnelTable.table(name) else { continue }
@@ -68,29 +68,15 @@ public struct ConfigLoader: Sendable {
     /// `warren keygen`, which must work before the config is valid (a tunnel
     /// without a key is invalid until keygen has run).
     public func stateDirOnly(text: String) -> String {
-        if let override = context.stateDirOverride, ValueRules.pathReason(override) == nil {
+        if let override = context.stateDirOverride, ValueRules.pathReason(context.absolutePath(override)) == nil {
             return context.absolutePath(override)
         }
         if let root = try? TOMLNode.parse(text), case .string(let value)? = root["state_dir"],
-            ValueRules.pathReason(value) == nil
+            ValueRules.pathReason(context.absolutePath(value)) == nil
         {
             return context.absolutePath(value)
         }
         return context.defaultStateDir
-    }
-
-    /// TOMLKit hands strings over as C strings, which would silently cut a value
-    /// at an escaped NUL; so the escape is refused where it stands.
-    static func nulEscape(in text: String) -> ConfigIssue? {
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            for escape in ["\\u0000", "\\U00000000"] {
-                if let range = line.range(of: escape) {
-                    let column = line.distance(from: line.startIndex, to: range.lowerBound) + 1
-                    return ConfigIssue(line: index + 1, column: column, message: "a NUL character (\(escape)) is not allowed in any value")
-                }
-            }
-        }
-        return nil
     }
 
     private func resolveStateDir(_ top: TableReader) -> String {
@@ -99,16 +85,40 @@ public struct ConfigLoader: Sendable {
         if let override = context.stateDirOverride {
             return checkedPath(override, at: "--state-dir", top.log) ?? context.defaultStateDir
         }
-        return fromFile ?? context.defaultStateDir
+        if let fromFile { return fromFile }
+        if top.table["state_dir"] == nil, let reason = ValueRules.pathReason(context.defaultStateDir) {
+            // The default is built from $HOME or $XDG_STATE_HOME, which the file does not control.
+            top.log.add(
+                "state_dir",
+                "not set, and the default state directory \"\(TerminalText.escape(context.defaultStateDir))\" (from $XDG_STATE_HOME or $HOME) \(reason); set state_dir or --state-dir to a path without it")
+        }
+        return context.defaultStateDir
     }
 
-    /// Validates a path value and makes it absolute.
+    /// Validates a path value, makes it absolute, and validates the result:
+    /// the config's directory or $HOME it was joined to may hold what the
+    /// value may not (a newline would end the line in ssh_config).
     func checkedPath(_ value: String, at path: String, _ log: IssueLog) -> String? {
         if let reason = ValueRules.pathReason(value) {
-            log.add(path, "path \"\(ValueRules.printable(value))\" \(reason)")
+            log.add(path, "path \"\(TerminalText.escape(value))\" \(reason)")
             return nil
         }
-        return context.absolutePath(value)
+        let absolute = context.absolutePath(value)
+        if let reason = ValueRules.pathReason(absolute) {
+            let base = value.hasPrefix("~") ? "the home directory" : "the config file's directory"
+            log.add(
+                path,
+                "path \"\(TerminalText.escape(value))\" becomes \"\(TerminalText.escape(absolute))\" (relative to \(base)), which \(reason); give an absolute path without it")
+            return nil
+        }
+        return absolute
+    }
+
+    /// The config file's own path is printed into every ssh_config warren
+    /// writes, so it passes the same rules as a path in it.
+    func configPathIssue(_ file: String) -> ConfigIssue? {
+        guard let reason = ValueRules.pathReason(context.absolutePath(file)) else { return nil }
+        return ConfigIssue(path: "", message: "the config file's path \(reason); move the file to a path without it")
     }
 
     /// Settings a tunnel may take from `[defaults]`.
@@ -134,7 +144,7 @@ public struct ConfigLoader: Sendable {
         out.port = r.int("port", in: 1...65535)
         if let user = r.string("user") {
             if let reason = ValueRules.userReason(user) {
-                r.log.add(r.path("user"), "user \"\(ValueRules.printable(user))\" \(reason)")
+                r.log.add(r.path("user"), "user \"\(TerminalText.escape(user))\" \(reason)")
             } else {
                 out.user = user
             }
@@ -145,7 +155,7 @@ public struct ConfigLoader: Sendable {
             if let path = out.identityFile, context.requireIdentityFiles, !context.isReadableFile(path) {
                 r.log.add(
                     r.path("identity_file"),
-                    "identity file \(path) does not exist or is not readable; create a key with `warren keygen` or fix the path")
+                    "identity file \(path) does not exist, is not readable or is not a regular file (a FIFO or a device is no key); create a key with `warren keygen` or fix the path")
                 out.identityFile = nil
             }
         }
@@ -155,7 +165,7 @@ public struct ConfigLoader: Sendable {
             } else {
                 r.log.add(
                     r.path("host_key_policy"),
-                    "\"\(ValueRules.printable(policy))\" is not a policy; allowed: \"pinned\", \"accept-new\", \"insecure-no-check\"")
+                    "\"\(TerminalText.escape(policy))\" is not a policy; allowed: \"pinned\", \"accept-new\", \"insecure-no-check\"")
             }
         }
         out.keepaliveInterval = r.int("keepalive_interval", in: 1...86400, unit: " seconds")
@@ -173,7 +183,7 @@ public struct ConfigLoader: Sendable {
                     SourcePattern.characters.contains($0)
                 }
                 if !ok {
-                    r.log.add(entry.path, "\"\(ValueRules.printable(entry.value))\" is not an address, CIDR block or host pattern")
+                    r.log.add(entry.path, "\"\(TerminalText.escape(entry.value))\" is not an address, CIDR block or host pattern")
                     return nil
                 }
                 return entry.value

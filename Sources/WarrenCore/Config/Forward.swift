@@ -67,7 +67,7 @@ public struct Forward: Sendable, Hashable, CustomStringConvertible {
         case .remote: form = "[bind_address:]port:host:hostport, [bind_address:]port:/local/socket, /remote/socket:host:hostport, /remote/socket:/local/socket or [bind_address:]port"
         case .dynamic: form = "[bind_address:]port"
         }
-        let bad = ForwardParseError(reason: "\"\(ValueRules.printable(spec))\" does not parse as \(form)")
+        let bad = ForwardParseError(reason: "\"\(TerminalText.escape(spec))\" does not parse as \(form)")
 
         // Split into the listen side (a path, or [bind:]port) and the rest.
         let listenTokens: Int
@@ -94,7 +94,7 @@ public struct Forward: Sendable, Hashable, CustomStringConvertible {
         let rest = tokens.dropFirst(listenTokens)
         if case .tcp(let host?, let port) = listen {
             if host != "*", host != "localhost", let reason = ValueRules.hostReason(host) {
-                return .failure(.init(reason: "bind address \"\(ValueRules.printable(host))\" \(reason)"))
+                return .failure(.init(reason: "bind address \"\(TerminalText.escape(host))\" \(reason)"))
             }
             listen = .tcp(host: host, port: port)
         }
@@ -109,7 +109,7 @@ public struct Forward: Sendable, Hashable, CustomStringConvertible {
             guard let port = Int(rest.last!.text) else { return .failure(bad) }
             let host = rest.first!.text
             if let reason = ValueRules.hostReason(host) {
-                return .failure(.init(reason: "target host \"\(ValueRules.printable(host))\" \(reason)"))
+                return .failure(.init(reason: "target host \"\(TerminalText.escape(host))\" \(reason)"))
             }
             target = .tcp(host: host, port: port)
         default:

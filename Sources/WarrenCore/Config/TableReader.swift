@@ -16,7 +16,7 @@ struct TableReader {
     /// Logs every key that is not in `allowed`, with a suggestion when one is close.
     func rejectUnknownKeys(allowed: [String], context: String) {
         for key in table.keys.sorted() where !allowed.contains(key) {
-            var message = "unknown key \"\(ValueRules.printable(key))\" in \(context)"
+            var message = "unknown key \"\(TerminalText.escape(key))\" in \(context)"
             if let guess = DidYouMean.suggestion(for: key, among: allowed) {
                 message += "; did you mean \"\(guess)\"?"
             } else {

@@ -17,6 +17,7 @@ public enum ValueRules {
             case " ", "\t": return "contains whitespace, which ssh_config cannot carry"
             case "\"", "'", "`": return "contains a quote, which ssh_config cannot carry"
             case "%": return "contains '%', which ssh would expand as a token"
+            case "$": return "contains '$', which ssh would expand as ${VARIABLE} (it would then read another file than warren wrote)"
             case "#": return "contains '#', which ssh_config reads as a comment"
             case "\\": return "contains a backslash"
             case _ where scalar.value > 0x7E: return "contains a non-ASCII character"
@@ -34,7 +35,7 @@ public enum ValueRules {
         let allowedFirst = isAlnum(first)
         let allowedRest = name.unicodeScalars.allSatisfy { isAlnum($0) || $0 == "." || $0 == "_" || $0 == "-" }
         if !allowedFirst || !allowedRest {
-            return "tunnel name \"\(printable(name))\" is not allowed; use letters, digits, '.', '_' and '-', starting with a letter or digit"
+            return "tunnel name \"\(TerminalText.escape(name))\" is not allowed; use letters, digits, '.', '_' and '-', starting with a letter or digit"
         }
         return nil
     }
@@ -85,16 +86,9 @@ public enum ValueRules {
         ("a"..."f").contains(s) || ("A"..."F").contains(s) || ("0"..."9").contains(s)
     }
 
-    /// Shows control characters as escapes so that an error message is itself safe to print.
+    /// The same as `TerminalText.escape`, the one escaping function (kept
+    /// for callers in files being rewritten).
     public static func printable(_ value: String) -> String {
-        var out = ""
-        for scalar in value.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        TerminalText.escape(value)
     }
 }

@@ -138,6 +138,12 @@ public struct TunnelConfig: Sendable, Hashable {
     /// Every forward, in the order ssh is told about them.
     public var forwards: [Forward] { localForwards + remoteForwards + dynamicForwards }
 
+    /// false when any hop has `host_key_policy = "insecure-no-check"`: shown by
+    /// `check` (WARNING), status.json (`host_key_checked`) and the metrics.
+    public var checksHostKeys: Bool {
+        endpointsInOrder.allSatisfy { $0.endpoint.hostKeyPolicy != .insecureNoCheck }
+    }
+
     /// The Host alias in the generated ssh_config. warren's own, never user text.
     public var alias: String { "warren-\(name)" }
 

@@ -2,7 +2,8 @@
 /// Each step runs only when the steps it needs passed; otherwise its result
 /// would say nothing (a TCP check when the name does not resolve).
 public enum DoctorStep: Int, Sendable, CaseIterable, Comparable {
-    /// The config file loads and names the tunnel (a missing key file is left to step 2).
+    /// The config file loads and names the tunnel (a missing key file is left to
+    /// step 2), and the state directory is safe to write in (owner, mode, no links).
     case config = 1
     /// The identity file exists, is readable and is 0600 (or stricter).
     case keyFile

@@ -73,7 +73,7 @@ public struct HostKeyFingerprint: Sendable, Hashable, CustomStringConvertible {
         var body = Substring(text.dropFirst(prefix.count))
         while body.hasSuffix("=") { body.removeLast() }
         guard let digest = Base64.decode(String(body)), digest.count == 32 else {
-            return .failure(.init(reason: "\"\(ValueRules.printable(text))\" is not a SHA-256 fingerprint; \(usage)"))
+            return .failure(.init(reason: "\"\(TerminalText.escape(text))\" is not a SHA-256 fingerprint; \(usage)"))
         }
         return .success(HostKeyFingerprint(base64: Base64.encode(digest, padding: false)))
     }

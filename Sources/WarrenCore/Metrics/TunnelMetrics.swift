@@ -23,6 +23,7 @@ public struct TunnelMetrics: Sendable {
         var connectCount = 0
         var restarts: [FailureKind: Int] = [:]
         var connections: [ForwardConnections] = []
+        var hostKeyChecked = true
     }
 
     private(set) var tunnels: [String: Tunnel] = [:]
@@ -43,10 +44,11 @@ public struct TunnelMetrics: Sendable {
             guard var tunnel = tunnels[name] else {
                 tunnels[name] = Tunnel(
                     state: status.state, changedAt: wallClock, connectingSince: status.state == .connecting ? monotonic : nil,
-                    connections: status.connections ?? [])
+                    connections: status.connections ?? [], hostKeyChecked: status.hostKeyChecked ?? true)
                 continue
             }
             tunnel.connections = status.connections ?? tunnel.connections
+            tunnel.hostKeyChecked = status.hostKeyChecked ?? true
             let previous = tunnel.state
             if previous != status.state {
                 tunnel.state = status.state
@@ -114,6 +116,10 @@ public struct TunnelMetrics: Sendable {
         out.family("warren_tunnel_last_state_change_timestamp_seconds", .gauge, help: "When the tunnel last changed state (Unix time).")
         for name in names {
             out.sample("warren_tunnel_last_state_change_timestamp_seconds", [("tunnel", name)], tunnels[name]!.changedAt)
+        }
+        out.family("warren_tunnel_host_key_checked", .gauge, help: "0 when a hop's host key is not checked (host_key_policy = \"insecure-no-check\"), else 1.")
+        for name in names {
+            out.sample("warren_tunnel_host_key_checked", [("tunnel", name)], tunnels[name]!.hostKeyChecked ? 1 : 0)
         }
         out.family("warren_supervisor_start_time_seconds", .gauge, help: "When this warren run started (Unix time).")
         out.sample("warren_supervisor_start_time_seconds", [], startedAt)

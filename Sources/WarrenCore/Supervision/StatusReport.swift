@@ -58,8 +58,14 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     /// With `--shard`, for a tunnel this supervisor does not run: the shards
     /// that run it, best first. Absent otherwise.
     public var shards: [Int]?
+    /// false when a hop's host key is not checked (`insecure-no-check`); nil
+    /// in status files written before the field existed.
+    public var hostKeyChecked: Bool?
 
-    public init(name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?, nextRetry: String?, connections: [ForwardConnections]? = nil) {
+    public init(
+        name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?,
+        nextRetry: String?, connections: [ForwardConnections]? = nil, hostKeyChecked: Bool? = nil
+    ) {
         self.name = name
         self.state = state
         self.since = since
@@ -69,12 +75,14 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
         self.lastError = lastError
         self.nextRetry = nextRetry
         self.connections = connections
+        self.hostKeyChecked = hostKeyChecked
     }
 
     enum CodingKeys: String, CodingKey {
         case name, state, since, pid, restarts, forwards, connections, shards
         case lastError = "last_error"
         case nextRetry = "next_retry"
+        case hostKeyChecked = "host_key_checked"
     }
 
     /// How forwards are listed: `L 127.0.0.1:15432:db:5432`, `R 9090`, `D 1080`.

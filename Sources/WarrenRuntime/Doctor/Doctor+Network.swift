@@ -61,7 +61,7 @@ extension Doctor {
         let endpoint = firstHop.endpoint
         switch await NetworkCheck.offPool({ NetworkCheck.readBanner(fd, timeout: timeout) }) {
         case .banner(let banner):
-            return .passed(evidence: [ValueRules.printable(banner)])
+            return .passed(evidence: [TerminalText.escape(banner)])
         case .silent:
             return .failed(
                 evidence: ["connected, but \(endpoint.host) port \(endpoint.port) sent no SSH banner within \(tunnel.connectTimeout) s (ssh: \"Connection timed out during banner exchange\")"],
@@ -74,7 +74,7 @@ extension Doctor {
                 kind: .connectionLost)
         case .notSSH(let line):
             return .failed(
-                evidence: ["\(endpoint.host) port \(endpoint.port) answered \"\(ValueRules.printable(String(line.prefix(80))))\": not an SSH server"],
+                evidence: ["\(endpoint.host) port \(endpoint.port) answered \"\(TerminalText.escape(String(line.prefix(80))))\": not an SSH server"],
                 fix: "`port` (or `host`) points at another service: use the bastion's SSH port", kind: .unknown)
         }
     }

@@ -92,7 +92,7 @@ public final class Doctor {
         guard let tunnel = config.tunnel(named: options.tunnel) else {
             let names = config.tunnels.map(\.name).joined(separator: ", ")
             return .failed(
-                evidence: ["\(path) has no tunnel named \"\(ValueRules.printable(options.tunnel))\"; tunnels: \(names)"],
+                evidence: ["\(path) has no tunnel named \"\(TerminalText.escape(options.tunnel))\"; tunnels: \(names)"],
                 fix: "use one of the names above", kind: nil)
         }
         do {
@@ -110,6 +110,11 @@ public final class Doctor {
         if tunnel.endpointsInOrder.contains(where: { $0.endpoint.hostKeyPolicy == .insecureNoCheck }) {
             evidence.append("warning: host_key_policy = \"insecure-no-check\": host keys are not checked")
         }
+        // The state directory is where later steps write: an unsafe one fails here, before anything is written.
+        if let problem = SafeDirectory.problem(ofStateDirectory: config.stateDir) {
+            return .failed(evidence: evidence + ["state directory: \(problem.what)"], fix: problem.fix, kind: nil)
+        }
+        evidence.append("state directory \(config.stateDir): owned by root or this user, not writable by others")
         return .passed(evidence: evidence)
     }
 

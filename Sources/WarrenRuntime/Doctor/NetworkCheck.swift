@@ -204,7 +204,8 @@ enum NetworkCheck {
                 guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/fd/\(fd)"),
                     target.hasPrefix("socket:["), inodes.contains(String(target.dropFirst(8).dropLast()))
                 else { continue }
-                let command = ProcessInfoReader.commandLine(pid)?.joined(separator: " ") ?? "?"
+                // Any local user chooses their command line: escaped, it cannot clear the screen or fake a line.
+                let command = TerminalText.escape(ProcessInfoReader.commandLine(pid)?.joined(separator: " ") ?? "?")
                 return (pid, command)
             }
         }
