@@ -335,6 +335,9 @@ public struct StderrClassifier: Sendable {
         return Int(rest.prefix { $0.isASCII && $0.isNumber })
     }
 
+    /// A line worth showing the user that is not a failure (`Warning: ...`).
+    public static func isNotice(_ line: String) -> Bool { isNotice(Substring(line)) }
+
     static func isNotice(_ line: Substring) -> Bool {
         line.hasPrefix("Warning: ")
             // accept-new when the known_hosts directory is missing: ssh still connects.

@@ -112,10 +112,6 @@ public struct ChildOutcome: Sendable {
     /// The exit code, or nil when a signal ended it.
     public var exitCode: Int32?
     public var signal: Int32?
-    /// The last lines of ssh's log that were not debug chatter, oldest first.
-    public var lastLines: [String]
-    /// The last lines the server sent (its banner), oldest first.
-    public var serverLines: [String] = []
 }
 
 /// Lets other tasks signal a running child. The child's execution is only valid
@@ -225,20 +221,16 @@ public enum SSHChild {
         onSpawn: @escaping @Sendable (Int32) -> Void = { _ in },
         onOutput: @escaping @Sendable (SSHOutput) -> Void
     ) async throws -> ChildOutcome {
-        let tail = Mutex(OutputTail())
         let pipe = try launch.logPath.map { path in
             try SSHLogPipe(path: path) { lines in
-                for line in lines {
-                    tail.withLock { $0.log(line) }
-                    onOutput(.log(line))
-                }
+                for line in lines { onOutput(.log(line)) }
             }
         }
         defer {
             pipe?.drain()
             if launch.logDirectoryIsPrivate, let path = launch.logPath { rmdir((path as NSString).deletingLastPathComponent) }
         }
-        if control.isStopRequested { return ChildOutcome(exitCode: nil, signal: nil, lastLines: []) }
+        if control.isStopRequested { return ChildOutcome(exitCode: nil, signal: nil) }
         let stderrIsLog = pipe == nil
         let result = try await Subprocess.run(configuration(launch), input: .none, output: .discarded, error: .sequence) { execution in
             let pid = execution.processIdentifier.value
@@ -249,10 +241,7 @@ public enum SSHChild {
             pipe?.start()
             var splitter = LineSplitter(limit: lineLimit)
             func take(_ lines: [String]) {
-                for line in lines {
-                    tail.withLock { stderrIsLog ? $0.log(line) : $0.server(line) }
-                    onOutput(stderrIsLog ? .log(line) : .server(line))
-                }
+                for line in lines { onOutput(stderrIsLog ? .log(line) : .server(line)) }
             }
             do {
                 for try await buffer in execution.standardError {
@@ -262,16 +251,15 @@ public enum SSHChild {
             } catch {
                 // A child whose stderr cannot be read cannot be watched: end it
                 // rather than lose track of it.
-                tail.withLock { $0.log("warren: reading ssh's stderr failed: \(error)") }
+                onOutput(.log("warren: reading ssh's stderr failed: \(error)"))
                 try? execution.send(signal: .kill, toProcessGroup: true)
             }
             control.unregister()
         }
         pipe?.drain()
-        let lines = tail.withLock { $0 }
         switch result.terminationStatus {
-        case .exited(let code): return ChildOutcome(exitCode: code, signal: nil, lastLines: lines.logLines, serverLines: lines.serverLines)
-        case .signaled(let signal): return ChildOutcome(exitCode: nil, signal: signal, lastLines: lines.logLines, serverLines: lines.serverLines)
+        case .exited(let code): return ChildOutcome(exitCode: code, signal: nil)
+        case .signaled(let signal): return ChildOutcome(exitCode: nil, signal: signal)
         }
     }
 
@@ -284,25 +272,5 @@ public enum SSHChild {
         return Configuration(
             executable: .path(FilePath(launch.executable)), arguments: Arguments(launch.arguments),
             environment: env, platformOptions: options)
-    }
-}
-
-/// The last lines of a run, kept for the diagnosis when it ends.
-struct OutputTail: Sendable {
-    private(set) var logLines: [String] = []
-    private(set) var serverLines: [String] = []
-
-    mutating func log(_ line: String) {
-        guard !StderrClassifier.isDebug(line) else { return }
-        Self.keep(line, in: &logLines, last: 60)
-    }
-
-    mutating func server(_ line: String) {
-        Self.keep(line, in: &serverLines, last: 20)
-    }
-
-    private static func keep(_ line: String, in lines: inout [String], last: Int) {
-        lines.append(line)
-        if lines.count > last { lines.removeFirst(lines.count - last) }
     }
 }

@@ -51,20 +51,14 @@ struct TransitionLog {
     }
 }
 
-/// Turns a child's output into events for the machine, and log lines for
-/// people: ssh's own log is classified; what the server sent is data, logged
-/// (escaped by the log handler) and never classified.
+/// Logs a child's output for people, and passes on ssh's own log for the
+/// machine to read: what the server sent is data, logged (escaped) and never read.
 struct OutputReader: Sendable {
     let tunnel: String
     let logger: Logger
-    private let classifier = StderrClassifier()
 
-    init(tunnel: String, logger: Logger) {
-        self.tunnel = tunnel
-        self.logger = logger
-    }
-
-    func read(_ output: SSHOutput) -> SSHEvent? {
+    /// The line for the machine's transcript, if it is ssh's log.
+    func read(_ output: SSHOutput) -> String? {
         switch output {
         case .server(let text):
             logger.info("the server says: \(ValueRules.printable(text))", metadata: ["tunnel": "\(tunnel)", "source": "server"])
@@ -75,11 +69,10 @@ struct OutputReader: Sendable {
             } else {
                 logger.debug("ssh: \(line)", metadata: ["tunnel": "\(tunnel)"])
             }
-            let event = classifier.classify(line: line)
-            if case .notice(let text) = event {
-                logger.info("\(text)", metadata: ["tunnel": "\(tunnel)"])
+            if StderrClassifier.isNotice(line) {
+                logger.info("\(line)", metadata: ["tunnel": "\(tunnel)"])
             }
-            return event
+            return line
         }
     }
 }

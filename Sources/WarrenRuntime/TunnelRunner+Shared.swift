@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import WarrenCore
 
 /// How a member of a shared connection carries out its runs.
@@ -24,17 +25,17 @@ extension TunnelRunner {
         do {
             try await env.prepare()
         } catch {
-            input.yield(.exited(run: run, ExitDiagnosis(kind: (error as? HostKeyResolutionError)?.kind ?? .unknown, message: "\(error)")))
+            input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: (error as? HostKeyResolutionError)?.kind ?? .unknown, message: "\(error)"))))
             return
         }
         guard let pid = await waitForMaster(shared.master, control: control) else {
-            input.yield(.exited(run: run, Self.masterDown(shared.master.snapshot, waiting: true)))
+            input.yield(.exited(run: run, .diagnosed(Self.masterDown(shared.master.snapshot, waiting: true))))
             return
         }
         input.yield(.spawned(run: run, pid: pid))
         let added = await Self.mux(shared.addForwards)
         guard added.ok else {
-            input.yield(.exited(run: run, forwardFailure(added.lines)))
+            input.yield(.exited(run: run, .diagnosed(forwardFailure(added.lines))))
             return
         }
         input.yield(.forwardsAdded(run: run))
@@ -43,9 +44,9 @@ extension TunnelRunner {
         let now = shared.master.snapshot
         if control.isStopRequested, now.pid == pid {
             _ = await Self.mux(shared.cancelForwards)
-            input.yield(.exited(run: run, ExitDiagnosis(kind: .connectionLost, message: "the forwards were removed from the shared connection")))
+            input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .connectionLost, message: "the forwards were removed from the shared connection"))))
         } else {
-            input.yield(.exited(run: run, Self.masterDown(now, waiting: false)))
+            input.yield(.exited(run: run, .diagnosed(Self.masterDown(now, waiting: false))))
         }
     }
 
@@ -81,8 +82,11 @@ extension TunnelRunner {
     /// Runs a short `ssh -O ...` to the master's control socket.
     static func mux(_ launch: SSHLaunch) async -> (ok: Bool, lines: [String]) {
         do {
-            let outcome = try await SSHChild.run(launch, control: ChildControl(), onOutput: { _ in })
-            return (outcome.exitCode == 0, outcome.lastLines)
+            let said = Mutex(SSHTranscript())
+            let outcome = try await SSHChild.run(launch, control: ChildControl(), onOutput: { output in
+                said.withLock { _ = $0.read(output.text) }
+            })
+            return (outcome.exitCode == 0, said.withLock { $0.lines })
         } catch {
             return (false, ["cannot run \(launch.executable): \(error)"])
         }

@@ -148,7 +148,7 @@ public final class TunnelRunner: Sendable {
             try await env.prepare()
         } catch {
             let kind = (error as? HostKeyResolutionError)?.kind ?? .unknown
-            input.yield(.exited(run: run, ExitDiagnosis(kind: kind, message: "\(error)")))
+            input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: kind, message: "\(error)"))))
             return
         }
         let pidFile = StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory)
@@ -162,27 +162,14 @@ public final class TunnelRunner: Sendable {
                     input.yield(.spawned(run: run, pid: pid))
                 },
                 onOutput: { [input] output in
-                    if let event = reader.read(output) { input.yield(.ssh(run: run, event)) }
+                    if let line = reader.read(output) { input.yield(.log(run: run, line)) }
                 })
         } catch {
-            input.yield(.exited(run: run, ExitDiagnosis(kind: .unknown, message: "cannot run \(env.launch.executable): \(error)")))
+            input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .unknown, message: "cannot run \(env.launch.executable): \(error)"))))
             return
         }
         unlink(pidFile)
-        input.yield(.exited(run: run, Self.diagnose(outcome, jumpHops: tunnel.jumps.count)))
-    }
-
-    static func diagnose(_ outcome: ChildOutcome, jumpHops: Int) -> ExitDiagnosis {
-        if outcome.exitCode == nil && outcome.signal == nil {
-            return ExitDiagnosis(kind: .connectionLost, message: "ssh was stopped before it started")
-        }
-        let status = outcome.exitCode ?? (128 + (outcome.signal ?? 0))
-        let diagnosis = StderrClassifier.diagnose(lines: outcome.lastLines, exitStatus: status, jumpHops: jumpHops)
-        if let signal = outcome.signal, diagnosis.kind == .connectionLost || diagnosis.kind == .unknown {
-            // Killed from outside (OOM killer, an operator's kill -9): ssh said nothing.
-            return ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal \(signal)")
-        }
-        return diagnosis
+        input.yield(.exited(run: run, .process(exitCode: outcome.exitCode, signal: outcome.signal)))
     }
 
     private func finish(_ machine: TunnelMachine) async {

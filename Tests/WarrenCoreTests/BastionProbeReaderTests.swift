@@ -25,7 +25,7 @@ struct BastionProbeReaderTests {
         // The hop could not reach the bastion's port: that is the bastion
         // refusing connections, not a target that does not answer.
         Case(fixture: "w_proxyjump_hop_refused", shape: .stdioForward, hops: 1,
-             expected: .failed(.connectionRefused, "channel 0: open failed: connect failed: Connection refused")),
+             expected: .failed(.connectionRefused, "a jump hop could not reach the next host: channel 0: open failed: connect failed: Connection refused")),
         Case(fixture: "session_ok", shape: .session, hops: 0, expected: .reachable),
     ]
 
@@ -84,7 +84,7 @@ struct BastionProbeReaderTests {
         reader.read(line)
         reader.read("stdio forwarding failed")
         reader.read("kex_exchange_identification: Connection closed by remote host")
-        #expect(reader.answer(exitStatus: 255) == .failed(kind, line))
+        #expect(reader.answer(exitStatus: 255) == .failed(kind, "a jump hop could not reach the next host: \(line)"))
     }
 
     @Test func aTargetThatClosesAtOnceStillCountsAsReached() {

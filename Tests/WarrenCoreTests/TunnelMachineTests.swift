@@ -46,7 +46,7 @@ struct Drive {
         send(.slotGranted)
         let run = machine.run
         send(.spawned(run: run, pid: Int32(100 + run)))
-        for _ in 0..<sessions { send(.ssh(run: run, .enteredSession)) }
+        for _ in 0..<sessions { send(.log(run: run, "debug1: Entering interactive session.")) }
     }
 }
 
@@ -66,8 +66,8 @@ struct Drive {
         #expect(drive.machine.holdsSlot)
         drive.send(.spawned(run: 1, pid: 101))
         #expect(drive.machine.state == .connecting)
-        #expect(drive.send(.ssh(run: 1, .authenticated)) == [], "authenticated is not ready")
-        #expect(drive.send(.ssh(run: 1, .enteredSession)) == [.releaseSlot, .cancel(TunnelTimer(.readyDeadline, serial: 1)), .probe(run: 1, hold: 2)])
+        #expect(drive.send(.log(run: 1, "Authenticated to b ([127.0.0.1]:22) using \"publickey\".")) == [], "authenticated is not ready")
+        #expect(drive.send(.log(run: 1, "debug1: Entering interactive session.")) == [.releaseSlot, .cancel(TunnelTimer(.readyDeadline, serial: 1)), .probe(run: 1, hold: 2)])
         #expect(drive.machine.state == .up)
         #expect(!drive.machine.holdsSlot)
         #expect(drive.machine.pid == 101)
@@ -79,7 +79,7 @@ struct Drive {
         var drive = Drive(tunnel)
         drive.comeUp(sessions: 1)
         #expect(drive.machine.state == .connecting, "the hop's session line is not readiness")
-        drive.send(.ssh(run: 1, .enteredSession))
+        drive.send(.log(run: 1, "debug1: Entering interactive session."))
         #expect(drive.machine.state == .up)
     }
 
@@ -90,7 +90,7 @@ struct Drive {
         var drive = Drive(tunnel)
         drive.comeUp()
         #expect(drive.machine.state == .connecting, "ssh enters the session before the server answers -R")
-        #expect(drive.send(.ssh(run: 1, .remoteForwardsConfirmed)).contains(.releaseSlot))
+        #expect(drive.send(.log(run: 1, "debug1: forwarding_success: all expected forwarding replies received")).contains(.releaseSlot))
         #expect(drive.machine.state == .up)
         #expect(!drive.last.contains { if case .probe = $0 { return true } else { return false } }, "no local forward, no probes")
     }
@@ -100,7 +100,7 @@ struct Drive {
         for kill in 1...10 {
             drive.comeUp()
             #expect(drive.machine.state == .up)
-            let actions = drive.send(.exited(run: drive.machine.run, Self.lost), after: 1)
+            let actions = drive.send(.exited(run: drive.machine.run, .diagnosed(Self.lost)), after: 1)
             #expect(actions.contains(.acquireSlot), "kill \(kill): the next attempt starts at once")
             #expect(drive.machine.state == .starting)
             #expect(drive.machine.lastError?.kind == .connectionLost, "and says why the run ended")
@@ -112,11 +112,11 @@ struct Drive {
     @Test func onlyAttemptsThatNeverCameUpBackOff() {
         var drive = Drive()
         drive.comeUp()
-        drive.send(.exited(run: 1, Self.lost), after: 60)
+        drive.send(.exited(run: 1, .diagnosed(Self.lost)), after: 60)
         var waits: [Double] = []
         for _ in 0..<4 {
             drive.send(.slotGranted)
-            drive.send(.exited(run: drive.machine.run, Self.refused))
+            drive.send(.exited(run: drive.machine.run, .diagnosed(Self.refused)))
             #expect(drive.machine.state == .backoff)
             #expect(drive.machine.lastError?.kind == .connectionRefused)
             waits.append(drive.delay(of: .retry) ?? -1)
@@ -124,7 +124,7 @@ struct Drive {
         }
         #expect(waits == [1, 2, 4, 8])
         drive.comeUp()
-        drive.send(.exited(run: drive.machine.run, Self.lost), after: 2)
+        drive.send(.exited(run: drive.machine.run, .diagnosed(Self.lost)), after: 2)
         #expect(drive.machine.state == .starting, "up again: the streak is over")
     }
 
@@ -132,7 +132,7 @@ struct Drive {
     func failuresThatNeedAHumanRetrySlowly(kind: FailureKind) {
         var drive = Drive()
         drive.send(.slotGranted)
-        drive.send(.exited(run: 1, ExitDiagnosis(kind: kind, message: "m")))
+        drive.send(.exited(run: 1, .diagnosed(ExitDiagnosis(kind: kind, message: "m"))))
         #expect(drive.machine.state == .failed)
         #expect(drive.delay(of: .retry) == 300)
         #expect(drive.machine.retryAt == 300)
@@ -161,17 +161,17 @@ struct Drive {
     @Test func aChannelFailureDegradesAtOnceAndProbesWatchForTheReturn() {
         var drive = Drive()
         drive.comeUp()
-        drive.send(.ssh(run: 1, .channelOpenFailed(message: "channel 3: open failed: connect failed: Connection refused")))
+        drive.send(.log(run: 1, "channel 3: open failed: connect failed: Connection refused"))
         #expect(drive.machine.state == .degraded)
         #expect(drive.delay(of: .probe) == TunnelMachine.degradedProbeInterval)
-        drive.send(.ssh(run: 1, .failure(.forwardingForbidden, message: "administratively prohibited")))
+        drive.send(.log(run: 1, "channel 4: open failed: administratively prohibited: open failed"))
         #expect(drive.machine.lastError?.kind == .forwardingForbidden)
     }
 
     @Test func aPortHeldByAnotherProgramIsWatchedAndTakenTheMomentItIsFree() {
         var drive = Drive()
         drive.send(.slotGranted)
-        drive.send(.exited(run: 1, ExitDiagnosis(kind: .localPortInUse, message: "bind [127.0.0.1]:15432: Address already in use")))
+        drive.send(.exited(run: 1, .diagnosed(ExitDiagnosis(kind: .localPortInUse, message: "bind [127.0.0.1]:15432: Address already in use"))))
         #expect(drive.machine.state == .backoff)
         #expect(drive.delay(of: .portCheck) == TunnelMachine.portCheckInterval)
         #expect(drive.fire(.portCheck) == [.checkPorts])
@@ -190,7 +190,7 @@ struct Drive {
         drive.send(.spawned(run: 1, pid: 7))
         #expect(drive.fire(.readyDeadline) == [.terminate(run: 1), .arm(TunnelTimer(.killGrace, serial: 2), after: 3)])
         #expect(drive.fire(.killGrace) == [.kill(run: 1)])
-        drive.send(.exited(run: 1, ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal 9")))
+        drive.send(.exited(run: 1, .diagnosed(ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal 9"))))
         #expect(drive.machine.lastError?.kind == .connectTimeout)
         #expect(drive.machine.state == .backoff)
         #expect(!drive.machine.holdsSlot)
@@ -203,10 +203,10 @@ struct Drive {
         #expect(drive.send(.stop).contains(.terminate(run: 1)))
         #expect(drive.machine.state == .stopped)
         #expect(!drive.machine.isFinished, "ssh still runs")
-        drive.send(.ssh(run: 1, .channelOpenFailed(message: "late")))
+        drive.send(.log(run: 1, "channel 5: open failed: connect failed: Connection refused"))
         drive.send(.probed(run: 1, .answered))
         #expect(drive.machine.state == .stopped)
-        drive.send(.exited(run: 1, Self.lost))
+        drive.send(.exited(run: 1, .diagnosed(Self.lost)))
         #expect(drive.machine.isFinished)
         #expect(drive.machine.pid == nil)
     }
@@ -217,7 +217,7 @@ struct Drive {
         // prepare() still runs: no spawned yet.
         #expect(drive.send(.stop).contains(.terminate(run: 1)), "the runner keeps the run from spawning")
         #expect(!drive.machine.isFinished)
-        drive.send(.exited(run: 1, ExitDiagnosis(kind: .connectionLost, message: "ssh was stopped before it started")))
+        drive.send(.exited(run: 1, .diagnosed(ExitDiagnosis(kind: .connectionLost, message: "ssh was stopped before it started"))))
         #expect(drive.machine.isFinished)
         #expect(drive.last == [.releaseSlot, .cancel(TunnelTimer(.killGrace, serial: 2))])
     }
@@ -230,7 +230,7 @@ struct Drive {
 
         var backingOff = Drive()
         backingOff.send(.slotGranted)
-        backingOff.send(.exited(run: 1, Self.refused))
+        backingOff.send(.exited(run: 1, .diagnosed(Self.refused)))
         #expect(backingOff.send(.stop) == [.cancel(TunnelTimer(.retry, serial: 2))])
         #expect(backingOff.machine.isFinished)
         #expect(backingOff.machine.retryAt == nil)
@@ -240,11 +240,11 @@ struct Drive {
         var drive = Drive()
         drive.comeUp()
         let oldProbe = drive.timers[.probe]
-        drive.send(.exited(run: 1, Self.lost), after: 5)
+        drive.send(.exited(run: 1, .diagnosed(Self.lost)), after: 5)
         drive.comeUp()
         #expect(drive.machine.run == 2)
-        #expect(drive.send(.exited(run: 1, Self.lost)) == [])
-        #expect(drive.send(.ssh(run: 1, .channelOpenFailed(message: "old"))) == [])
+        #expect(drive.send(.exited(run: 1, .diagnosed(Self.lost))) == [])
+        #expect(drive.send(.log(run: 1, "channel 6: open failed: connect failed: Connection refused")) == [])
         #expect(drive.send(.probed(run: 1, .failed(message: "old", closedAfter: 0.1))) == [])
         #expect(drive.send(.timer(TunnelTimer(.readyDeadline, serial: 1))) == [])
         if let oldProbe { #expect(drive.send(.timer(oldProbe.0)) == []) }
@@ -256,7 +256,7 @@ struct Drive {
         drive.send(.slotGranted, after: 1)
         drive.send(.spawned(run: 1, pid: 1), after: 1)
         #expect(drive.machine.since == 2)
-        drive.send(.ssh(run: 1, .enteredSession), after: 1)
+        drive.send(.log(run: 1, "debug1: Entering interactive session."), after: 1)
         #expect(drive.machine.since == 3)
         drive.send(.probed(run: 1, .answered), after: 5)
         #expect(drive.machine.since == 3, "a probe that finds what was known changes nothing")

@@ -81,6 +81,15 @@ import Glibc
             try b.sshd.setAuthorizedKeys([])
             let (refused, refusedReport) = try await b.workspace.doctor("db")
             expectFailure(refusedReport, refused, step: 7, kind: .authFailed, fix: ["authorized_keys"])
+
+            // The hop cannot reach the bastion at all: the hop's failed channel is
+            // the bastion refusing connections, not a target that does not answer.
+            b.sshd.stop()
+            let (unreachable, unreachableReport) = try await b.workspace.doctor("db")
+            let failed = try #require(unreachableReport.steps.first { $0.status == "fail" }, "\(unreachable.stdout)")
+            #expect(failed.kind == FailureKind.connectionRefused.rawValue, "\(unreachable.stdout)")
+            #expect(failed.kind != FailureKind.targetUnreachable.rawValue)
+            #expect(failed.evidence.joined().contains("a jump hop could not reach the next host"), "\(unreachable.stdout)")
         }
     }
 

@@ -7,13 +7,12 @@ public enum TunnelEvent: Sendable, Equatable {
     case slotGranted
     /// ssh of run `run` was spawned with this pid.
     case spawned(run: Int, pid: Int32)
-    /// A line of ssh's own log that means something (see `StderrClassifier`).
-    /// Text the server sent (its banner) never becomes an event.
-    case ssh(run: Int, SSHEvent)
+    /// A line of ssh's own log (read by the machine's `SSHTranscript`). Text
+    /// the server sent (its banner) never becomes an event.
+    case log(run: Int, String)
     /// Run `run` ended: ssh exited, or it never started (its files could not
-    /// be prepared, exec failed, or it was stopped first). The diagnosis comes
-    /// from everything ssh logged.
-    case exited(run: Int, ExitDiagnosis)
+    /// be prepared, exec failed, or it was stopped first).
+    case exited(run: Int, ChildExit)
     /// The forwards of run `run` were added to a shared connection's master
     /// (`ssh -O forward` succeeded): every one of them is bound.
     case forwardsAdded(run: Int)
@@ -28,6 +27,16 @@ public enum TunnelEvent: Sendable, Equatable {
     case retryNow
     /// Stop the tunnel (shutdown, removal from the config, reload).
     case stop
+}
+
+/// How a run ended, as the runtime saw it.
+public enum ChildExit: Sendable, Equatable {
+    /// ssh exited with this code, or was ended by this signal (both nil: it
+    /// was stopped before it started). Why is read from what it logged.
+    case process(exitCode: Int32?, signal: Int32?)
+    /// The run ended without an ssh of its own to ask (files not prepared,
+    /// exec failed, a shared connection down): warren says why.
+    case diagnosed(ExitDiagnosis)
 }
 
 /// What a probe through the forwards found.

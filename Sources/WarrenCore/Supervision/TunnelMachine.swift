@@ -23,7 +23,9 @@ public struct TunnelMachine: Sendable {
     public private(set) var connections: ConnectionCounter
 
     let policy: BackoffPolicy
-    var readiness: Readiness
+    /// What ssh logged in the current run.
+    public private(set) var transcript: SSHTranscript
+    let needsRemoteConfirmation: Bool
     /// How long ssh may take to become ready before it is stopped and retried.
     let readyTimeout: Double
     let probesEnabled: Bool
@@ -53,7 +55,8 @@ public struct TunnelMachine: Sendable {
 
     public init(tunnel: TunnelConfig, policy: BackoffPolicy? = nil, now: Double) {
         self.policy = policy ?? BackoffPolicy(for: tunnel)
-        self.readiness = Readiness(tunnel: tunnel)
+        self.transcript = SSHTranscript(hops: tunnel.jumps.count)
+        self.needsRemoteConfirmation = !tunnel.remoteForwards.isEmpty
         // Each hop gets its own connect timeout, plus time for key exchange and auth.
         self.readyTimeout = Double(tunnel.connectTimeout * (tunnel.jumps.count + 1)) + 20
         self.probesEnabled = tunnel.probeInterval > 0 && !tunnel.localForwards.isEmpty
@@ -80,16 +83,16 @@ public struct TunnelMachine: Sendable {
             self.pid = pid
             move(to: .connecting, at: now)
             return []
-        case .ssh(let run, let sshEvent):
-            guard run == self.run else { return [] }
+        case .log(let run, let line):
+            guard run == self.run, let sshEvent = transcript.read(line) else { return [] }
             connections.record(sshEvent)
             return logged(sshEvent, at: now)
         case .forwardsAdded(let run):
             guard run == self.run, state == .connecting else { return [] }
             return becomeUp(at: now)
-        case .exited(let run, let diagnosis):
+        case .exited(let run, let exit):
             guard run == self.run, runAlive else { return [] }
-            return runEnded(diagnosis, at: now, random: random)
+            return runEnded(diagnosis(of: exit), at: now, random: random)
         case .timer(let timer):
             guard timers[timer.purpose] == timer else { return [] }
             timers[timer.purpose] = nil
@@ -119,7 +122,7 @@ public struct TunnelMachine: Sendable {
         holdsSlot = true
         run += 1
         runAlive = true
-        readiness.reset()
+        transcript = SSHTranscript(hops: transcript.hops)
         killedAtDeadline = false
         suspectProbe = false
         // The deadline covers preparing the files too: a start holds a slot.
@@ -140,8 +143,7 @@ public struct TunnelMachine: Sendable {
     private mutating func logged(_ event: SSHEvent, at now: Double) -> [TunnelAction] {
         switch (event, state) {
         case (.enteredSession, .connecting), (.remoteForwardsConfirmed, .connecting):
-            readiness.record(event)
-            return readiness.isReady ? becomeUp(at: now) : []
+            return transcript.forwardsReady(remote: needsRemoteConfirmation) ? becomeUp(at: now) : []
         case (.channelOpenFailed(let message), .up), (.channelOpenFailed(let message), .degraded):
             return targetFailed(.targetUnreachable, message, at: now)
         case (.failure(.forwardingForbidden, let message), .up), (.failure(.forwardingForbidden, let message), .degraded):
@@ -228,6 +230,23 @@ public struct TunnelMachine: Sendable {
     }
 
     // MARK: - The end of a run
+
+    /// Why a run ended: what ssh logged, with its exit status, or warren's word.
+    func diagnosis(of exit: ChildExit) -> ExitDiagnosis {
+        switch exit {
+        case .diagnosed(let diagnosis):
+            return diagnosis
+        case .process(nil, nil):
+            return ExitDiagnosis(kind: .connectionLost, message: "ssh was stopped before it started")
+        case .process(let code, let signal):
+            let diagnosis = transcript.diagnosis(exitStatus: code ?? 128 + (signal ?? 0))
+            if let signal, diagnosis.kind == .connectionLost || diagnosis.kind == .unknown {
+                // Killed from outside (OOM killer, an operator's kill -9): ssh said nothing.
+                return ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal \(signal)")
+            }
+            return diagnosis
+        }
+    }
 
     private mutating func runEnded(_ diagnosis: ExitDiagnosis, at now: Double, random: Double) -> [TunnelAction] {
         var actions = endRun()

@@ -33,62 +33,34 @@ struct SSHCheck {
     let goal: Goal
     let timeout: Double
 
-    /// Tracks the lines of one run.
+    /// What one run's ssh said so far (its log, read by one `SSHTranscript`).
     final class Watch: Sendable {
-        struct State {
-            var authenticated = 0
-            var entered = 0
-            var remoteConfirmed = false
-            var channelConfirmed = false
-            var failure: ExitDiagnosis?
-            var lines: [String] = []
-        }
-        let state = Mutex(State())
-        let hops: Int
+        let transcript: Mutex<SSHTranscript>
         let goal: Goal
 
         init(hops: Int, goal: Goal) {
-            self.hops = hops
+            self.transcript = Mutex(SSHTranscript(hops: hops))
             self.goal = goal
         }
 
         func feed(_ line: String) {
-            state.withLock { s in
-                if !StderrClassifier.isDebug(line) {
-                    s.lines.append(line)
-                    if s.lines.count > 60 { s.lines.removeFirst() }
-                }
-                let loggedIn = s.authenticated > hops
-                switch StderrClassifier().classify(line: line) {
-                case .authenticated?: s.authenticated += 1
-                case .enteredSession?: s.entered += 1
-                case .remoteForwardsConfirmed?: s.remoteConfirmed = true
-                case .channelOpenFailed(let message)?:
-                    if s.failure == nil { s.failure = ExitDiagnosis(kind: .targetUnreachable, message: message) }
-                case .failure(.forwardingForbidden, let message)?:
-                    if s.failure == nil { s.failure = ExitDiagnosis(kind: .forwardingForbidden, message: message) }
-                default: break
-                }
-                // With ProxyJump the hop's own `ssh -W` channel is confirmed before
-                // the last login; only a confirmation after it is the target's.
-                if loggedIn, line.hasPrefix("debug2: channel "), line.contains(": open confirm ") {
-                    s.channelConfirmed = true
-                }
-            }
+            transcript.withLock { _ = $0.read(line) }
         }
 
         var reached: Bool {
-            state.withLock { s in
+            transcript.withLock { said in
                 switch goal {
-                case .authenticated: return s.authenticated > hops
-                case .channelOpen: return s.channelConfirmed
-                case .forwardsReady(let remote): return s.entered > hops && (!remote || s.remoteConfirmed)
+                case .authenticated: return said.loggedIn
+                case .channelOpen: return said.channelConfirmed
+                case .forwardsReady(let remote): return said.forwardsReady(remote: remote)
                 }
             }
         }
 
-        var failure: ExitDiagnosis? { state.withLock { $0.failure } }
-        var lines: [String] { state.withLock { $0.lines } }
+        /// A channel that failed: the target's, or a jump hop's that could not reach the next host.
+        var failure: ExitDiagnosis? { transcript.withLock { $0.channelFailure } }
+        var lines: [String] { transcript.withLock { $0.lines } }
+        func diagnosis(exitStatus: Int32?) -> ExitDiagnosis { transcript.withLock { $0.diagnosis(exitStatus: exitStatus) } }
     }
 
     /// A started run; `finish()` stops ssh (if it still runs) and waits for it.
@@ -137,7 +109,7 @@ struct SSHCheck {
                 let outcome = await task.value
                 if running.watch.reached { return (.reached(seconds: elapsed()), running) }
                 let status = outcome?.exitCode ?? outcome.flatMap { $0.signal.map { 128 + $0 } }
-                return (.failed(StderrClassifier.diagnose(lines: running.watch.lines, exitStatus: status)), running)
+                return (.failed(running.watch.diagnosis(exitStatus: status)), running)
             }
             if elapsed() > timeout {
                 _ = await running.finish()
