@@ -38,7 +38,7 @@ public enum ConfigFile {
 
     private static func context(path: String, stateDirOverride: String?, requireIdentityFiles: Bool) -> ConfigContext {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return ConfigContext(
+        var context = ConfigContext(
             configDirectory: directory, homeDirectory: Locations.homeDirectory(),
             stateDirOverride: stateDirOverride, defaultStateDir: Locations.defaultStateDir(),
             isReadableFile: { path in
@@ -47,5 +47,7 @@ public enum ConfigFile {
                     && !isDirectory.boolValue && access(path, R_OK) == 0
             },
             requireIdentityFiles: requireIdentityFiles)
+        context.expandInclude = { pattern in IncludeGlob.files(matching: pattern) }
+        return context
     }
 }

@@ -6,19 +6,22 @@ public struct ConfigLoader: Sendable {
         self.context = context
     }
 
-    static let topKeys = ["state_dir", "templates_dir", "ssh_binary", "defaults", "tunnels"]
+    static let topKeys = ["state_dir", "templates_dir", "ssh_binary", "include", "defaults", "tunnels"]
     static let inheritableKeys = [
         "port", "user", "identity_file", "host_key_policy", "keepalive_interval",
         "keepalive_count", "connect_timeout", "backoff_min", "backoff_max", "probe_interval",
         "allowed_from",
     ]
+    /// `[defaults]` may also name the bastion most tunnels share.
+    static let defaultsKeys = inheritableKeys + ["host", "host_key"]
     static let tunnelKeys =
         inheritableKeys + [
             "host", "host_key", "local_forward", "remote_forward", "dynamic_forward", "jump", "enabled",
         ]
     static let jumpKeys = ["host", "port", "user", "identity_file", "host_key", "host_key_policy"]
 
-    /// Parses and validates. Throws `ConfigError` with every issue found.
+    /// Parses and validates the main file and every file its `include` patterns
+    /// match. Throws `ConfigError` with every issue found, each naming its file.
     public func load(text: String, file: String) throws(ConfigError) -> WarrenConfig {
         if let issue = Self.nulEscape(in: text) { throw ConfigError(file: file, issues: [issue]) }
         let root: [String: TOMLNode]
@@ -36,27 +39,17 @@ public struct ConfigLoader: Sendable {
         let sshBinary = top.string("ssh_binary").flatMap { checkedPath($0, at: top.path("ssh_binary"), log) }
 
         let defaults = top.table("defaults") ?? TableReader(prefix: "defaults", table: [:], log: log)
-        defaults.rejectUnknownKeys(allowed: Self.inheritableKeys, context: "[defaults]")
-        let inherited = readInheritable(defaults, stateDir: stateDir, tunnelName: nil)
+        defaults.rejectUnknownKeys(allowed: Self.defaultsKeys, context: "[defaults]")
+        let inherited = readDefaults(defaults, stateDir: stateDir)
 
-        var tunnels: [TunnelConfig] = []
-        if let tunnelTable = top.table("tunnels") {
-            for name in tunnelTable.table.keys.sorted() {
-
-                if let reason = ValueRules.tunnelNameReason(name) {
-                    log.add("tunnels.\"\(ValueRules.printable(name))\"", reason)
-                    continue
-                }
-                guard let reader = tunnelTable.table(name) else { continue }
-                if let tunnel = readTunnel(name: name, reader, inherited: inherited, stateDir: stateDir) {
-                    tunnels.append(tunnel)
-                }
-            }
-        }
+        let sources = [TunnelSource(file: file, text: text, tunnels: top.table("tunnels"), isMain: true)] + readIncludes(top)
+        let (unsorted, origins) = readTunnels(from: sources, inherited: inherited, stateDir: stateDir, log: log)
+        let tunnels = unsorted.sorted { $0.name < $1.name }
         if tunnels.isEmpty && log.issues.isEmpty {
-            log.add("tunnels", "no tunnels are defined; add a [tunnels.NAME] table with host, host_key and local_forward")
+            let where_ = sources.count > 1 ? " (in this file or the files include matched)" : ""
+            log.add("tunnels", "no tunnels are defined\(where_); add a [tunnels.NAME] table with host, host_key and local_forward")
         }
-        checkLocalListeners(tunnels, log)
+        checkLocalListeners(tunnels, origins: origins, log)
         guard log.issues.isEmpty else { throw ConfigError(file: file, issues: log.issues) }
         return WarrenConfig(
             file: file, stateDir: stateDir, templatesDir: templatesDir, sshBinary: sshBinary,
@@ -113,6 +106,9 @@ public struct ConfigLoader: Sendable {
 
     /// Settings a tunnel may take from `[defaults]`.
     struct Inheritable {
+        /// `[defaults]` only: the shared bastion, and its pins (used by tunnels that keep that host).
+        var host: String?
+        var hostPins: (keys: [HostKey], fingerprints: [HostKeyFingerprint])?
         var port: Int?
         var user: String?
         var identityFile: String?
