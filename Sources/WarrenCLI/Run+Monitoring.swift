@@ -46,8 +46,20 @@ final class Monitor: Sendable {
     private let watchdog = Mutex<Task<Void, Never>?>(nil)
     private let supervisor = Mutex<Supervisor?>(nil)
 
-    init(_ options: MonitoringOptions) {
+    /// Where the config is, to read certificate expiry at start and after each reload.
+    private let configPath: String?
+    private let stateDirOverride: String?
+
+    init(_ options: MonitoringOptions, configPath: String? = nil, stateDirOverride: String? = nil) {
         metrics = options.metricsFile != nil || options.metricsListen != nil ? Metrics(filePath: options.metricsFile) : nil
+        self.configPath = configPath
+        self.stateDirOverride = stateDirOverride
+    }
+
+    /// Certificates change on disk and with the config: read them again.
+    private func refreshCertificates() {
+        guard let metrics, let configPath, let config = try? ConfigFile.load(path: configPath, stateDirOverride: stateDirOverride) else { return }
+        Task { await metrics.observeCertificates(of: config) }
     }
 
     var hooks: SupervisorHooks {
@@ -66,6 +78,10 @@ final class Monitor: Sendable {
                 notifier.notify(phase)
                 // systemd arms the watchdog once the service is ready.
                 if case .started = phase { startWatchdog() }
+                switch phase {
+                case .started, .reloaded: refreshCertificates()
+                default: break
+                }
             })
     }
 

@@ -61,7 +61,7 @@ extension Warren {
                 throw ExitCode(ExitCodes.config)
             }
             let supervisor: Supervisor
-            let monitor = Monitor(monitoring)
+            let monitor = Monitor(monitoring, configPath: path, stateDirOverride: options.stateDir)
             do {
                 var supervisorOptions = Supervisor.Options(
                     configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,

@@ -19,6 +19,10 @@ public enum FailureKind: String, Sendable, Hashable, Codable, CaseIterable {
     case keyMissing = "key_missing"
     /// The identity file is readable by others, so ssh refuses to use it.
     case keyPermissions = "key_permissions"
+    /// The bastion would accept the key, but the key is protected by a
+    /// passphrase that warren was not given (`passphrase_file`), or the one
+    /// given is wrong: ssh cannot sign with it.
+    case keyPassphrase = "key_passphrase"
     /// A local forward could not bind: the port is taken on this machine.
     case localPortInUse = "local_port_in_use"
     /// Connected, but the bastion cannot open a connection to the target.
@@ -53,6 +57,8 @@ public enum FailureKind: String, Sendable, Hashable, Codable, CaseIterable {
             return "the identity file does not exist: create it with `warren keygen` or fix `identity_file`"
         case .keyPermissions:
             return "the private key is readable by others and ssh refuses it: chmod 600 the identity file"
+        case .keyPassphrase:
+            return "the bastion accepts this key, but the key is protected by a passphrase ssh could not use: set `passphrase_file` (a 0600 file holding the passphrase), check the passphrase in it, or load the key into an agent (`identity_agent`)"
         case .localPortInUse:
             return "the local port of a forward is already taken on this machine: stop the other program (ss -ltnp 'sport = :PORT') or change `local_forward`"
         case .targetUnreachable:
@@ -75,7 +81,7 @@ public enum FailureKind: String, Sendable, Hashable, Codable, CaseIterable {
     public var needsHuman: Bool {
         switch self {
         case .hostKeyUnknown, .hostKeyChanged, .authFailed, .keyMissing, .keyPermissions,
-            .forwardingForbidden:
+            .keyPassphrase, .forwardingForbidden:
             return true
         default:
             return false

@@ -48,6 +48,10 @@ public enum ConfigFile {
             },
             requireIdentityFiles: requireIdentityFiles)
         context.expandInclude = { pattern in IncludeGlob.files(matching: pattern) }
+        context.fileMode = { path in
+            var info = stat()
+            return stat(path, &info) == 0 ? Int(info.st_mode & 0o7777) : nil
+        }
         return context
     }
 }

@@ -131,7 +131,7 @@ public enum SSHChild {
             do {
                 for try await raw in execution.standardError.strings() {
                     let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : raw
-                    if !StderrClassifier.isDebug(line) {
+                    if StderrClassifier.keepsForDiagnosis(line) {
                         tail.append(line)
                         if tail.count > 60 { tail.removeFirst(tail.count - 60) }
                     }

@@ -137,9 +137,10 @@ public actor Supervisor {
         if tunnel.endpoint.hostKeyPolicy == .insecureNoCheck || tunnel.jumps.contains(where: { $0.hostKeyPolicy == .insecureNoCheck }) {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
-        let launch = SSHLaunch.make(
+        var launch = SSHLaunch.make(
             ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
             setpriv: launchTools.setpriv, supervisorPid: getpid())
+        launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
         let generation = (generations[tunnel.name] ?? 0) + 1
         generations[tunnel.name] = generation
         let runner = TunnelRunner(

@@ -28,6 +28,8 @@ public struct TunnelFiles: Sendable {
 
     public func sshConfigPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/ssh_config" }
     public func knownHostsPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/known_hosts" }
+    /// The askpass helper (written only for tunnels that need one).
+    public func askpassPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/askpass" }
 
     /// Renders without writing.
     public func render(_ tunnel: TunnelConfig) -> RenderedTunnel {
@@ -51,6 +53,11 @@ public struct TunnelFiles: Sendable {
         try AtomicFile.makeDirectory(directory(for: tunnel), mode: 0o700)
         try AtomicFile.write(rendered.knownHosts, to: knownHostsPath(for: tunnel))
         try AtomicFile.write(rendered.sshConfig, to: sshConfigPath(for: tunnel))
+        if let askpass = rendered.askpass {
+            try AtomicFile.write(askpass, to: askpassPath(for: tunnel), mode: 0o700)
+        } else {
+            unlink(askpassPath(for: tunnel))
+        }
         return rendered
     }
 }

@@ -66,7 +66,7 @@ struct TunnelMetricsTests {
         #expect(Set(text.order) == [
             "warren_tunnel_up", "warren_tunnel_state", "warren_tunnel_restarts_total", "warren_tunnel_connect_seconds",
             "warren_tunnel_connect_duration_seconds", "warren_tunnel_last_state_change_timestamp_seconds",
-            "warren_supervisor_start_time_seconds",
+            "warren_tunnel_certificate_expiry_timestamp_seconds", "warren_supervisor_start_time_seconds",
         ])
         #expect(text.families["warren_tunnel_state"]!.samples.count == 2 * TunnelState.allCases.count)
         #expect(text.value("warren_tunnel_state", ["tunnel": "other", "state": "stopped"]) == 1)

@@ -141,8 +141,16 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
     /// What the supervisor reports (supervisor mode only).
     public var supervisor: SupervisorView?
     public var forwards: [ForwardCheck]
+    /// Findings that do not stop the tunnel today but need a human soon (a
+    /// certificate about to expire, a local port another program holds): an
+    /// otherwise OK tunnel with warnings is WARNING.
+    public var warnings: [String] = []
+    /// The user certificate's principals and expiry (`certificate_file`), when it has one.
+    public var certificate: String?
 
-    public var status: CheckStatus { state.status }
+    public var status: CheckStatus {
+        state.status == .ok && !warnings.isEmpty ? .warning : state.status
+    }
 
     public init(name: String, state: CheckedState, kind: CheckKind? = nil, message: String? = nil, supervisor: SupervisorView? = nil, forwards: [ForwardCheck] = []) {
         self.name = name
@@ -154,7 +162,7 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         self.forwards = forwards
     }
 
-    enum CodingKeys: String, CodingKey { case name, status, state, kind, message, hint, supervisor, forwards }
+    enum CodingKeys: String, CodingKey { case name, status, state, kind, message, hint, supervisor, forwards, warnings, certificate }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -165,6 +173,8 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         hint = try c.decodeIfPresent(String.self, forKey: .hint)
         supervisor = try c.decodeIfPresent(SupervisorView.self, forKey: .supervisor)
         forwards = try c.decode([ForwardCheck].self, forKey: .forwards)
+        warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
+        certificate = try c.decodeIfPresent(String.self, forKey: .certificate)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -177,6 +187,8 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         try c.encode(hint, forKey: .hint)
         try c.encode(supervisor, forKey: .supervisor)
         try c.encode(forwards, forKey: .forwards)
+        try c.encode(warnings, forKey: .warnings)
+        try c.encode(certificate, forKey: .certificate)
     }
 }
 
@@ -264,6 +276,9 @@ public struct CheckReport: Sendable, Equatable, Codable {
                 if let message = tunnel.message { line += ": \(message)" }
                 if let hint = tunnel.hint { line += " -- fix: \(hint)" }
                 lines.append(PluginText.clean(line))
+            }
+            for tunnel in tunnels {
+                for warning in tunnel.warnings { lines.append(PluginText.clean("\(tunnel.name): WARNING: \(warning)")) }
             }
         }
         return lines.joined(separator: "\n") + "\n"

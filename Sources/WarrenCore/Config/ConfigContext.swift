@@ -20,6 +20,8 @@ public struct ConfigContext: Sendable {
     /// The files an absolute `include` pattern matches, sorted, each with its text
     /// or why it could not be read. The runtime globs and reads; the loader stays pure.
     public var expandInclude: @Sendable (_ pattern: String) -> [IncludedFile] = { _ in [] }
+    /// The permission bits of a file (for secret files, which must be 0600), or nil.
+    public var fileMode: @Sendable (_ path: String) -> Int? = { _ in nil }
 
     public init(
         configDirectory: String, homeDirectory: String, stateDirOverride: String? = nil,

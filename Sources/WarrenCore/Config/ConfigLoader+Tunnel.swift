@@ -14,7 +14,8 @@ extension ConfigLoader {
         let endpoint = SSHEndpoint(
             host: host, port: own.port ?? inherited.port ?? TunnelConfig.Defaults.port,
             user: own.user ?? inherited.user, identityFile: identityFile ?? "",
-            hostKeys: pins.keys, hostKeyFingerprints: pins.fingerprints, hostKeyPolicy: policy)
+            hostKeys: pins.keys, hostKeyFingerprints: pins.fingerprints, hostKeyPolicy: policy,
+            login: LoginMethod.merged(own.login, over: inherited.login))
 
         var jumps: [SSHEndpoint] = []
         for hop in r.tables("jump") ?? [] {
@@ -31,7 +32,7 @@ extension ConfigLoader {
                     user: hopOwn.user ?? endpoint.user,
                     identityFile: hopOwn.identityFile ?? endpoint.identityFile,
                     hostKeys: hopPins.keys, hostKeyFingerprints: hopPins.fingerprints,
-                    hostKeyPolicy: hopPolicy))
+                    hostKeyPolicy: hopPolicy, login: endpoint.login))
         }
 
         let local = readForwards(r, key: "local_forward", kind: .local)
@@ -66,6 +67,9 @@ extension ConfigLoader {
         if r.table["identity_file"] != nil { return own.identityFile }
         if let path = inherited.identityFile { return path }
         if inherited.identityFilePath != nil { return nil }  // already reported at defaults.identity_file
+        // An agent holds the keys, or a password logs in: no key file is needed.
+        let login = LoginMethod.merged(own.login, over: inherited.login)
+        if login.identityAgent != nil || login.passwordFile != nil { return "" }
         let fallback = ConfigContext.defaultIdentityFile(stateDir: stateDir, tunnel: tunnel, exists: context.isReadableFile)
         guard context.isReadableFile(fallback) || !context.requireIdentityFiles else {
             r.log.add(

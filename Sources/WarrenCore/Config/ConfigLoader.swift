@@ -10,7 +10,7 @@ public struct ConfigLoader: Sendable {
     static let inheritableKeys = [
         "port", "user", "identity_file", "host_key_policy", "keepalive_interval",
         "keepalive_count", "connect_timeout", "backoff_min", "backoff_max", "probe_interval",
-        "allowed_from",
+        "allowed_from", "identity_agent", "certificate_file", "password_file", "passphrase_file",
     ]
     /// `[defaults]` may also name the bastion most tunnels share.
     static let defaultsKeys = inheritableKeys + ["host", "host_key"]
@@ -121,6 +121,7 @@ public struct ConfigLoader: Sendable {
         var backoffMax: Double?
         var probeInterval: Int?
         var allowedFrom: [String]?
+        var login = LoginMethod()
     }
 
     func readInheritable(_ r: TableReader, stateDir: String, tunnelName: String?) -> Inheritable {
@@ -158,6 +159,7 @@ public struct ConfigLoader: Sendable {
         out.backoffMin = r.seconds("backoff_min", in: 0.1...3600)
         out.backoffMax = r.seconds("backoff_max", in: 1...86400)
         out.probeInterval = r.int("probe_interval", in: 0...86400, unit: " seconds")
+        out.login = readLogin(r)
         if let sources = r.strings("allowed_from") {
             out.allowedFrom = sources.compactMap { entry in
                 let ok = !entry.value.isEmpty && entry.value.unicodeScalars.allSatisfy {

@@ -57,6 +57,10 @@ public struct TunnelMetrics: Sendable {
         }
     }
 
+    /// Expiry (Unix time) of each tunnel's user certificate, read by the runtime
+    /// at start and on every reload.
+    public var certificateExpiry: [String: Double] = [:]
+
     /// Every tunnel is now stopped (the supervisor is exiting).
     public mutating func stopAll(wallClock: Double) {
         for (name, tunnel) in tunnels where tunnel.state != .stopped {
@@ -105,6 +109,10 @@ public struct TunnelMetrics: Sendable {
         out.family("warren_tunnel_last_state_change_timestamp_seconds", .gauge, help: "When the tunnel last changed state (Unix time).")
         for name in names {
             out.sample("warren_tunnel_last_state_change_timestamp_seconds", [("tunnel", name)], tunnels[name]!.changedAt)
+        }
+        out.family("warren_tunnel_certificate_expiry_timestamp_seconds", .gauge, help: "When the tunnel's user certificate (certificate_file) expires (Unix time); absent without one or when it never expires.")
+        for name in certificateExpiry.keys.sorted() {
+            out.sample("warren_tunnel_certificate_expiry_timestamp_seconds", [("tunnel", name)], certificateExpiry[name]!)
         }
         out.family("warren_supervisor_start_time_seconds", .gauge, help: "When this warren run started (Unix time).")
         out.sample("warren_supervisor_start_time_seconds", [], startedAt)

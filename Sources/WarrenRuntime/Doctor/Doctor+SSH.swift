@@ -9,7 +9,9 @@ extension Doctor {
     var loginTimeout: Double { Double(tunnel.connectTimeout * (tunnel.jumps.count + 1) + 15) }
 
     func launch(_ arguments: [String]) -> SSHLaunch {
-        SSHLaunch.make(ssh: tools.ssh, arguments: arguments, setpriv: tools.setpriv, supervisorPid: getpid())
+        var launch = SSHLaunch.make(ssh: tools.ssh, arguments: arguments, setpriv: tools.setpriv, supervisorPid: getpid())
+        launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
+        return launch
     }
 
     /// A step's failure from how an ssh run ended.
@@ -23,6 +25,16 @@ extension Doctor {
             return "ssh failed in a way warren does not recognise: read ssh's message above, and run the command below by hand (it has -v)"
         }
         return kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name)
+    }
+
+    /// What ssh offers to log in: `the key K`, `the agent at S`, `certificate C`, `a password`.
+    static func credentials(_ endpoint: SSHEndpoint) -> String {
+        var parts: [String] = []
+        if !endpoint.identityFile.isEmpty { parts.append(endpoint.identityFile) }
+        if let agent = endpoint.login.identityAgent { parts.append("the agent (\(agent))") }
+        if let certificate = endpoint.login.certificateFile { parts.append("certificate \(certificate)") }
+        if endpoint.login.passwordFile != nil { parts.append("a password") }
+        return parts.joined(separator: ", ")
     }
 
     // MARK: - 7. authentication
@@ -47,7 +59,7 @@ extension Doctor {
         switch result {
         case .reached(let seconds):
             _ = await running.finish()
-            var evidence = ["logged in as \(user)@\(bastion.host) with \(bastion.identityFile) in \(String(format: "%.2f", seconds)) s"]
+            var evidence = ["logged in as \(user)@\(bastion.host) with \(Self.credentials(bastion)) in \(String(format: "%.2f", seconds)) s"]
             if !tunnel.jumps.isEmpty { evidence.append("through \(tunnel.jumps.count) jump hop\(tunnel.jumps.count == 1 ? "" : "s"), each with its own login") }
             return .passed(evidence: evidence)
         case .failed(let diagnosis):
@@ -137,7 +149,7 @@ extension Doctor {
             return await probeForwards(evidence: evidence)
         }
         let check = SSHCheck(
-            launch: SSHLaunch.make(ssh: tools.ssh, sshConfig: sshConfigPath, alias: tunnel.alias, setpriv: tools.setpriv, supervisorPid: getpid()),
+            launch: launch(["-v", "-F", sshConfigPath, "-N", tunnel.alias]),
             hops: tunnel.jumps.count, goal: .forwardsReady(remote: !tunnel.remoteForwards.isEmpty), timeout: loginTimeout)
         let (result, running) = await check.start()
         switch result {

@@ -58,7 +58,7 @@ public final class Doctor {
     func perform(_ step: DoctorStep) async -> StepOutcome {
         switch step {
         case .config: return checkConfig()
-        case .keyFile: return checkKeyFiles()
+        case .keyFile: return await checkCredentials()
         case .nameResolves: return await checkName()
         case .tcpConnect: return await checkTCP()
         case .sshBanner: return await checkBanner()
@@ -122,7 +122,7 @@ public final class Doctor {
     func checkKeyFiles() -> StepOutcome {
         var evidence: [String] = []
         var seen: Set<String> = []
-        for (_, keyPath, endpoint) in tunnel.endpointsInOrder where seen.insert(endpoint.identityFile).inserted {
+        for (_, keyPath, endpoint) in tunnel.endpointsInOrder where !endpoint.identityFile.isEmpty && seen.insert(endpoint.identityFile).inserted {
             let path = endpoint.identityFile
             var info = stat()
             guard stat(path, &info) == 0 else {
