@@ -44,10 +44,17 @@ struct CheckTests {
     @Test func directModeEveryExitCode() async throws {
         let lab = try TunnelLab()
         defer { lab.stop() }
-        // Something else holds ok's local port: a check that bound it (or let
-        // ssh bind it) would fail; asking the bastion binds nothing.
+        // Something else holds ok's local port: asking the bastion binds nothing,
+        // so the target answers, but the tunnel could not start: WARNING, naming the holder.
         let squatter = try TCPTarget.start(port: lab.localPorts[.ok]!)
-        defer { squatter.stop() }
+        let taken = try await check(lab, ["ok"], expect: 1)
+        #expect(lines(taken.text) == [
+            "WARREN WARNING - 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0",
+            "ok: WARNING: local port 127.0.0.1:\(lab.localPorts[.ok]!) is taken by pid \(getpid()) (\((ProcessTable.cmdline(getpid()) ?? "").replacingOccurrences(of: "|", with: "/"))): the tunnel cannot listen there when it starts; stop that program (ss -ltnp 'sport = :\(lab.localPorts[.ok]!)') or change local_forward",
+        ], "\(taken.text)")
+        #expect((tunnels(taken.json)["ok"]?["warnings"] as? [String])?.count == 1)
+        #expect(squatter.acceptedConnections == 0, "the check never touched the local port")
+        squatter.stop()
 
         let ok = try await check(lab, ["ok"], expect: 0)
         #expect(lines(ok.text) == ["WARREN OK - 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0"])
@@ -55,7 +62,6 @@ struct CheckTests {
         #expect(ok.json["supervisor_pid"] is NSNull)
         let okForwards = tunnels(ok.json)["ok"]?["forwards"] as? [[String: Any]]
         #expect(okForwards?.first?["result"] as? String == "reachable")
-        #expect(squatter.acceptedConnections == 0, "the check never touched the local port")
 
         let warning = try await check(lab, ["ok", "deg"], expect: 1)
         #expect(lines(warning.text) == [
