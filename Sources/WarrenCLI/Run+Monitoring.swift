@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Synchronization
 import WarrenCore
 import WarrenRuntime
@@ -45,6 +46,10 @@ final class Monitor: Sendable {
     private let server = Mutex<MetricsServer?>(nil)
     private let watchdog = Mutex<Task<Void, Never>?>(nil)
     private let supervisor = Mutex<Supervisor?>(nil)
+    /// Retries binding --metrics-listen while another program holds the port.
+    private let bindRetry = Mutex<Task<Void, Never>?>(nil)
+    /// How long between attempts to bind a busy metrics port.
+    static let bindRetryInterval: Duration = .seconds(5)
 
     /// Where the config is, to read certificate expiry at start and after each reload.
     private let configPath: String?
@@ -86,14 +91,33 @@ final class Monitor: Sendable {
     }
 
     /// Starts serving metrics, if asked; the watchdog pings start once the
-    /// supervisor has started its tunnels.
-    func start(_ options: MonitoringOptions, supervisor: Supervisor) throws {
+    /// supervisor has started its tunnels. A busy metrics port does not stop the
+    /// tunnels (under systemd that would be a restart loop with no tunnel up):
+    /// it is logged and the bind retried until it works.
+    func start(_ options: MonitoringOptions, supervisor: Supervisor, logger: Logger) throws {
         self.supervisor.withLock { $0 = supervisor }
         try metrics?.writeFileOrThrow()
-        if let address = options.address, let metrics {
+        guard let address = options.address, let metrics else { return }
+        do {
             let started = try MetricsServer.start(address) { metrics.text() }
             server.withLock { $0 = started }
+        } catch {
+            logger.error("\(error); the tunnels keep running, and warren tries again every \(Self.bindRetryInterval) until the port is free")
+            retryBind(address, metrics: metrics, logger: logger)
         }
+    }
+
+    private func retryBind(_ address: MetricsServer.Address, metrics: Metrics, logger: Logger) {
+        let task = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.bindRetryInterval)
+                guard !Task.isCancelled, let started = try? MetricsServer.start(address, render: { metrics.text() }) else { continue }
+                server.withLock { $0 = started }
+                logger.notice("serving metrics on \(address) now that the port is free")
+                return
+            }
+        }
+        bindRetry.withLock { $0 = task }
     }
 
     /// WATCHDOG=1 every WATCHDOG_USEC/2, when systemd set a watchdog.
@@ -117,6 +141,7 @@ final class Monitor: Sendable {
     /// metrics file that says every tunnel is stopped.
     func finish() {
         watchdog.withLock { $0?.cancel() }
+        bindRetry.withLock { $0?.cancel() }
         server.withLock { $0 }?.stop()
         metrics?.supervisorStopped()
     }

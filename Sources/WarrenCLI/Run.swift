@@ -76,7 +76,7 @@ extension Warren {
                 }
             }
             do {
-                try monitor.start(monitoring, supervisor: supervisor)
+                try monitor.start(monitoring, supervisor: supervisor, logger: logger)
             } catch {
                 printError("warren: \(error)")
                 throw ExitCode(1)

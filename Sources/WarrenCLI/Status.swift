@@ -10,7 +10,8 @@ extension Warren {
             discussion: """
                 Reads <state_dir>/status.json: each tunnel's state, since when, restarts, \
                 forwards and last error with its hint. Exits 0, or 3 when there is no status \
-                (no supervisor has run for this state directory).
+                (no supervisor has run for this state directory), or 78 when there is none and \
+                the config is invalid (its errors are printed: the state directory may be wrong).
                 """)
 
         @OptionGroup var options: GlobalOptions
@@ -19,11 +20,21 @@ extension Warren {
         var json = false
 
         func run() async throws {
-            let stateDir = try resolveStateDir(options)
+            let (stateDir, configProblem) = stateDirAndConfigProblem(options)
             let path = "\(stateDir)/status.json"
             guard let data = FileManager.default.contents(atPath: path), let report = try? StatusCoding.decode(data) else {
+                if let configProblem {
+                    // The state directory comes from the config: a broken config is the
+                    // likelier reason than a supervisor that never ran.
+                    printError(configProblem.description)
+                    printError("warren: the config is invalid (above), so the state directory it names is uncertain; no supervisor status at \(path)")
+                    throw ExitCode(ExitCodes.config)
+                }
                 printError("warren: no supervisor status at \(path): is `warren run` running for this state directory?")
                 throw ExitCode(3)
+            }
+            if let configProblem {
+                printError("warning: \(configProblem.file) is invalid (`warren validate` lists why); showing the status in \(stateDir)")
             }
             if json {
                 print(StatusCoding.encode(report), terminator: "")
@@ -34,14 +45,17 @@ extension Warren {
     }
 }
 
-/// The state directory without requiring a valid config: --state-dir, else the
-/// config's, else the default.
-func resolveStateDir(_ options: GlobalOptions) throws -> String {
-    if let explicit = options.stateDir { return explicit }
-    if let path = try? Locations.configFile(explicit: options.config), let config = try? ConfigFile.load(path: path) {
-        return config.stateDir
+/// The state directory and, when the config cannot be loaded, why: --state-dir,
+/// else the config's (read leniently from an invalid file), else the default.
+func stateDirAndConfigProblem(_ options: GlobalOptions) -> (String, ConfigError?) {
+    if let explicit = options.stateDir { return (explicit, nil) }
+    guard let path = try? Locations.configFile(explicit: options.config) else { return (Locations.defaultStateDir(), nil) }
+    do {
+        let config = try ConfigFile.load(path: path, requireIdentityFiles: false, requireHostKeys: false)
+        return (config.stateDir, nil)
+    } catch {
+        return (ConfigFile.stateDir(path: path, stateDirOverride: nil), error)
     }
-    return Locations.defaultStateDir()
 }
 
 /// The human table of `warren status`.

@@ -50,7 +50,7 @@ public enum FailureKind: String, Sendable, Hashable, Codable, CaseIterable {
         case .hostKeyUnknown:
             return "no host key is pinned for the bastion: run `warren hostkey TUNNEL` and paste the printed `host_key` line into the config (or set host_key_policy = \"accept-new\")"
         case .hostKeyChanged:
-            return "the bastion's host key differs from the pinned one: if the bastion was rebuilt, confirm the new fingerprint with its admin and update `host_key` (`warren hostkey TUNNEL`); otherwise this may be an attack: do not connect"
+            return "the bastion's host key differs from the pinned one: if the bastion was rebuilt, confirm the new fingerprint with its admin and update `host_key` (`warren hostkey TUNNEL`), or, with host_key_policy = \"accept-new\", forget the key it learned (`warren hostkey --forget TUNNEL`; also after changing `host`); otherwise this may be an attack: do not connect"
         case .authFailed:
             return "the bastion refused the key: is the public key in the user's ~/.ssh/authorized_keys (`warren authorized-key TUNNEL`)? is ~/.ssh 0700 and authorized_keys 0600 or 0644, owned by that user? is `user` right?"
         case .keyMissing:
