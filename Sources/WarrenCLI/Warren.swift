@@ -16,7 +16,7 @@ public struct Warren: AsyncParsableCommand {
             `warren authorized-key NAME` (the line for the bastion's admin), `warren validate`, \
             and `warren doctor NAME` to check every step. Then `warren run`, or `warren check` from cron.
             """,
-        subcommands: [Run.self, Status.self, Check.self, Validate.self, Render.self, Keygen.self, AuthorizedKey.self, Hostkey.self, Doctor.self]
+        subcommands: [Run.self, Status.self, Check.self, Validate.self, Render.self, Keygen.self, AuthorizedKey.self, BastionConfigCommand.self, Hostkey.self, Doctor.self]
     )
     public init() {}
 }
