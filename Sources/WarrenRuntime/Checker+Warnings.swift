@@ -1,13 +1,14 @@
 import Foundation
 import WarrenCore
 
-/// What `warren check` warns about on a tunnel that still works: a user
+/// Hints with the tunnels' real values, and what `warren check` warns about on a tunnel that still works: a user
 /// certificate about to expire, and (with no supervisor) a local port that
 /// another program holds, which the tunnel will fail to bind when it starts.
 extension Checker {
-    func addWarnings(_ checks: [TunnelCheck], mode: CheckMode) async -> [TunnelCheck] {
+    func completed(_ checks: [TunnelCheck], mode: CheckMode) async -> [TunnelCheck] {
         var out = checks
         for (index, tunnel) in tunnels.enumerated() where index < out.count {
+            out[index] = out[index].withHint(for: tunnel, defaultUser: ProcessInfo.processInfo.userName)
             if let path = tunnel.endpoint.login.certificateFile {
                 let (summary, warning) = await Self.certificateFinding(path, sshBinary: config.sshBinary, now: Date())
                 out[index].certificate = summary

@@ -148,6 +148,14 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
     /// The user certificate's principals and expiry (`certificate_file`), when it has one.
     public var certificate: String?
 
+    /// The check with its hint naming the tunnel's real values (the failing
+    /// host, found in `message`; ports; targets).
+    public func withHint(for tunnel: TunnelConfig, defaultUser: String) -> TunnelCheck {
+        var check = self
+        check.hint = kind?.hint(in: HintContext(tunnel: tunnel, message: message, defaultUser: defaultUser))
+        return check
+    }
+
     public var status: CheckStatus {
         state.status == .ok && !warnings.isEmpty ? .warning : state.status
     }

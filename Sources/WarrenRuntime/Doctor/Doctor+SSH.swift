@@ -16,15 +16,20 @@ extension Doctor {
 
     /// A step's failure from how an ssh run ended.
     func failure(_ diagnosis: ExitDiagnosis, context: [String] = [], fix: String? = nil) -> StepOutcome {
-        .failed(evidence: context + ["ssh: \(diagnosis.message)"], fix: fix ?? hint(diagnosis.kind), kind: diagnosis.kind)
+        .failed(evidence: context + ["ssh: \(diagnosis.message)"], fix: fix ?? hint(diagnosis.kind, message: diagnosis.message), kind: diagnosis.kind)
     }
 
-    func hint(_ kind: FailureKind) -> String {
+    /// The kind's hint with this tunnel's values. `message` (ssh's line) or `at`
+    /// (a Host alias) names the failing host; `target` and `localPort` the forward concerned.
+    func hint(_ kind: FailureKind, message: String? = nil, at alias: String? = nil, target: Forward.Endpoint? = nil, localPort: Int? = nil) -> String {
         if kind == .unknown {
             // The generic hint says to run the doctor, which is running.
             return "ssh failed in a way warren does not recognise: read ssh's message above, and run the command below by hand (it has -v)"
         }
-        return kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name)
+        var context = HintContext(tunnel: resolvedTunnel ?? tunnel, message: message ?? alias, defaultUser: ProcessInfo.processInfo.userName)
+        if case .tcp(let host?, let port)? = target { context.targets = ["\(host) \(port)"] }
+        if let localPort { context.localPorts = [localPort] }
+        return kind.hint(in: context)
     }
 
     /// What ssh offers to log in: `the key K`, `the agent at S`, `certificate C`, `a password`.
@@ -98,7 +103,7 @@ extension Doctor {
                 launch: launch(["-vv", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-W", target.description, tunnel.alias]),
                 hops: tunnel.jumps.count, goal: .channelOpen, timeout: loginTimeout + Double(tunnel.connectTimeout))
             let (result, running) = await check.start()
-            let fix = hint(.targetUnreachable).replacingOccurrences(of: "nc -z HOST PORT", with: "nc -z \(host) \(port)")
+            let fix = hint(.targetUnreachable, target: target)
             switch result {
             case .reached(let seconds):
                 _ = await running.finish()
@@ -187,13 +192,10 @@ extension Doctor {
             case .reachable:
                 evidence.append("\(forward.listen)\(via): a connection through it stayed open \(wait) s: it answers")
             case .unreachable(let message):
-                let fix = forward.target.flatMap { target -> String? in
-                    guard case .tcp(let host?, let port) = target else { return nil }
-                    return hint(.targetUnreachable).replacingOccurrences(of: "nc -z HOST PORT", with: "nc -z \(host) \(port)")
-                } ?? hint(.targetUnreachable)
+                let fix = hint(.targetUnreachable, target: forward.target)
                 return .failed(evidence: evidence + ["\(forward.listen)\(via): \(message)"], fix: fix, kind: .targetUnreachable)
             case .notListening(let message):
-                return .failed(evidence: evidence + ["\(forward.listen)\(via): \(message)"], fix: hint(.localPortInUse), kind: .localPortInUse)
+                return .failed(evidence: evidence + ["\(forward.listen)\(via): \(message)"], fix: hint(.localPortInUse, localPort: forward.listen.port), kind: .localPortInUse)
             }
         }
         if !tunnel.remoteForwards.isEmpty {

@@ -194,7 +194,7 @@ public final class Doctor {
                         let who = holder.map { "by pid \($0.pid): \($0.command)" } ?? "by a process this user cannot see"
                         return .failed(
                             evidence: evidence + ["\(address) port \(port) is already taken \(who)"],
-                            fix: FailureKind.localPortInUse.hint.replacingOccurrences(of: ":PORT", with: ":\(port)"), kind: .localPortInUse)
+                            fix: hint(.localPortInUse, localPort: port), kind: .localPortInUse)
                     }
                 }
                 evidence.append(held
