@@ -20,10 +20,10 @@ extension Warren {
         var json = false
 
         func run() async throws {
-            let (stateDir, configProblem) = stateDirAndConfigProblem(options)
+            let (stateDir, config, configProblem) = stateDirAndConfig(options)
             let path = "\(stateDir)/status.json"
             guard let data = FileManager.default.contents(atPath: path), let report = try? StatusCoding.decode(data) else {
-                if let configProblem {
+                if let configProblem, options.stateDir == nil {
                     // The state directory comes from the config: a broken config is the
                     // likelier reason than a supervisor that never ran.
                     printError(configProblem.description)
@@ -40,27 +40,29 @@ extension Warren {
                 print(StatusCoding.encode(report), terminator: "")
                 return
             }
-            print(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid)), terminator: "")
+            print(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid), config: config), terminator: "")
         }
     }
 }
 
-/// The state directory and, when the config cannot be loaded, why: --state-dir,
-/// else the config's (read leniently from an invalid file), else the default.
-func stateDirAndConfigProblem(_ options: GlobalOptions) -> (String, ConfigError?) {
-    if let explicit = options.stateDir { return (explicit, nil) }
-    guard let path = try? Locations.configFile(explicit: options.config) else { return (Locations.defaultStateDir(), nil) }
+/// The state directory, the config when it loads, and why when it does not:
+/// --state-dir, else the config's (read leniently from an invalid file), else the default.
+func stateDirAndConfig(_ options: GlobalOptions) -> (String, WarrenConfig?, ConfigError?) {
+    guard let path = try? Locations.configFile(explicit: options.config) else {
+        return (options.stateDir ?? Locations.defaultStateDir(), nil, nil)
+    }
     do {
-        let config = try ConfigFile.load(path: path, requireIdentityFiles: false, requireHostKeys: false)
-        return (config.stateDir, nil)
+        let config = try ConfigFile.load(path: path, stateDirOverride: options.stateDir, requireIdentityFiles: false, requireHostKeys: false)
+        return (config.stateDir, config, nil)
     } catch {
-        return (ConfigFile.stateDir(path: path, stateDirOverride: nil), error)
+        return (options.stateDir ?? ConfigFile.stateDir(path: path, stateDirOverride: nil), nil, error)
     }
 }
 
 /// The human table of `warren status`.
 enum StatusTable {
-    static func render(_ report: StatusReport, supervisorAlive: Bool) -> String {
+    /// With `config`, each fix names the tunnel's real values (the failing host, ports, targets).
+    static func render(_ report: StatusReport, supervisorAlive: Bool, config: WarrenConfig? = nil) -> String {
         var out = ""
         let header = report.running && supervisorAlive
             ? "supervisor pid \(report.supervisorPid), config \(report.configFile), updated \(report.updatedAt)"
@@ -75,7 +77,10 @@ enum StatusTable {
         }
         for tunnel in report.tunnels {
             guard let error = tunnel.lastError else { continue }
-            out += "\n\(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.hint)\n"
+            let hint = config?.tunnel(named: tunnel.name).map {
+                error.kind.hint(in: HintContext(tunnel: $0, message: error.message, defaultUser: ProcessInfo.processInfo.userName))
+            } ?? error.hint
+            out += "\n\(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(hint)\n"
             if let retry = tunnel.nextRetry { out += "  next retry: \(retry)\n" }
         }
         return out
