@@ -32,23 +32,12 @@ extension Warren {
             let tunnel = try requireTunnel(self.tunnel, in: config)
             let key: PublicKey
             do {
-                key = try await publicKey(of: tunnel.endpoint.identityFile, sshBinary: config.sshBinary)
+                key = try await PublicKeyFile.read(tunnel.endpoint.identityFile, sshBinary: config.sshBinary)
             } catch {
                 printError("warren: \(error)")
                 throw ExitCode(1)
             }
-            let renderer: AuthorizedKeyRenderer
-            do {
-                let directory = try Locations.templatesDirectory(explicit: options.templates, fromConfig: config.templatesDir)
-                let path = "\(directory)/\(AuthorizedKeyRenderer.templateName)"
-                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                    throw CommandFailure("cannot read template \(path)")
-                }
-                renderer = try AuthorizedKeyRenderer(template: text) as AuthorizedKeyRenderer
-            } catch {
-                printError("warren: \(error)")
-                throw ExitCode(ExitCodes.config)
-            }
+            let renderer = try authorizedKeyRenderer(options, config: config)
             let policy = AuthorizedKeyPolicy(tunnel: tunnel)
             let line = renderer.line(policy, key: key)
             if lineOnly {
@@ -58,22 +47,40 @@ extension Warren {
             let user = tunnel.endpoint.user ?? ProcessInfo.processInfo.userName
             print(BastionSetup.instructions(tunnel: tunnel, user: user, userFromConfig: tunnel.endpoint.user != nil, line: line, policy: policy), terminator: "")
         }
+    }
+}
 
-        /// The `.pub` beside the key, else what `ssh-keygen -y` derives from the private key.
-        private func publicKey(of identityFile: String, sshBinary: String?) async throws -> PublicKey {
-            var text = try? String(contentsOfFile: identityFile + ".pub", encoding: .utf8)
-            if text == nil {
-                let keygen = ToolCommand.openSSHTool("ssh-keygen", sshBinary: sshBinary)
-                let result = try await ToolCommand.run(keygen, ["-y", "-f", identityFile], timeout: 20)
-                guard result.succeeded else {
-                    throw CommandFailure("no \(identityFile).pub, and ssh-keygen -y -f \(identityFile) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-                }
-                text = result.stdout
+/// A tunnel key's public half.
+enum PublicKeyFile {
+    /// The `.pub` beside the key, else what `ssh-keygen -y` derives from the private key.
+    static func read(_ identityFile: String, sshBinary: String?) async throws -> PublicKey {
+        var text = try? String(contentsOfFile: identityFile + ".pub", encoding: .utf8)
+        if text == nil {
+            let keygen = ToolCommand.openSSHTool("ssh-keygen", sshBinary: sshBinary)
+            let result = try await ToolCommand.run(keygen, ["-y", "-f", identityFile], timeout: 20)
+            guard result.succeeded else {
+                throw CommandFailure("no \(identityFile).pub, and ssh-keygen -y -f \(identityFile) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
-            switch PublicKey.parse(text ?? "") {
-            case .success(let key): return key
-            case .failure(let error): throw CommandFailure("\(identityFile).pub \(error.reason)")
-            }
+            text = result.stdout
         }
+        switch PublicKey.parse(text ?? "") {
+        case .success(let key): return key
+        case .failure(let error): throw CommandFailure("\(identityFile).pub \(error.reason)")
+        }
+    }
+}
+
+/// The authorized_keys line renderer from the templates directory; exits 78 when it cannot be read.
+func authorizedKeyRenderer(_ options: GlobalOptions, config: WarrenConfig) throws -> AuthorizedKeyRenderer {
+    do {
+        let directory = try Locations.templatesDirectory(explicit: options.templates, fromConfig: config.templatesDir)
+        let path = "\(directory)/\(AuthorizedKeyRenderer.templateName)"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CommandFailure("cannot read template \(path)")
+        }
+        return try AuthorizedKeyRenderer(template: text) as AuthorizedKeyRenderer
+    } catch {
+        printError("warren: \(error)")
+        throw ExitCode(ExitCodes.config)
     }
 }

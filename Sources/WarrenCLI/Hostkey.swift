@@ -20,6 +20,11 @@ extension Warren {
                 the bastion's admin reads on the bastion (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub). \
                 Works before the config is complete: host_key may still be missing. \
                 Exits 0 when every host answered, 1 when one did not.
+
+                --forget drops the keys that host_key_policy = "accept-new" learned for the \
+                tunnel (after `host` changed, or the bastion was rebuilt and its admin confirmed \
+                the new fingerprint), so that the next connection learns the key it is offered. \
+                It connects to nothing.
                 """)
 
         @OptionGroup var options: GlobalOptions
@@ -27,9 +32,13 @@ extension Warren {
         @Argument(help: "The tunnel's name, as in [tunnels.NAME].")
         var tunnel: String
 
+        @Flag(help: "Forget the host keys accept-new learned for this tunnel, instead of fetching keys.")
+        var forget = false
+
         func run() async throws {
             let config = try options.loadConfig(requireHostKeys: false)
             let tunnel = try requireTunnel(self.tunnel, in: config)
+            if forget { return try forgetLearned(tunnel, stateDir: config.stateDir) }
             let stateDir = config.stateDir
             let knownHosts = try? String(contentsOfFile: "\(Locations.tunnelDirectory(stateDir: stateDir, tunnel: tunnel.name))/known_hosts", encoding: .utf8)
             print("# Host keys of tunnel \(tunnel.name), fetched with ssh-keyscan. Before you pin one, compare its")
@@ -69,6 +78,29 @@ extension Warren {
             case .mismatch(let pinned, _) where pinned.isEmpty: return "nothing pinned yet"
             case .mismatch(let pinned, _): return "DIFFERENT from the pinned \(pinned.joined(separator: ", ")): ssh refuses this host until the pin is updated"
             }
+        }
+
+        /// Removes the learned keys of the tunnel's accept-new endpoints from its known_hosts.
+        private func forgetLearned(_ tunnel: TunnelConfig, stateDir: String) throws {
+            let learning = Set(tunnel.endpointsInOrder.filter { $0.endpoint.hostKeyPolicy == .acceptNew }.map(\.alias))
+            guard !learning.isEmpty else {
+                printError("warren: tunnel \(tunnel.name) pins its host keys (host_key): there is nothing learned to forget; update host_key instead (`warren hostkey \(tunnel.name)`)")
+                throw ExitCode(1)
+            }
+            let path = "\(Locations.tunnelDirectory(stateDir: stateDir, tunnel: tunnel.name))/known_hosts"
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            let (kept, removed) = HostKeyCheck.forgetting(aliases: learning, in: text)
+            guard removed > 0 else {
+                print("tunnel \(tunnel.name): no learned host key in \(path); the next connection learns one")
+                return
+            }
+            do {
+                try AtomicFile.write(kept, to: path)
+            } catch {
+                printError("warren: cannot rewrite \(path): \(error); run this as the user that runs warren")
+                throw ExitCode(1)
+            }
+            print("tunnel \(tunnel.name): forgot \(removed) learned host key\(removed == 1 ? "" : "s") in \(path); the next connection learns the key it is offered (a running `warren run` does so at its next retry)")
         }
 
         private func ordinal(_ n: Int) -> String {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import WarrenCore
 import WarrenRuntime
 
@@ -28,7 +29,7 @@ extension Warren {
             do {
                 rendered = try await files.write(tunnel, sshBinary: config.sshBinary)
             } catch let error as HostKeyResolutionError {
-                printError("warren: \(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name))")
+                printError("warren: \(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.kind.hint(in: HintContext(tunnel: tunnel, message: error.message, defaultUser: ProcessInfo.processInfo.userName)))")
                 throw ExitCode(1)
             } catch {
                 printError("warren: \(error)")

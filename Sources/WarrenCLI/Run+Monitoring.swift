@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Synchronization
 import WarrenCore
 import WarrenRuntime
@@ -52,8 +53,25 @@ final class Monitor: Sendable {
     /// How long the supervisor may go without answering before /healthz says so.
     static let livenessLimit = 30.0
 
-    init(_ options: MonitoringOptions, shard: ShardSpec? = nil) {
+    /// Retries binding --metrics-listen while another program holds the port.
+    private let bindRetry = Mutex<Task<Void, Never>?>(nil)
+    /// How long between attempts to bind a busy metrics port.
+    static let bindRetryInterval: Duration = .seconds(5)
+
+    /// Where the config is, to read certificate expiry at start and after each reload.
+    private let configPath: String?
+    private let stateDirOverride: String?
+
+    init(_ options: MonitoringOptions, shard: ShardSpec? = nil, configPath: String? = nil, stateDirOverride: String? = nil) {
         metrics = options.metricsFile != nil || options.metricsListen != nil ? Metrics(filePath: options.metricsFile, shard: shard) : nil
+        self.configPath = configPath
+        self.stateDirOverride = stateDirOverride
+    }
+
+    /// Certificates change on disk and with the config: read them again.
+    private func refreshCertificates() {
+        guard let metrics, let configPath, let config = try? ConfigFile.load(path: configPath, stateDirOverride: stateDirOverride) else { return }
+        Task { await metrics.observeCertificates(of: config) }
     }
 
     var hooks: SupervisorHooks {
@@ -72,19 +90,43 @@ final class Monitor: Sendable {
                 notifier.notify(phase)
                 // systemd arms the watchdog once the service is ready.
                 if case .started = phase { startWatchdog() }
+                if case .reloaded = phase { refreshCertificates() }
             })
     }
 
     /// Starts serving metrics, if asked; the watchdog pings start once the
-    /// supervisor has started its tunnels.
-    func start(_ options: MonitoringOptions, supervisor: Supervisor) throws {
+    /// supervisor has started its tunnels. A busy metrics port does not stop the
+    /// tunnels (under systemd that would be a restart loop with no tunnel up):
+    /// it is logged and the bind retried until it works.
+    func start(_ options: MonitoringOptions, supervisor: Supervisor, logger: Logger) throws {
         self.supervisor.withLock { $0 = supervisor }
         try metrics?.writeFileOrThrow()
-        if let address = options.address, let metrics {
+        // Before the tunnels settle: the expiry is known from the files alone.
+        refreshCertificates()
+        guard let address = options.address, let metrics else { return }
+        startHeartbeat(supervisor)
+        do {
             let started = try MetricsServer.start(address, render: { metrics.text() }, health: { [self] in health() })
             server.withLock { $0 = started }
-            startHeartbeat(supervisor)
+        } catch {
+            logger.error("\(error); the tunnels keep running, and warren tries again every \(Self.bindRetryInterval) until the port is free")
+            retryBind(address, metrics: metrics, logger: logger)
         }
+    }
+
+    private func retryBind(_ address: MetricsServer.Address, metrics: Metrics, logger: Logger) {
+        let task = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.bindRetryInterval)
+                guard !Task.isCancelled,
+                    let started = try? MetricsServer.start(address, render: { metrics.text() }, health: { [self] in health() })
+                else { continue }
+                server.withLock { $0 = started }
+                logger.notice("serving metrics on \(address) now that the port is free")
+                return
+            }
+        }
+        bindRetry.withLock { $0 = task }
     }
 
     /// Asks the supervisor actor every 5 s; /healthz fails once it has not
@@ -135,6 +177,7 @@ final class Monitor: Sendable {
     func finish() {
         watchdog.withLock { $0?.cancel() }
         heartbeat.withLock { $0?.cancel() }
+        bindRetry.withLock { $0?.cancel() }
         server.withLock { $0 }?.stop()
         metrics?.supervisorStopped()
     }

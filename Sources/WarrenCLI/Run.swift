@@ -81,7 +81,7 @@ extension Warren {
                 throw ExitCode(ExitCodes.config)
             }
             let supervisor: Supervisor
-            let monitor = Monitor(monitoring, shard: shard)
+            let monitor = Monitor(monitoring, shard: shard, configPath: path, stateDirOverride: options.stateDir)
             do {
                 var supervisorOptions = Supervisor.Options(
                     configPath: path, stateDirOverride: options.stateDir, templatesDirectory: options.templates,
@@ -99,7 +99,7 @@ extension Warren {
                 }
             }
             do {
-                try monitor.start(monitoring, supervisor: supervisor)
+                try monitor.start(monitoring, supervisor: supervisor, logger: logger)
             } catch {
                 printError("warren: \(error)")
                 throw ExitCode(1)

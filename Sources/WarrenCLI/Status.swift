@@ -10,8 +10,10 @@ extension Warren {
             discussion: """
                 Reads <state_dir>/status.json: each tunnel's state, since when, restarts, \
                 forwards and last error with its hint. A supervisor started with --shard \
-                says which shard it is, and lists the tunnels other shards run as other_shard. Exits 0, or 3 when there is no status \
-                (no supervisor has run for this state directory).
+                says which shard it is, and lists the tunnels other shards run as other_shard. Exits 0, \
+                or 3 when there is no status (no supervisor has run for this state directory), or 78 \
+                when there is none and the config is invalid (its errors are printed: the state \
+                directory may be wrong).
                 """)
 
         @OptionGroup var options: GlobalOptions
@@ -20,34 +22,49 @@ extension Warren {
         var json = false
 
         func run() async throws {
-            let stateDir = try resolveStateDir(options)
+            let (stateDir, config, configProblem) = stateDirAndConfig(options)
             let path = "\(stateDir)/status.json"
             guard let data = FileManager.default.contents(atPath: path), let report = try? StatusCoding.decode(data) else {
+                if let configProblem, options.stateDir == nil {
+                    // The state directory comes from the config: a broken config is the
+                    // likelier reason than a supervisor that never ran.
+                    printError(configProblem.description)
+                    printError("warren: the config is invalid (above), so the state directory it names is uncertain; no supervisor status at \(path)")
+                    throw ExitCode(ExitCodes.config)
+                }
                 printError("warren: no supervisor status at \(path): is `warren run` running for this state directory?")
                 throw ExitCode(3)
+            }
+            if let configProblem {
+                printError("warning: \(configProblem.file) is invalid (`warren validate` lists why); showing the status in \(stateDir)")
             }
             if json {
                 print(StatusCoding.encode(report), terminator: "")
                 return
             }
-            printText(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid)))
+            printText(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid), config: config))
         }
     }
 }
 
-/// The state directory without requiring a valid config: --state-dir, else the
-/// config's, else the default.
-func resolveStateDir(_ options: GlobalOptions) throws -> String {
-    if let explicit = options.stateDir { return explicit }
-    if let path = try? Locations.configFile(explicit: options.config), let config = try? ConfigFile.load(path: path) {
-        return config.stateDir
+/// The state directory, the config when it loads, and why when it does not:
+/// --state-dir, else the config's (read leniently from an invalid file), else the default.
+func stateDirAndConfig(_ options: GlobalOptions) -> (String, WarrenConfig?, ConfigError?) {
+    guard let path = try? Locations.configFile(explicit: options.config) else {
+        return (options.stateDir ?? Locations.defaultStateDir(), nil, nil)
     }
-    return Locations.defaultStateDir()
+    do {
+        let config = try ConfigFile.load(path: path, stateDirOverride: options.stateDir, requireIdentityFiles: false, requireHostKeys: false)
+        return (config.stateDir, config, nil)
+    } catch {
+        return (options.stateDir ?? ConfigFile.stateDir(path: path, stateDirOverride: nil), nil, error)
+    }
 }
 
 /// The human table of `warren status`.
 enum StatusTable {
-    static func render(_ report: StatusReport, supervisorAlive: Bool) -> String {
+    /// With `config`, each fix names the tunnel's real values (the failing host, ports, targets).
+    static func render(_ report: StatusReport, supervisorAlive: Bool, config: WarrenConfig? = nil) -> String {
         var out = ""
         let header = report.running && supervisorAlive
             ? "supervisor pid \(report.supervisorPid), config \(report.configFile), updated \(report.updatedAt)"
@@ -65,8 +82,11 @@ enum StatusTable {
         }
         for tunnel in report.tunnels {
             guard let error = tunnel.lastError else { continue }
+            let hint = config?.tunnel(named: tunnel.name).map {
+                error.kind.hint(in: HintContext(tunnel: $0, message: error.message, defaultUser: ProcessInfo.processInfo.userName))
+            } ?? error.hint
             // ssh's (or a server's) words, escaped whole: a newline in them must not make a line of its own.
-            out += "\n\(tunnel.name): \(error.kind.rawValue): \(TerminalText.escape(error.message))\n  fix: \(error.hint)\n"
+            out += "\n\(tunnel.name): \(error.kind.rawValue): \(TerminalText.escape(error.message))\n  fix: \(hint)\n"
             if let retry = tunnel.nextRetry { out += "  next retry: \(retry)\n" }
         }
         return out

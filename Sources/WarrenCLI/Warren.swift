@@ -13,10 +13,10 @@ public struct Warren: AsyncParsableCommand {
 
             Config: --config FILE, else $WARREN_CONFIG, else ./warren.toml, else /etc/warren/warren.toml.
             New tunnel: `warren keygen`, then `warren hostkey NAME` (pin the bastion's key), \
-            `warren authorized-key NAME` (the line for the bastion's admin), `warren validate`, \
+            `warren authorized-key NAME` (the line for the bastion's admin; `warren bastion-config NAME` for every jump hop and sshd_config), `warren validate`, \
             and `warren doctor NAME` to check every step. Then `warren run`, or `warren check` from cron.
             """,
-        subcommands: [Run.self, Status.self, Retry.self, Check.self, Validate.self, Render.self, Where.self, Keygen.self, AuthorizedKey.self, Hostkey.self, Doctor.self]
+        subcommands: [Run.self, Status.self, Retry.self, Check.self, Validate.self, Render.self, Where.self, Keygen.self, AuthorizedKey.self, BastionConfigCommand.self, Hostkey.self, Doctor.self]
     )
     public init() {}
 }

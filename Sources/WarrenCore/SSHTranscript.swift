@@ -19,7 +19,8 @@ public struct SSHTranscript: Sendable {
     public private(set) var remoteForwardsConfirmed = false
     /// `debug2: channel N: open confirm` after the bastion's login (ssh -vv -W).
     public private(set) var channelConfirmed = false
-    /// The last 60 lines that are not debug chatter, oldest first.
+    /// The last 60 lines that are not debug chatter (and the few debug lines
+    /// a diagnosis needs, see `StderrClassifier.keepsForDiagnosis`), oldest first.
     public private(set) var lines: [String] = []
     /// The first channel that failed: the target's, or a hop's.
     public private(set) var channelFailure: ExitDiagnosis?
@@ -40,8 +41,7 @@ public struct SSHTranscript: Sendable {
     @discardableResult
     public mutating func read(_ raw: String) -> SSHEvent? {
         let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : raw
-        let debug = StderrClassifier.isDebug(line)
-        if !debug {
+        if StderrClassifier.keepsForDiagnosis(line) {
             lines.append(line)
             if lines.count > 60 { lines.removeFirst(lines.count - 60) }
         } else if line.hasPrefix("debug2: channel "), line.contains(": open confirm "), loggedIn {

@@ -101,9 +101,13 @@ public struct StderrClassifier: Sendable {
         var best: (rank: Int, kind: FailureKind, message: String)?
         var unrecognised: String?
         var authentications = 0
+        var keyAccepted = false
 
         for raw in lines {
             let line = stripped(raw)
+            // A jump hop accepting its own key says nothing of the bastion's:
+            // only an acceptance after every hop has logged in is the bastion's.
+            if isDebug(line) && line.hasPrefix(acceptedKeyLine) && authentications >= jumpHops { keyAccepted = true }
             if line.isEmpty || isDebug(line) {
                 continue
             }
@@ -134,6 +138,11 @@ public struct StderrClassifier: Sendable {
         }
 
         if let best {
+            // The server said it would take the key, yet ssh gave up: it could
+            // not sign, which for a key file means a passphrase it does not have.
+            if best.kind == .authFailed && keyAccepted {
+                return ExitDiagnosis(kind: .keyPassphrase, message: best.message)
+            }
             return ExitDiagnosis(kind: best.kind, message: best.message)
         }
         if let unrecognised {
@@ -141,6 +150,15 @@ public struct StderrClassifier: Sendable {
         }
         let how = exitStatus.map { "ssh exited with status \($0)" } ?? "ssh ended"
         return ExitDiagnosis(kind: .connectionLost, message: "\(how) without stating an error")
+    }
+
+    /// `debug1: Server accepts key: PATH ...`: the bastion would accept the key.
+    static let acceptedKeyLine = "debug1: Server accepts key: "
+
+    /// Whether the runtime must keep this line for ``diagnose(lines:exitStatus:jumpHops:)``:
+    /// every non-debug line, and the few debug lines it reads.
+    public static func keepsForDiagnosis(_ line: String) -> Bool {
+        !isDebug(line) || line.hasPrefix(acceptedKeyLine)
     }
 
     /// The kind for a jump hop's `channel N: open failed: REASON` towards the next host.

@@ -4,6 +4,9 @@ import Mustache
 public struct RenderedTunnel: Sendable, Equatable {
     public var sshConfig: String
     public var knownHosts: String
+    /// The askpass helper, for tunnels that log in with a password or a key
+    /// passphrase (`AskpassScript`); nil otherwise.
+    public var askpass: String? = nil
 }
 
 /// Renders a tunnel's ssh_config and known_hosts from the mustache templates.
@@ -56,6 +59,7 @@ public struct TunnelRenderer: Sendable {
                 "keepaliveCount": tunnel.keepaliveCount,
             ]
             if let user = endpoint.user { host["user"] = user }
+            host.merge(Self.loginModel(endpoint)) { _, new in new }
             switch endpoint.hostKeyPolicy {
             case .pinned:
                 host["strictHostKeyChecking"] = "yes"
@@ -105,7 +109,27 @@ public struct TunnelRenderer: Sendable {
         configModel["hosts"] = hosts
         var knownModel = base
         knownModel["entries"] = entries
-        return RenderedTunnel(sshConfig: sshConfig.render(configModel), knownHosts: knownHosts.render(knownModel))
+        return RenderedTunnel(
+            sshConfig: sshConfig.render(configModel), knownHosts: knownHosts.render(knownModel),
+            askpass: AskpassScript.render(tunnel))
+    }
+
+    /// What each login method needs in ssh_config: askpass needs BatchMode off
+    /// (BatchMode disables every prompt, askpass included), a password needs
+    /// PasswordAuthentication, an agent without a key file needs IdentitiesOnly
+    /// off (else only the default key files' identities are offered).
+    static func loginModel(_ endpoint: SSHEndpoint) -> [String: Any] {
+        let login = endpoint.login
+        var model: [String: Any] = [
+            "hasIdentityFile": !endpoint.identityFile.isEmpty,
+            "identitiesOnly": endpoint.identityFile.isEmpty ? "no" : "yes",
+            "passwordAuthentication": login.passwordFile == nil ? "no" : "yes",
+            "batchMode": login.needsAskpass ? "no" : "yes",
+            "askpass": login.needsAskpass,
+        ]
+        if let certificate = login.certificateFile { model["certificateFile"] = certificate }
+        if let agent = login.identityAgent { model["identityAgent"] = agent }
+        return model
     }
 
     /// What ProxyJump would run, spelt out so that the hop's ssh logs where

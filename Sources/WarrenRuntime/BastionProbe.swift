@@ -32,8 +32,13 @@ public struct BastionProbe: Sendable {
             // `ssh -F ... -N` children of its state directory, and this is not one.
             arguments = [tools.ssh, "-v", "-F", sshConfig, "-o", "SessionType=none", "-o", "ClearAllForwardings=yes", tunnel.alias]
         }
-        guard let setpriv = tools.setpriv else { return SSHLaunch(executable: tools.ssh, arguments: Array(arguments.dropFirst())) }
-        return SSHLaunch(executable: setpriv, arguments: ["--pdeathsig", "KILL", "--"] + arguments)
+        // The askpass helper is written next to the ssh_config (TunnelFiles).
+        let askpass = (sshConfig as NSString).deletingLastPathComponent + "/askpass"
+        let environment = SSHLaunch.environment(for: tunnel, askpassPath: askpass)
+        guard let setpriv = tools.setpriv else {
+            return SSHLaunch(executable: tools.ssh, arguments: Array(arguments.dropFirst()), environment: environment)
+        }
+        return SSHLaunch(executable: setpriv, arguments: ["--pdeathsig", "KILL", "--"] + arguments, environment: environment)
     }
 
     /// Runs the ssh until the bastion answers, ssh exits, or `deadline` passes

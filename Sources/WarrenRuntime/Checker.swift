@@ -41,7 +41,7 @@ public struct Checker: Sendable {
                     checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir,
                     mode: .supervisor, supervisorPid: pid)
             }
-            let checks = await supervisorChecks(report, deadline: deadline)
+            let checks = await completed(supervisorChecks(report, deadline: deadline), mode: .supervisor)
             return CheckReport(mode: .supervisor, checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, supervisorPid: pid, tunnels: checks)
         }
         let files: TunnelFiles
@@ -53,7 +53,7 @@ public struct Checker: Sendable {
             return .unknown("cannot write the tunnels' ssh files to ask the bastions: \(error)", checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, mode: .direct)
         }
         // Half a second is kept for stopping the ssh children that did not answer.
-        let checks = await directChecks(files: files, deadline: deadline - .milliseconds(500))
+        let checks = await completed(directChecks(files: files, deadline: deadline - .milliseconds(500)), mode: .direct)
         return CheckReport(mode: .direct, checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, supervisorPid: nil, tunnels: checks)
     }
 

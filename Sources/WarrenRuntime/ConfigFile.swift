@@ -38,7 +38,7 @@ public enum ConfigFile {
 
     private static func context(path: String, stateDirOverride: String?, requireIdentityFiles: Bool) -> ConfigContext {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return ConfigContext(
+        var context = ConfigContext(
             configDirectory: directory, homeDirectory: Locations.homeDirectory(),
             stateDirOverride: stateDirOverride, defaultStateDir: Locations.defaultStateDir(),
             isReadableFile: { path in
@@ -48,5 +48,11 @@ public enum ConfigFile {
                 return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG && access(path, R_OK) == 0
             },
             requireIdentityFiles: requireIdentityFiles)
+        context.expandInclude = { pattern in IncludeGlob.files(matching: pattern) }
+        context.fileMode = { path in
+            var info = stat()
+            return stat(path, &info) == 0 ? Int(info.st_mode & 0o7777) : nil
+        }
+        return context
     }
 }

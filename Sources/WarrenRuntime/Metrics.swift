@@ -24,6 +24,21 @@ public final class Metrics: Sendable {
         scheduleWrite()
     }
 
+    /// Reads the certificates of `config`'s tunnels for
+    /// `warren_tunnel_certificate_expiry_timestamp_seconds`.
+    public func observeCertificates(of config: WarrenConfig) async {
+        var expiry: [String: Double] = [:]
+        for tunnel in config.tunnels where tunnel.enabled {
+            guard let path = tunnel.endpoint.login.certificateFile,
+                case .success(let reading) = await CertificateReader.read(path, sshBinary: config.sshBinary),
+                let date = reading.expiry
+            else { continue }
+            expiry[tunnel.name] = date.timeIntervalSince1970
+        }
+        tracker.withLock { $0.certificateExpiry = expiry }
+        scheduleWrite()
+    }
+
     /// The supervisor stopped every tunnel and is exiting: say so, and write
     /// the file one last time.
     public func supervisorStopped() {

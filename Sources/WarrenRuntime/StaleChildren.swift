@@ -50,9 +50,19 @@ public enum StaleChildren {
         guard let arguments = ProcessInfoReader.commandLine(pid), arguments.count >= 3 else { return false }
         guard let f = arguments.firstIndex(of: "-F"), f + 1 < arguments.count else { return false }
         let executable = (arguments[0] as NSString).lastPathComponent
-        return (executable == "ssh" || arguments.contains(where: { $0.hasSuffix("/ssh") }))
-            && arguments[f + 1].hasPrefix(marker) && arguments[f + 1].hasSuffix("/ssh_config")
-            && arguments.contains("-N") && ProcessInfoReader.isAlive(pid)
+        guard executable == "ssh" || arguments.contains(where: { $0.hasSuffix("/ssh") }), arguments.contains("-N"),
+            let config = absoluteConfigPath(arguments[f + 1], pid: pid)
+        else { return false }
+        return config.hasPrefix(marker) && config.hasSuffix("/ssh_config") && ProcessInfoReader.isAlive(pid)
+    }
+
+    /// `-F PATH` made absolute: an ssh started by hand from the state directory
+    /// (`ssh -F tunnels/db/ssh_config -N warren-db`) names it relative to its own
+    /// working directory, which /proc/PID/cwd shows.
+    static func absoluteConfigPath(_ path: String, pid: Int32) -> String? {
+        if path.hasPrefix("/") { return URL(fileURLWithPath: path).standardized.path }
+        guard let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else { return nil }
+        return URL(fileURLWithPath: cwd + "/" + path).standardized.path
     }
 }
 

@@ -43,9 +43,12 @@ extension Supervisor {
         let controlPath = files.controlPath(for: share)
         let hub = SharedMaster(share: share, controlPath: controlPath)
         let directory = files.directory(for: tunnel)
-        let launch = SSHLaunch.make(
+        var launch = SSHLaunch.make(
             ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
             setpriv: launchTools.setpriv, supervisorPid: getpid(), logPath: "\(directory)/ssh.log")
+        // The master logs in for every member: its agent or askpass.
+        launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
+        launch.environment[SSHLaunch.logVariable] = .some("\(directory)/ssh.log")
         let runner = TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(

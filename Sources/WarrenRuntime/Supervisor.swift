@@ -186,9 +186,11 @@ public actor Supervisor {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
         let directory = files.directory(for: tunnel)
-        let launch = SSHLaunch.make(
+        var launch = SSHLaunch.make(
             ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
             setpriv: launchTools.setpriv, supervisorPid: getpid(), logPath: "\(directory)/ssh.log")
+        launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
+        launch.environment[SSHLaunch.logVariable] = .some("\(directory)/ssh.log")
         let runner = TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(

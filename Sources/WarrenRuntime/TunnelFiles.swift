@@ -31,6 +31,8 @@ public struct TunnelFiles: Sendable {
 
     public func sshConfigPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/ssh_config" }
     public func knownHostsPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/known_hosts" }
+    /// The askpass helper (written only for tunnels that need one).
+    public func askpassPath(for tunnel: TunnelConfig) -> String { "\(directory(for: tunnel))/askpass" }
 
     /// The known_hosts warren wrote before (its accept-new pins), read without
     /// following a link: nil when absent or not a plain file of ours.
@@ -68,6 +70,11 @@ public struct TunnelFiles: Sendable {
         let directory = try SafeDirectory.open(AtomicFile.absolute(stateDir)).subdirectory("tunnels").subdirectory(tunnel.name)
         try AtomicFile.write(rendered.knownHosts, named: "known_hosts", in: directory)
         try AtomicFile.write(rendered.sshConfig, named: "ssh_config", in: directory)
+        if let askpass = rendered.askpass {
+            try AtomicFile.write(askpass, named: "askpass", in: directory, mode: 0o700)
+        } else {
+            directory.remove("askpass")
+        }
         return rendered
     }
 }

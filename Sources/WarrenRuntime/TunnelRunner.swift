@@ -80,7 +80,7 @@ public final class TunnelRunner: Sendable {
 
     /// The loop: runs until the tunnel is stopped and its ssh is gone.
     public func run() async {
-        var machine = TunnelMachine(tunnel: tunnel, now: clock.now)
+        var machine = TunnelMachine(tunnel: tunnel, now: clock.now, defaultUser: ProcessInfo.processInfo.userName)
         var child = CurrentChild()
         await withDiscardingTaskGroup { group in
             var actions = machine.start(at: clock.now)

@@ -83,6 +83,7 @@ let diagnosisCases: [DiagnosisCase] = [
     .init(fixture: "banner_closed", kind: .connectionLost, fragment: "kex_exchange_identification: read: Connection reset by peer"),
     .init(fixture: "key_permissions", kind: .keyPermissions, fragment: "Permissions 0644 for '"),
     .init(fixture: "key_missing", kind: .keyMissing, fragment: "no such identity: "),
+    .init(fixture: "key_passphrase", kind: .keyPassphrase, fragment: "root@127.0.0.1: Permission denied (publickey)."),
     .init(fixture: "local_port_in_use", kind: .localPortInUse, fragment: "bind [127.0.0.1]:"),
     .init(fixture: "target_unreachable", kind: .targetUnreachable, fragment: "open failed: connect failed: Connection refused", exit: 0),
     .init(fixture: "forwarding_forbidden", kind: .forwardingForbidden, fragment: "open failed: administratively prohibited", exit: 0),

@@ -37,6 +37,7 @@ import WarrenTestSupport
         let table = try await CommandRunner.warren(["status", "--state-dir", warren.stateDir, "--config", warren.configPath])
         #expect(table.stdout.contains("db: auth_failed: "))
         #expect(table.stdout.contains("fix: the bastion refused the key"))
+        #expect(table.stdout.contains("`warren authorized-key db`"), "the fix names the tunnel: \(table.stdout)")
         #expect(table.stdout.contains("next retry: "))
     }
 

@@ -55,7 +55,9 @@ import WarrenTestSupport
         #expect(try TCPClient.echo(port: b.port))
     }
 
-    @Test func staleChildOfAnEarlierSupervisorIsStoppedBeforeItsPortIsBound() throws {
+    /// `relative`: the stale ssh was started by hand from the state directory with `-F tunnels/a/ssh_config`.
+    @Test(arguments: [false, true])
+    func staleChildOfAnEarlierSupervisorIsStoppedBeforeItsPortIsBound(relative: Bool) throws {
         let scene = try Scene()
         let a = try scene.forward()
         let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
@@ -64,7 +66,11 @@ import WarrenTestSupport
         // An ssh on warren's own files that no supervisor owns (as if PDEATHSIG had
         // not been armed yet when the old supervisor died), holding the port.
         let sshConfig = "\(warren.stateDir)/tunnels/a/ssh_config"
-        let stale = try SpawnedProcess.spawn("/usr/bin/ssh", ["-F", sshConfig, "-N", "warren-a"], log: scene.directory.appending("stale.log"), diesWithTestProcess: true)
+        let stale = relative
+            ? try SpawnedProcess.spawn(
+                "/bin/sh", ["-c", "cd \"$0\" && exec /usr/bin/ssh -F tunnels/a/ssh_config -N warren-a", warren.stateDir],
+                log: scene.directory.appending("stale.log"), diesWithTestProcess: true)
+            : try SpawnedProcess.spawn("/usr/bin/ssh", ["-F", sshConfig, "-N", "warren-a"], log: scene.directory.appending("stale.log"), diesWithTestProcess: true)
         defer { stale.terminate() }
         #expect(FreePort.waitUntilListening(a.port), "the stale ssh holds the port")
 

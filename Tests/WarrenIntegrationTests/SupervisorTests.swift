@@ -139,7 +139,9 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
         scene.sshd.halt()
         let down = warren.waitFor("db") { $0.lastError?.kind == .connectionRefused && $0.state == .backoff }
         try require(down != nil && down?.state == .backoff, "backoff with connection_refused", warren)
-        #expect(down?.lastError?.hint == FailureKind.connectionRefused.hint)
+        // The hint names the real values: the bastion's port and the tunnel's key path.
+        #expect(down?.lastError?.hint.contains("127.0.0.1 port \(scene.sshd.port)") == true, "\(String(describing: down?.lastError?.hint))")
+        #expect(down?.lastError?.hint.contains("tunnels.db") == true)
         #expect(down?.nextRetry != nil)
         try scene.sshd.restart()
         try require(warren.waitForState("db", .up), "up again without intervention", warren)

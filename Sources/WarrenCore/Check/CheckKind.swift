@@ -41,21 +41,24 @@ public enum CheckKind: Hashable, Sendable {
         self = own
     }
 
-    /// What a human should do.
-    public var hint: String {
+    /// What a human should do, with placeholders (`TUNNEL`).
+    public var hint: String { hint(in: .placeholders) }
+
+    /// What a human should do, naming the tunnel and the failing host.
+    public func hint(in context: HintContext) -> String {
         switch self {
         case .failure(let kind):
-            return kind.hint
+            return kind.hint(in: context)
         case .notSupervised:
             return "the running warren does not supervise this tunnel: is it enabled, and was warren reloaded after the config changed (systemctl reload warren, or kill -HUP its pid)?"
         case .notListening:
             return "warren reports the tunnel connected but its local port does not accept connections: look at `warren status` and warren's log; restart warren if it persists"
         case .notReady:
-            return "ssh has not finished connecting: if this lasts, the bastion is slow or unreachable (see connect_timeout); run `warren doctor TUNNEL`"
+            return "ssh has not finished connecting: if this lasts, the bastion is slow or unreachable (see connect_timeout); run `warren doctor \(context.tunnel)`"
         case .hostKeyNotChecked:
-            return "anyone on the path can impersonate the bastion: pin its key (`warren hostkey TUNNEL` prints the line) or use host_key_policy = \"accept-new\""
+            return "anyone on the path can impersonate the bastion: pin its key (`warren hostkey \(context.tunnel)` prints the line) or use host_key_policy = \"accept-new\""
         case .noAnswer:
-            return "no answer within the check's --timeout: raise --timeout above the tunnel's connect_timeout, or run `warren doctor TUNNEL`"
+            return "no answer within the check's --timeout: raise --timeout above the tunnel's connect_timeout, or run `warren doctor \(context.tunnel)`"
         }
     }
 }

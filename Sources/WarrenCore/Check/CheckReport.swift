@@ -141,10 +141,27 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
     /// What the supervisor reports (supervisor mode only).
     public var supervisor: SupervisorView?
     public var forwards: [ForwardCheck]
+    /// Findings that do not stop the tunnel today but need a human soon (a
+    /// certificate about to expire, a local port another program holds): an
+    /// otherwise OK tunnel with warnings is WARNING.
+    public var warnings: [String] = []
+    /// The user certificate's principals and expiry (`certificate_file`), when it has one.
+    public var certificate: String?
 
-    /// The state's status, except that an `up` tunnel whose host key is not
-    /// checked is a WARNING.
-    public var status: CheckStatus { state == .up && kind == .hostKeyNotChecked ? .warning : state.status }
+    /// The check with its hint naming the tunnel's real values (the failing
+    /// host, found in `message`; ports; targets).
+    public func withHint(for tunnel: TunnelConfig, defaultUser: String) -> TunnelCheck {
+        var check = self
+        check.hint = kind?.hint(in: HintContext(tunnel: tunnel, message: message, defaultUser: defaultUser))
+        return check
+    }
+
+    /// The state's status, except that an `up` tunnel with a warning (its host
+    /// key is not checked, its certificate expires soon) is a WARNING.
+    public var status: CheckStatus {
+        if state == .up && kind == .hostKeyNotChecked { return .warning }
+        return state.status == .ok && !warnings.isEmpty ? .warning : state.status
+    }
 
     public init(name: String, state: CheckedState, kind: CheckKind? = nil, message: String? = nil, supervisor: SupervisorView? = nil, forwards: [ForwardCheck] = []) {
         self.name = name
@@ -156,7 +173,7 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         self.forwards = forwards
     }
 
-    enum CodingKeys: String, CodingKey { case name, status, state, kind, message, hint, supervisor, forwards }
+    enum CodingKeys: String, CodingKey { case name, status, state, kind, message, hint, supervisor, forwards, warnings, certificate }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -167,6 +184,8 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         hint = try c.decodeIfPresent(String.self, forKey: .hint)
         supervisor = try c.decodeIfPresent(SupervisorView.self, forKey: .supervisor)
         forwards = try c.decode([ForwardCheck].self, forKey: .forwards)
+        warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
+        certificate = try c.decodeIfPresent(String.self, forKey: .certificate)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -179,6 +198,8 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         try c.encode(hint, forKey: .hint)
         try c.encode(supervisor, forKey: .supervisor)
         try c.encode(forwards, forKey: .forwards)
+        try c.encode(warnings, forKey: .warnings)
+        try c.encode(certificate, forKey: .certificate)
     }
 }
 
@@ -262,12 +283,16 @@ public struct CheckReport: Sendable, Equatable, Codable {
             lines += error.split(separator: "\n").dropFirst().map { PluginText.clean(String($0)) }
         } else {
             lines.append("\(summary) | up=\(counts.up) degraded=\(counts.degraded) down=\(counts.down) unknown=\(counts.unknown)")
-            for tunnel in tunnels where tunnel.status != .ok {
+            // An up tunnel whose only trouble is a warning is told by its warning lines below.
+            for tunnel in tunnels where tunnel.status != .ok && !(tunnel.state == .up && tunnel.kind == nil) {
                 var line = "\(tunnel.name): \(tunnel.state.rawValue)"
                 if let kind = tunnel.kind { line += " (\(kind.rawValue))" }
                 if let message = tunnel.message { line += ": \(message)" }
                 if let hint = tunnel.hint { line += " -- fix: \(hint)" }
                 lines.append(PluginText.clean(line))
+            }
+            for tunnel in tunnels {
+                for warning in tunnel.warnings { lines.append(PluginText.clean("\(tunnel.name): WARNING: \(warning)")) }
             }
         }
         return lines.joined(separator: "\n") + "\n"

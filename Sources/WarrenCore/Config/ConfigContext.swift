@@ -17,6 +17,11 @@ public struct ConfigContext: Sendable {
     /// Whether a pinned endpoint without `host_key` is a config error. `warren
     /// hostkey` turns this off: it is how a user gets the key to pin.
     public var requireHostKeys: Bool
+    /// The files an absolute `include` pattern matches, sorted, each with its text
+    /// or why it could not be read. The runtime globs and reads; the loader stays pure.
+    public var expandInclude: @Sendable (_ pattern: String) -> [IncludedFile] = { _ in [] }
+    /// The permission bits of a file (for secret files, which must be 0600), or nil.
+    public var fileMode: @Sendable (_ path: String) -> Int? = { _ in nil }
 
     public init(
         configDirectory: String, homeDirectory: String, stateDirOverride: String? = nil,
@@ -59,5 +64,21 @@ public struct ConfigContext: Sendable {
             }
         }
         return keyPath(stateDir: stateDir, tunnel: nil, type: .ed25519)
+    }
+}
+
+/// One file matched by an `include` pattern, as the runtime found it.
+public struct IncludedFile: Sendable, Equatable {
+    /// Absolute path, as printed in messages.
+    public var path: String
+    /// The file's text; nil when it could not be read (see `problem`).
+    public var text: String?
+    /// Why the file could not be read ("does not exist", "is not UTF-8 text").
+    public var problem: String?
+
+    public init(path: String, text: String?, problem: String? = nil) {
+        self.path = path
+        self.text = text
+        self.problem = problem
     }
 }

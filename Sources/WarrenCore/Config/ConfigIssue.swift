@@ -7,6 +7,9 @@ public struct ConfigIssue: Error, Sendable, Equatable, CustomStringConvertible {
     public var column: Int?
     /// What is wrong and what is allowed.
     public var message: String
+    /// The file the issue is in, when it is not the main config file (a file
+    /// pulled in by `include`); nil means `ConfigError.file`.
+    public var file: String?
 
     public init(path: String, message: String) {
         self.path = path
@@ -42,7 +45,7 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         issues.map { issue in
             // The file's path comes from outside too (a directory name may hold a newline).
-            let file = TerminalText.escape(file)
+            let file = TerminalText.escape(issue.file ?? self.file)
             if issue.line != nil { return "\(file):\(issue)" }
             return "\(file): \(issue)"
         }.joined(separator: "\n")

@@ -5,13 +5,17 @@ extension ConfigLoader {
         let own = readInheritable(r, stateDir: stateDir, tunnelName: name)
         let policy = own.hostKeyPolicy ?? inherited.hostKeyPolicy ?? .pinned
 
-        let host = readHost(r, role: "the bastion's")
+        let inheritsHost = r.table["host"] == nil && inherited.host != nil
+        let host = inheritsHost ? inherited.host! : readHost(r, role: "the bastion's")
         let identityFile = resolveIdentity(own: own, inherited: inherited, stateDir: stateDir, tunnel: name, r)
-        let pins = readHostKeys(r, policy: policy)
+        // The shared bastion's pins from [defaults] hold only for tunnels that go to that bastion.
+        let usesDefaultPins = r.table["host_key"] == nil && policy == .pinned && host == inherited.host
+        let pins = usesDefaultPins ? (inherited.hostPins ?? ([], [])) : readHostKeys(r, policy: policy)
         let endpoint = SSHEndpoint(
             host: host, port: own.port ?? inherited.port ?? TunnelConfig.Defaults.port,
             user: own.user ?? inherited.user, identityFile: identityFile ?? "",
-            hostKeys: pins.keys, hostKeyFingerprints: pins.fingerprints, hostKeyPolicy: policy)
+            hostKeys: pins.keys, hostKeyFingerprints: pins.fingerprints, hostKeyPolicy: policy,
+            login: LoginMethod.merged(own.login, over: inherited.login))
 
         var jumps: [SSHEndpoint] = []
         for hop in r.tables("jump") ?? [] {
@@ -28,7 +32,7 @@ extension ConfigLoader {
                     user: hopOwn.user ?? endpoint.user,
                     identityFile: hopOwn.identityFile ?? endpoint.identityFile,
                     hostKeys: hopPins.keys, hostKeyFingerprints: hopPins.fingerprints,
-                    hostKeyPolicy: hopPolicy))
+                    hostKeyPolicy: hopPolicy, login: endpoint.login))
         }
 
         let local = readForwards(r, key: "local_forward", kind: .local)
@@ -66,6 +70,9 @@ extension ConfigLoader {
         if r.table["identity_file"] != nil { return own.identityFile }
         if let path = inherited.identityFile { return path }
         if inherited.identityFilePath != nil { return nil }  // already reported at defaults.identity_file
+        // An agent holds the keys, or a password logs in: no key file is needed.
+        let login = LoginMethod.merged(own.login, over: inherited.login)
+        if login.identityAgent != nil || login.passwordFile != nil { return "" }
         let fallback = ConfigContext.defaultIdentityFile(stateDir: stateDir, tunnel: tunnel, exists: context.isReadableFile)
         guard context.isReadableFile(fallback) || !context.requireIdentityFiles else {
             r.log.add(
@@ -77,7 +84,7 @@ extension ConfigLoader {
     }
 
     /// The required `host` key; "" (with an issue logged) when missing or invalid.
-    private func readHost(_ r: TableReader, role: String) -> String {
+    func readHost(_ r: TableReader, role: String) -> String {
         guard let value = r.string("host") else {
             if r.table["host"] == nil { r.log.add(r.path("host"), "is required: \(role) host name or address") }
             return ""
@@ -90,7 +97,7 @@ extension ConfigLoader {
     }
 
     /// `host_key`: each entry a key (`TYPE BASE64`) or a fingerprint (`SHA256:...`).
-    private func readHostKeys(_ r: TableReader, policy: HostKeyPolicy) -> (keys: [HostKey], fingerprints: [HostKeyFingerprint]) {
+    func readHostKeys(_ r: TableReader, policy: HostKeyPolicy) -> (keys: [HostKey], fingerprints: [HostKeyFingerprint]) {
         let entries = r.strings("host_key")
         switch policy {
         case .pinned:
@@ -138,16 +145,20 @@ extension ConfigLoader {
     }
 
     /// No two local listeners, in any tunnels, on the same port of overlapping addresses.
-    static func checkLocalListeners(_ tunnels: [TunnelConfig], _ log: IssueLog) {
-        var seen: [(path: String, endpoint: Forward.Endpoint)] = []
+    static func checkLocalListeners(_ tunnels: [TunnelConfig], origins: [String: TunnelOrigin] = [:], _ log: IssueLog) {
+        var seen: [(path: String, endpoint: Forward.Endpoint, file: String?)] = []
         for tunnel in tunnels {
             for (key, forwards) in [("local_forward", tunnel.localForwards), ("dynamic_forward", tunnel.dynamicForwards)] {
                 for (i, forward) in forwards.enumerated() {
                     let path = "tunnels.\(tunnel.name).\(key)[\(i)]"
+                    let origin = origins[tunnel.name]
                     if let clash = seen.first(where: { Self.overlaps($0.endpoint, forward.listen) }) {
-                        log.add(path, "listens on \(forward.listen), which \(clash.path) also uses; each local listener needs its own port")
+                        let clashFile = clash.file == origin?.file ? "" : " (in \(clash.file ?? ""))"
+                        log.add(
+                            path, "listens on \(forward.listen), which \(clash.path)\(clashFile) also uses; each local listener needs its own port",
+                            file: origin?.isMain == false ? origin?.file : nil)
                     }
-                    seen.append((path, forward.listen))
+                    seen.append((path, forward.listen, origin?.file))
                 }
             }
         }

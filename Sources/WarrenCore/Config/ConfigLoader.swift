@@ -6,19 +6,22 @@ public struct ConfigLoader: Sendable {
         self.context = context
     }
 
-    static let topKeys = ["state_dir", "templates_dir", "ssh_binary", "defaults", "tunnels"]
+    static let topKeys = ["state_dir", "templates_dir", "ssh_binary", "include", "defaults", "tunnels"]
     static let inheritableKeys = [
         "port", "user", "identity_file", "host_key_policy", "keepalive_interval",
         "keepalive_count", "connect_timeout", "backoff_min", "backoff_max", "probe_interval",
-        "allowed_from", "share_connection", "replicas",
+        "allowed_from", "share_connection", "replicas", "identity_agent", "certificate_file", "password_file", "passphrase_file",
     ]
+    /// `[defaults]` may also name the bastion most tunnels share.
+    static let defaultsKeys = inheritableKeys + ["host", "host_key"]
     static let tunnelKeys =
         inheritableKeys + [
             "host", "host_key", "local_forward", "remote_forward", "dynamic_forward", "jump", "enabled",
         ]
     static let jumpKeys = ["host", "port", "user", "identity_file", "host_key", "host_key_policy"]
 
-    /// Parses and validates. Throws `ConfigError` with every issue found.
+    /// Parses and validates the main file and every file its `include` patterns
+    /// match. Throws `ConfigError` with every issue found, each naming its file.
     public func load(text: String, file: String) throws(ConfigError) -> WarrenConfig {
         if let issue = configPathIssue(file) { throw ConfigError(file: file, issues: [issue]) }
         let root: [String: TOMLNode]
@@ -36,27 +39,17 @@ public struct ConfigLoader: Sendable {
         let sshBinary = top.string("ssh_binary").flatMap { checkedPath($0, at: top.path("ssh_binary"), log) }
 
         let defaults = top.table("defaults") ?? TableReader(prefix: "defaults", table: [:], log: log)
-        defaults.rejectUnknownKeys(allowed: Self.inheritableKeys, context: "[defaults]")
-        let inherited = readInheritable(defaults, stateDir: stateDir, tunnelName: nil)
+        defaults.rejectUnknownKeys(allowed: Self.defaultsKeys, context: "[defaults]")
+        let inherited = readDefaults(defaults, stateDir: stateDir)
 
-        var tunnels: [TunnelConfig] = []
-        if let tunnelTable = top.table("tunnels") {
-            for name in tunnelTable.table.keys.sorted() {
-
-                if let reason = ValueRules.tunnelNameReason(name) {
-                    log.add("tunnels.\"\(TerminalText.escape(name))\"", reason)
-                    continue
-                }
-                guard let reader = tunnelTable.table(name) else { continue }
-                if let tunnel = readTunnel(name: name, reader, inherited: inherited, stateDir: stateDir) {
-                    tunnels.append(tunnel)
-                }
-            }
-        }
+        let sources = [TunnelSource(file: file, text: text, tunnels: top.table("tunnels"), isMain: true)] + readIncludes(top)
+        let (unsorted, origins) = readTunnels(from: sources, inherited: inherited, stateDir: stateDir, log: log)
+        let tunnels = unsorted.sorted { $0.name < $1.name }
         if tunnels.isEmpty && log.issues.isEmpty {
-            log.add("tunnels", "no tunnels are defined; add a [tunnels.NAME] table with host, host_key and local_forward")
+            let where_ = sources.count > 1 ? " (in this file or the files include matched)" : ""
+            log.add("tunnels", "no tunnels are defined\(where_); add a [tunnels.NAME] table with host, host_key and local_forward")
         }
-        Self.checkLocalListeners(tunnels, log)
+        Self.checkLocalListeners(tunnels, origins: origins, log)
         guard log.issues.isEmpty else { throw ConfigError(file: file, issues: log.issues) }
         return WarrenConfig(
             file: file, stateDir: stateDir, templatesDir: templatesDir, sshBinary: sshBinary,
@@ -123,6 +116,9 @@ public struct ConfigLoader: Sendable {
 
     /// Settings a tunnel may take from `[defaults]`.
     struct Inheritable {
+        /// `[defaults]` only: the shared bastion, and its pins (used by tunnels that keep that host).
+        var host: String?
+        var hostPins: (keys: [HostKey], fingerprints: [HostKeyFingerprint])?
         var port: Int?
         var user: String?
         var identityFile: String?
@@ -137,6 +133,7 @@ public struct ConfigLoader: Sendable {
         var allowedFrom: [String]?
         var shareConnection: Bool?
         var replicas: (value: Int, path: String)?
+        var login = LoginMethod()
     }
 
     func readInheritable(_ r: TableReader, stateDir: String, tunnelName: String?) -> Inheritable {
@@ -177,6 +174,7 @@ public struct ConfigLoader: Sendable {
         out.shareConnection = r.bool("share_connection")
         // At most the shard count, which only `warren run --shard` knows (see ShardPlan).
         out.replicas = r.int("replicas", in: 1...ShardSpec.maxCount).map { ($0, r.path("replicas")) }
+        out.login = readLogin(r)
         if let sources = r.strings("allowed_from") {
             out.allowedFrom = sources.compactMap { entry in
                 let ok = !entry.value.isEmpty && entry.value.unicodeScalars.allSatisfy {

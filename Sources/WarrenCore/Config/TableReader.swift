@@ -1,7 +1,21 @@
 /// Collects issues while config tables are read.
 final class IssueLog {
     private(set) var issues: [ConfigIssue] = []
-    func add(_ path: String, _ message: String) { issues.append(ConfigIssue(path: path, message: message)) }
+    /// The file being read, when it is not the main config file (an `include`d one):
+    /// every issue logged meanwhile names it.
+    var file: String?
+
+    func add(_ path: String, _ message: String, file: String? = nil) {
+        var issue = ConfigIssue(path: path, message: message)
+        issue.file = file ?? self.file
+        issues.append(issue)
+    }
+
+    func add(_ issue: ConfigIssue) {
+        var issue = issue
+        if issue.file == nil { issue.file = file }
+        issues.append(issue)
+    }
 }
 
 /// Reads typed values out of one TOML table, naming each key by its full path

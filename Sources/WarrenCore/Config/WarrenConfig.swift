@@ -51,12 +51,16 @@ public struct SSHEndpoint: Sendable, Hashable {
     /// checked against the fingerprint before known_hosts is written.
     public var hostKeyFingerprints: [HostKeyFingerprint]
     public var hostKeyPolicy: HostKeyPolicy
+    /// How to log in besides the key file: an agent, a certificate, a password
+    /// or the key's passphrase.
+    public var login: LoginMethod
 
     public init(
         host: String, port: Int = 22, user: String? = nil, identityFile: String,
         hostKeys: [HostKey] = [], hostKeyFingerprints: [HostKeyFingerprint] = [],
-        hostKeyPolicy: HostKeyPolicy = .pinned
+        hostKeyPolicy: HostKeyPolicy = .pinned, login: LoginMethod = LoginMethod()
     ) {
+        self.login = login
         self.host = host
         self.port = port
         self.user = user

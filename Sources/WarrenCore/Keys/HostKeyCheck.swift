@@ -82,3 +82,21 @@ public enum HostKeyCheck {
         return keys
     }
 }
+
+extension HostKeyCheck {
+    /// known_hosts text without the lines of `aliases` (the keys `accept-new`
+    /// learned), and how many lines went. `warren hostkey --forget` writes this,
+    /// so that the next connection learns the key it is offered.
+    public static func forgetting(aliases: Set<String>, in knownHosts: String) -> (text: String, removed: Int) {
+        var kept: [Substring] = []
+        var removed = 0
+        for line in knownHosts.split(separator: "\n", omittingEmptySubsequences: false) {
+            if let host = line.split(separator: " ").first, aliases.contains(String(host)) {
+                removed += 1
+            } else {
+                kept.append(line)
+            }
+        }
+        return (kept.joined(separator: "\n"), removed)
+    }
+}

@@ -67,6 +67,10 @@ public struct TunnelMetrics: Sendable {
         }
     }
 
+    /// Expiry (Unix time) of each tunnel's user certificate, read by the runtime
+    /// at start and on every reload.
+    public var certificateExpiry: [String: Double] = [:]
+
     /// Every tunnel is now stopped (the supervisor is exiting).
     public mutating func stopAll(wallClock: Double) {
         for (name, tunnel) in tunnels where tunnel.state != .stopped {
@@ -120,6 +124,10 @@ public struct TunnelMetrics: Sendable {
         out.family("warren_tunnel_host_key_checked", .gauge, help: "0 when a hop's host key is not checked (host_key_policy = \"insecure-no-check\"), else 1.")
         for name in names {
             out.sample("warren_tunnel_host_key_checked", [("tunnel", name)], tunnels[name]!.hostKeyChecked ? 1 : 0)
+        }
+        out.family("warren_tunnel_certificate_expiry_timestamp_seconds", .gauge, help: "When the tunnel's user certificate (certificate_file) expires (Unix time); absent without one or when it never expires.")
+        for name in certificateExpiry.keys.sorted() {
+            out.sample("warren_tunnel_certificate_expiry_timestamp_seconds", [("tunnel", name)], certificateExpiry[name]!)
         }
         out.family("warren_supervisor_start_time_seconds", .gauge, help: "When this warren run started (Unix time).")
         out.sample("warren_supervisor_start_time_seconds", [], startedAt)

@@ -23,6 +23,9 @@ public struct TunnelMachine: Sendable {
     public private(set) var connections: ConnectionCounter
 
     let policy: BackoffPolicy
+    /// For hints with the real values (host, port, user, hop).
+    let tunnel: TunnelConfig
+    let defaultUser: String
     /// What ssh logged in the current run.
     public private(set) var transcript: SSHTranscript
     let needsRemoteConfirmation: Bool
@@ -53,8 +56,12 @@ public struct TunnelMachine: Sendable {
     /// that still tells a live target from a dead one on this path.
     var closeLatency: Double?
 
-    public init(tunnel: TunnelConfig, policy: BackoffPolicy? = nil, now: Double) {
+    /// - Parameter defaultUser: the user ssh logs in as when the config names none
+    ///   (the runtime's own user name), for the hints.
+    public init(tunnel: TunnelConfig, policy: BackoffPolicy? = nil, now: Double, defaultUser: String = "") {
         self.policy = policy ?? BackoffPolicy(for: tunnel)
+        self.tunnel = tunnel
+        self.defaultUser = defaultUser
         self.transcript = SSHTranscript(hops: tunnel.jumps.count)
         self.needsRemoteConfirmation = !tunnel.remoteForwards.isEmpty
         // Each hop gets its own connect timeout, plus time for key exchange and auth.
@@ -167,7 +174,7 @@ public struct TunnelMachine: Sendable {
     }
 
     private mutating func targetFailed(_ kind: FailureKind, _ message: String, at now: Double) -> [TunnelAction] {
-        lastError = TunnelError(kind: kind, message: message)
+        lastError = error(kind, message)
         guard state == .up else { return [] }
         move(to: .degraded, at: now)
         // Watch closely from now on, so that `up` returns with the target.
@@ -196,7 +203,7 @@ public struct TunnelMachine: Sendable {
             }
             suspectProbe = false
             if state == .up || lastError?.kind != .forwardingForbidden {
-                lastError = TunnelError(kind: .targetUnreachable, message: message)
+                lastError = error(.targetUnreachable, message)
             }
             if state == .up { move(to: .degraded, at: now) }
             return [arm(.probe, after: Self.degradedProbeInterval)]
@@ -252,9 +259,9 @@ public struct TunnelMachine: Sendable {
         var actions = endRun()
         if killedAtDeadline && (diagnosis.kind == .connectionLost || diagnosis.kind == .unknown) {
             // Stopped by warren's own deadline: say so, not how the signal looked.
-            lastError = TunnelError(kind: .connectTimeout, message: "ssh was not ready within \(Int(readyTimeout)) s (\(diagnosis.message))")
+            lastError = error(.connectTimeout, "ssh was not ready within \(Int(readyTimeout)) s (\(diagnosis.message))")
         } else {
-            lastError = TunnelError(kind: diagnosis.kind, message: diagnosis.message)
+            lastError = error(diagnosis.kind, diagnosis.message)
         }
         let kind = lastError!.kind
         let end: BackoffPolicy.RunEnd = upSince.map { .wasUp(seconds: now - $0) } ?? .neverUp(needsHuman: kind.needsHuman)
@@ -340,6 +347,11 @@ public struct TunnelMachine: Sendable {
 
     private mutating func cancelAll() -> [TunnelAction] {
         TunnelTimer.Purpose.allCases.flatMap { cancel($0) }
+    }
+
+    /// A failure with its hint filled in from the tunnel's values.
+    private func error(_ kind: FailureKind, _ message: String) -> TunnelError {
+        TunnelError(kind: kind, message: message, tunnel: tunnel, defaultUser: defaultUser)
     }
 
     private mutating func move(to next: TunnelState, at now: Double) {

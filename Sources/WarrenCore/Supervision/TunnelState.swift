@@ -31,9 +31,18 @@ public struct TunnelError: Sendable, Hashable, Codable {
     /// What to do about it.
     public var hint: String
 
+    /// The hint with placeholders (`TUNNEL`, `HOST`): for callers that have no tunnel at hand.
     public init(kind: FailureKind, message: String) {
         self.kind = kind
         self.message = message
         self.hint = kind.hint
+    }
+
+    /// The hint with the real values: the tunnel, the failing host (found in
+    /// `message`: a jump hop is named as such), its user, ports and targets.
+    public init(kind: FailureKind, message: String, tunnel: TunnelConfig, defaultUser: String) {
+        self.kind = kind
+        self.message = message
+        self.hint = kind.hint(in: HintContext(tunnel: tunnel, message: message, defaultUser: defaultUser))
     }
 }

@@ -21,7 +21,7 @@ extension Doctor {
         case .failure(let failure):
             return .failed(
                 evidence: ["\(firstHopName): \(endpoint.host): \(failure.words)"],
-                fix: FailureKind.dnsFailure.hint.replacingOccurrences(of: "getent hosts NAME", with: "getent hosts \(endpoint.host)"),
+                fix: hint(.dnsFailure, at: firstHop.alias),
                 kind: .dnsFailure)
         }
     }
@@ -49,7 +49,7 @@ extension Doctor {
         }
         // A refusal anywhere means the host answered: name that; else nothing answered.
         let kind: FailureKind = kinds.contains(.connectionRefused) ? .connectionRefused : .connectTimeout
-        return .failed(evidence: evidence, fix: kind.hint, kind: kind)
+        return .failed(evidence: evidence, fix: hint(kind, at: firstHop.alias), kind: kind)
     }
 
     // MARK: - 5. banner
@@ -115,7 +115,7 @@ extension Doctor {
             case .mismatch(let pinned, _) where pinned.isEmpty:
                 return .failed(
                     evidence: evidence + ["\(name): no host key is pinned (\(keyPath).host_key is not set); it offers \(scan.keys.map(HostKeyCheck.describe).joined(separator: ", "))"],
-                    fix: hint(.hostKeyUnknown), kind: .hostKeyUnknown)
+                    fix: hint(.hostKeyUnknown, at: alias), kind: .hostKeyUnknown)
             case .mismatch(let pinned, let offered):
                 return .failed(
                     evidence: evidence + [
@@ -123,7 +123,7 @@ extension Doctor {
                         "pinned (\(endpoint.hostKeyPolicy == .acceptNew ? "learned on first use, in \(files.knownHostsPath(for: tunnel))" : "\(keyPath).host_key")): \(pinned.joined(separator: ", "))",
                         "offered now: \(offered.joined(separator: ", "))",
                     ],
-                    fix: hint(.hostKeyChanged), kind: .hostKeyChanged)
+                    fix: hint(.hostKeyChanged, at: alias), kind: .hostKeyChanged)
             }
         }
         // Fingerprint pins: resolved from the scans above, not by scanning again.
@@ -135,7 +135,7 @@ extension Doctor {
                 return await HostKeyScanner.scan(host: host, port: port, timeout: timeout, sshBinary: sshBinary)
             })
         } catch {
-            return .failed(evidence: evidence + [error.message], fix: hint(error.kind), kind: error.kind)
+            return .failed(evidence: evidence + [error.message], fix: hint(error.kind, message: error.message), kind: error.kind)
         }
         return .passed(evidence: evidence)
     }

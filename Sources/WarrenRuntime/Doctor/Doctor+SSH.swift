@@ -10,21 +10,37 @@ extension Doctor {
 
     /// ssh's log goes to a private pipe, apart from what the server sends.
     func launch(_ arguments: [String]) -> SSHLaunch {
-        let launch = SSHLaunch.make(ssh: tools.ssh, arguments: arguments, setpriv: tools.setpriv, supervisorPid: getpid())
+        var launch = SSHLaunch.make(ssh: tools.ssh, arguments: arguments, setpriv: tools.setpriv, supervisorPid: getpid())
+        launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
         return (try? launch.loggingApart(ssh: tools.ssh)) ?? launch
     }
 
     /// A step's failure from how an ssh run ended.
     func failure(_ diagnosis: ExitDiagnosis, context: [String] = [], fix: String? = nil) -> StepOutcome {
-        .failed(evidence: context + ["ssh: \(diagnosis.message)"], fix: fix ?? hint(diagnosis.kind), kind: diagnosis.kind)
+        .failed(evidence: context + ["ssh: \(diagnosis.message)"], fix: fix ?? hint(diagnosis.kind, message: diagnosis.message), kind: diagnosis.kind)
     }
 
-    func hint(_ kind: FailureKind) -> String {
+    /// The kind's hint with this tunnel's values. `message` (ssh's line) or `at`
+    /// (a Host alias) names the failing host; `target` and `localPort` the forward concerned.
+    func hint(_ kind: FailureKind, message: String? = nil, at alias: String? = nil, target: Forward.Endpoint? = nil, localPort: Int? = nil) -> String {
         if kind == .unknown {
             // The generic hint says to run the doctor, which is running.
             return "ssh failed in a way warren does not recognise: read ssh's message above, and run the command below by hand (it has -v)"
         }
-        return kind.hint.replacingOccurrences(of: "TUNNEL", with: tunnel.name)
+        var context = HintContext(tunnel: resolvedTunnel ?? tunnel, message: message ?? alias, defaultUser: ProcessInfo.processInfo.userName)
+        if case .tcp(let host?, let port)? = target { context.targets = ["\(host) \(port)"] }
+        if let localPort { context.localPorts = [localPort] }
+        return kind.hint(in: context)
+    }
+
+    /// What ssh offers to log in: `the key K`, `the agent at S`, `certificate C`, `a password`.
+    static func credentials(_ endpoint: SSHEndpoint) -> String {
+        var parts: [String] = []
+        if !endpoint.identityFile.isEmpty { parts.append(endpoint.identityFile) }
+        if let agent = endpoint.login.identityAgent { parts.append("the agent (\(agent))") }
+        if let certificate = endpoint.login.certificateFile { parts.append("certificate \(certificate)") }
+        if endpoint.login.passwordFile != nil { parts.append("a password") }
+        return parts.joined(separator: ", ")
     }
 
     // MARK: - 7. authentication
@@ -56,7 +72,7 @@ extension Doctor {
         switch result {
         case .reached(let seconds):
             _ = await running.finish()
-            var evidence = ["logged in as \(user)@\(bastion.host) with \(bastion.identityFile) in \(String(format: "%.2f", seconds)) s"]
+            var evidence = ["logged in as \(user)@\(bastion.host) with \(Self.credentials(bastion)) in \(String(format: "%.2f", seconds)) s"]
             if !tunnel.jumps.isEmpty { evidence.append("through \(tunnel.jumps.count) jump hop\(tunnel.jumps.count == 1 ? "" : "s"), each with its own login") }
             return .passed(evidence: evidence + banner)
         case .failed(let diagnosis):
@@ -95,7 +111,7 @@ extension Doctor {
                 launch: launch(["-vv", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-W", target.description, tunnel.alias]),
                 hops: tunnel.jumps.count, goal: .channelOpen, timeout: loginTimeout + Double(tunnel.connectTimeout))
             let (result, running) = await check.start()
-            let fix = hint(.targetUnreachable).replacingOccurrences(of: "nc -z HOST PORT", with: "nc -z \(host) \(port)")
+            let fix = hint(.targetUnreachable, target: target)
             switch result {
             case .reached(let seconds):
                 _ = await running.finish()
@@ -184,13 +200,10 @@ extension Doctor {
             case .reachable:
                 evidence.append("\(forward.listen)\(via): a connection through it stayed open \(wait) s: it answers")
             case .unreachable(let message):
-                let fix = forward.target.flatMap { target -> String? in
-                    guard case .tcp(let host?, let port) = target else { return nil }
-                    return hint(.targetUnreachable).replacingOccurrences(of: "nc -z HOST PORT", with: "nc -z \(host) \(port)")
-                } ?? hint(.targetUnreachable)
+                let fix = hint(.targetUnreachable, target: forward.target)
                 return .failed(evidence: evidence + ["\(forward.listen)\(via): \(message)"], fix: fix, kind: .targetUnreachable)
             case .notListening(let message):
-                return .failed(evidence: evidence + ["\(forward.listen)\(via): \(message)"], fix: hint(.localPortInUse), kind: .localPortInUse)
+                return .failed(evidence: evidence + ["\(forward.listen)\(via): \(message)"], fix: hint(.localPortInUse, localPort: forward.listen.port), kind: .localPortInUse)
             }
         }
         if !tunnel.remoteForwards.isEmpty {

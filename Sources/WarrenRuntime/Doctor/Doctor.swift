@@ -58,7 +58,7 @@ public final class Doctor {
     func perform(_ step: DoctorStep) async -> StepOutcome {
         switch step {
         case .config: return checkConfig()
-        case .keyFile: return checkKeyFiles()
+        case .keyFile: return await checkCredentials()
         case .nameResolves: return await checkName()
         case .tcpConnect: return await checkTCP()
         case .sshBanner: return await checkBanner()
@@ -127,7 +127,7 @@ public final class Doctor {
     func checkKeyFiles() -> StepOutcome {
         var evidence: [String] = []
         var seen: Set<String> = []
-        for (_, keyPath, endpoint) in tunnel.endpointsInOrder where seen.insert(endpoint.identityFile).inserted {
+        for (_, keyPath, endpoint) in tunnel.endpointsInOrder where !endpoint.identityFile.isEmpty && seen.insert(endpoint.identityFile).inserted {
             let path = endpoint.identityFile
             var info = stat()
             guard stat(path, &info) == 0 else {
@@ -199,7 +199,7 @@ public final class Doctor {
                         let who = holder.map { "by pid \($0.pid): \($0.command)" } ?? "by a process this user cannot see"
                         return .failed(
                             evidence: evidence + ["\(address) port \(port) is already taken \(who)"],
-                            fix: FailureKind.localPortInUse.hint.replacingOccurrences(of: ":PORT", with: ":\(port)"), kind: .localPortInUse)
+                            fix: hint(.localPortInUse, localPort: port), kind: .localPortInUse)
                     }
                 }
                 evidence.append(held

@@ -368,6 +368,17 @@ rec_key_permissions() {
     finish_ssh key_permissions; stop_sshd
 }
 
+# A key protected by a passphrase, in BatchMode (no passphrase_file): the
+# server would accept the key, but ssh cannot decrypt it.
+rec_key_passphrase() {
+    start_sshd s; pin_host_key
+    cp "$T/id_ed25519" "$T/locked_key"; cp "$T/id_ed25519.pub" "$T/locked_key.pub"
+    ssh-keygen -q -p -P '' -N 'correct horse' -f "$T/locked_key"
+    write_client_config "$T/c.kpp" IdentityFile="$T/locked_key"
+    start_ssh key_passphrase "$T/c.kpp"
+    finish_ssh key_passphrase; stop_sshd
+}
+
 rec_key_missing() {
     start_sshd s; pin_host_key
     write_client_config "$T/c.km" IdentityFile="$T/no_such_key"
@@ -460,7 +471,7 @@ rec_bad_config() {
 
 ALL=(success success_remote_forward success_proxyjump proxyjump_hop_refused auth_failed host_key_unknown
      host_key_changed accept_new_first_use connection_refused dns_failure dns_unreachable
-     connect_timeout banner_closed key_permissions key_missing local_port_in_use target_unreachable
+     connect_timeout banner_closed key_permissions key_passphrase key_missing local_port_in_use target_unreachable
      forwarding_forbidden remote_forward_failed keepalive_timeout connection_lost bad_config)
 
 if (( $# )); then LIST=("$@"); else LIST=("${ALL[@]}"); fi

@@ -1,0 +1,49 @@
+import Foundation
+import WarrenCore
+
+/// Hints with the tunnels' real values, and what `warren check` warns about on a tunnel that still works: a user
+/// certificate about to expire, and (with no supervisor) a local port that
+/// another program holds, which the tunnel will fail to bind when it starts.
+extension Checker {
+    func completed(_ checks: [TunnelCheck], mode: CheckMode) async -> [TunnelCheck] {
+        var out = checks
+        for (index, tunnel) in tunnels.enumerated() where index < out.count {
+            out[index] = out[index].withHint(for: tunnel, defaultUser: ProcessInfo.processInfo.userName)
+            if let path = tunnel.endpoint.login.certificateFile {
+                let (summary, warning) = await Self.certificateFinding(path, sshBinary: config.sshBinary, now: Date())
+                out[index].certificate = summary
+                if let warning { out[index].warnings.append(warning) }
+            }
+            if mode == .direct { out[index].warnings += Self.takenLocalPorts(tunnel) }
+        }
+        return out
+    }
+
+    /// The certificate's summary, and a warning when it expires within `CertificateReader.warningDays`.
+    static func certificateFinding(_ path: String, sshBinary: String?, now: Date) async -> (String?, String?) {
+        switch await CertificateReader.read(path, sshBinary: sshBinary) {
+        case .failure(let error):
+            return (nil, "\(error.message): run `warren doctor` for this tunnel")
+        case .success(let reading):
+            let summary = ValueRules.printable(reading.info.summary)
+            guard let expiry = reading.expiry else { return (summary, nil) }
+            let days = expiry.timeIntervalSince(now) / 86400
+            guard days < CertificateReader.warningDays else { return (summary, nil) }
+            let when = days < 0 ? "expired \(String(format: "%.1f", -days)) days ago" : "expires in \(String(format: "%.1f", days)) days"
+            return (summary, "certificate \(path) \(when) (\(summary)): have the CA sign the key again (ssh-keygen -s CA_KEY -I ID -n PRINCIPALS KEY.pub)")
+        }
+    }
+
+    /// Local TCP listeners of the tunnel that another process holds now.
+    static func takenLocalPorts(_ tunnel: TunnelConfig) -> [String] {
+        var warnings: [String] = []
+        for forward in tunnel.localForwards + tunnel.dynamicForwards {
+            guard case .tcp(let host, let port) = forward.listen else { continue }
+            let taken = NetworkCheck.tryBind(host: host, port: port).contains { if case .inUse = $0.result { return true } else { return false } }
+            guard taken else { continue }
+            let who = NetworkCheck.listener(port: port).map { "pid \($0.pid) (\(ValueRules.printable($0.command)))" } ?? "a process this user cannot see"
+            warnings.append("local port \(forward.listen) is taken by \(who): the tunnel cannot listen there when it starts; stop that program (ss -ltnp 'sport = :\(port)') or change local_forward")
+        }
+        return warnings
+    }
+}
