@@ -8,7 +8,7 @@ SYSTEMD_DIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 .DEFAULT_GOAL := build
 
-.PHONY: help build release test demo bench install uninstall
+.PHONY: help build release test demo bench soak install uninstall
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,3 +40,11 @@ uninstall: ## Remove what install installed
 
 bench: ## warren vs autossh vs bare ssh: time to ready, recovery, half-dead, footprint, reload (root; ~12 min, QUICK=1 about 3)
 	python3 bench/bench.py $(if $(QUICK),--quick,)
+
+# make soak SOAK_SECONDS=600 SOAK_TUNNELS=40 SOAK_SEED=7 SOAK_POSTGRES=40; more flags: python3 bench/soak.py --help
+SOAK_SECONDS ?= 240
+SOAK_TUNNELS ?= 20
+SOAK_SEED ?= 1
+SOAK_POSTGRES ?= 10
+soak: ## Seeded chaos run over many tunnels (kills, drops, freezes, sshd and target restarts, held ports): recovery per fault kind (root; ~6 min)
+	python3 bench/soak.py --duration $(SOAK_SECONDS) --tunnels $(SOAK_TUNNELS) --seed $(SOAK_SEED) --postgres $(SOAK_POSTGRES)
