@@ -17,7 +17,7 @@ import time
 
 from procs import alive
 
-# kind -> (needs a bastion session, replaces the ssh)
+# kind -> what the soak does; REPLACES_SSH: kinds after which status must name a new ssh
 KINDS = {
     "kill": "kill -9 of the tunnel's ssh",
     "drop": "the bastion drops the connection (SIGKILL its per-connection sshd)",
@@ -151,6 +151,8 @@ class Watcher:
             t = s.warren.status().get(name)
             left_up = left_up or bool(t and (t.get("state") != "up" or t.get("pid") != old_pid))
         data_at = status_at = None
+        # A freeze shorter than the keepalives' reach may leave the old ssh alive: then it may stay.
+        must_replace = f.kind in REPLACES_SSH and not (f.kind == "freeze" and name not in f.detected)
         deadline = f.ended + self.timeout
         while (data_at is None or status_at is None) and time.monotonic() < deadline and not s.stopping:
             now = time.monotonic()
@@ -158,7 +160,7 @@ class Watcher:
             if t and (t.get("state") != "up" or t.get("pid") != old_pid):
                 left_up = True
             if status_at is None and t and t.get("state") == "up" and (
-                    f.kind not in REPLACES_SSH or t.get("pid") not in (None, old_pid)):
+                    not must_replace or t.get("pid") not in (None, old_pid)):
                 status_at = now
             if data_at is None and s.targets[name].check(s.local_port[name], timeout=0.5):
                 data_at = time.monotonic()
