@@ -31,10 +31,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import procs  # noqa: E402
-from faults import KINDS, Fault, Injector, Watcher  # noqa: E402
-from fixtures import ROOT, Bastion, build_warren, ensure_packages, log  # noqa: E402
+from faults import Fault, Injector, Watcher  # noqa: E402
+from fixtures import ROOT, build_warren, ensure_packages, log  # noqa: E402
 from net import free_ports  # noqa: E402
 from procs import Procs, alive, children, comm, stat, wait_until  # noqa: E402
+from soakprocs import SoakBastion, WarrenProcess  # noqa: E402
 from soakreport import summarize, render  # noqa: E402
 from targets import make_targets  # noqa: E402
 
@@ -51,71 +52,6 @@ class Interrupted(Exception):
 
 def _on_signal(number, _frame):
     raise Interrupted(f"signal {number}")
-
-
-class SoakBastion(Bastion):
-    """The bench's bastion, which can also stop (listener and every connection
-    it serves, as a dying bastion would) and start again on the same port."""
-
-    def start(self):
-        offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0
-
-        def listening():
-            with open(self.log, errors="replace") as f:
-                f.seek(offset)
-                return "Server listening" in f.read()
-
-        os.makedirs("/run/sshd", exist_ok=True)
-        self.process = self.procs.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", self.config], log=self.log)
-        if not wait_until(listening, 10, 0.005):
-            raise RuntimeError("the bastion's sshd did not start again")
-
-    def stop(self):
-        procs.kill_tree(self.process.pid)
-        self.process.wait(5)
-        self.procs.forget_exited()
-        self.procs.reap_orphans()
-
-
-class WarrenProcess:
-    def __init__(self, soak):
-        self.soak = soak
-        self.state_dir = os.path.join(soak.workspace, "state")
-        self.log = os.path.join(soak.workspace, "warren.log")
-        self.process = None
-        self.lock = threading.Lock()
-        self.cached, self.read_at = {}, 0.0
-
-    def start(self):
-        env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "SSH_ASKPASS", "DISPLAY")}
-        env.setdefault("WARREN_TEMPLATES", os.path.join(ROOT, "Templates"))  # --warren may be a copy elsewhere
-        self.process = self.soak.procs.spawn(
-            [self.soak.warren_bin, "run", "--config", self.soak.config, "--state-dir", self.state_dir],
-            log=self.log, env=env)
-
-    def status(self):
-        """status.json by tunnel; read at most once per 10 ms however many
-        watchers ask (twenty watchers polling every 20 ms would otherwise keep
-        a core busy parsing it on a 2-core machine)."""
-        with self.lock:
-            now = time.monotonic()
-            if now - self.read_at > 0.01:
-                self.cached, self.read_at = self._read(), now
-            return self.cached
-
-    def _read(self):
-        try:
-            with open(os.path.join(self.state_dir, "status.json")) as f:
-                report = json.load(f)
-        except (OSError, ValueError):
-            return {}
-        if report.get("supervisor_pid") != self.process.pid:
-            return {}
-        return {t["name"]: t for t in report.get("tunnels", [])}
-
-    def ssh_pid(self, name):
-        t = self.status().get(name)
-        return t.get("pid") if t else None
 
 
 class Soak:
