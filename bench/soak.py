@@ -122,8 +122,10 @@ class Soak:
         return {t for f in self.faults if not f.done.is_set() for t in f.tunnels}
 
     def pick(self):
-        """The next fault: a kind by weight, a tunnel not under another fault.
-        None when nothing fits now (the caller waits and asks again)."""
+        """The next fault: a kind by weight, a tunnel that is `up` and not under
+        another fault (one still down from an earlier fault is left alone, so
+        that every fault starts from a working tunnel). None when nothing fits
+        now (the caller waits and asks again)."""
         kinds = list(WEIGHTS)
         kind = self.rng.choices(kinds, [WEIGHTS[k] for k in kinds])[0]
         low, high = HOLDS[kind]
@@ -131,7 +133,9 @@ class Soak:
         busy = self.busy()
         if kind == "sshd":
             return Fault(kind, self.names, hold)
-        free = [n for n in self.names if n not in busy]
+        status = self.warren.status()
+        free = [n for n in self.names if n not in busy and status.get(n, {}).get("state") == "up"
+                and status[n].get("pid")]
         if len(busy) >= self.args.overlap or not free:
             return None
         fault = Fault(kind, [self.rng.choice(free)], hold)
