@@ -8,7 +8,7 @@ SYSTEMD_DIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 .DEFAULT_GOAL := build
 
-.PHONY: help build release test validate-deploy demo bench install uninstall
+.PHONY: help build release test validate-deploy demo bench bench-scale soak install uninstall
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,3 +44,17 @@ uninstall: ## Remove what install installed
 
 bench: ## warren vs autossh vs bare ssh: time to ready, recovery, half-dead, footprint, reload (root; ~12 min, QUICK=1 about 3)
 	python3 bench/bench.py $(if $(QUICK),--quick,)
+
+# make bench-scale SCALE_TUNNELS=100 SCALE_BASTIONS=5 for a small run
+SCALE_TUNNELS ?= 1000
+SCALE_BASTIONS ?= 50
+bench-scale: ## warren vs autossh, SCALE_TUNNELS over SCALE_BASTIONS loopback sshd: time to all up, MaxStartups drops, idle CPU, RSS, threads (root)
+	python3 bench/bench.py --only scale --scale-tunnels $(SCALE_TUNNELS) --scale-bastions $(SCALE_BASTIONS) $(if $(QUICK),--quick,)
+
+# make soak SOAK_SECONDS=600 SOAK_TUNNELS=40 SOAK_SEED=7 SOAK_POSTGRES=40; more flags: python3 bench/soak.py --help
+SOAK_SECONDS ?= 240
+SOAK_TUNNELS ?= 20
+SOAK_SEED ?= 1
+SOAK_POSTGRES ?= 10
+soak: ## Seeded chaos run over many tunnels (kills, drops, freezes, sshd and target restarts, held ports): recovery per fault kind (root; ~6 min)
+	python3 bench/soak.py --duration $(SOAK_SECONDS) --tunnels $(SOAK_TUNNELS) --seed $(SOAK_SEED) --postgres $(SOAK_POSTGRES)

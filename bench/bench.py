@@ -28,10 +28,13 @@ from net import Held, ReadyPoller, echo_once, free_ports, serve_echo, wait_echo 
 from procs import Procs, alive, cpu_ticks, memory_kb, wait_until, CLK_TCK  # noqa: E402
 from fixtures import ROOT, Bastion, Fleet, build_warren, ensure_packages, log, without_keepalive  # noqa: E402
 from tools import AUTOSSH_ENV, Autossh, BareSSH, Warren  # noqa: E402
+import scale  # noqa: E402
 
 SECTIONS = ["ready", "recovery", "halfdead", "footprint", "reload"]
+# Run only when asked (--only scale, make bench-scale): N tunnels over M sshd (bench/scale.py).
+EXTRA_SECTIONS = ["scale"]
 # reload runs before footprint: its 50-tunnel runs also give the 50-tunnel footprint.
-RUN_ORDER = ["ready", "recovery", "halfdead", "reload", "footprint"]
+RUN_ORDER = ["ready", "recovery", "halfdead", "reload", "footprint", "scale"]
 
 
 class Interrupted(Exception):
@@ -71,6 +74,7 @@ class Bench:
         self.cleaned = False
         self.teardown_wait = 0.0
         self.sections = SECTIONS
+        self.port_range = tuple(int(x) for x in args.ports.split("-"))
 
     # ------------------------------------------------------------ plumbing
 
@@ -120,8 +124,9 @@ class Bench:
         if os.geteuid() != 0:
             sys.exit("bench: sshd needs root; run as root")
         self.warren = build_warren(self.workspace)
-        self.n_max = 200
-        ports = free_ports(self.n_max + 2, start=20000, end=32000)
+        self.n_max = 200 if set(self.sections) - {"scale"} else 0
+        ports = free_ports(self.n_max + 2, start=self.port_range[0], end=self.port_range[1])
+        self.used_ports = ports
         self.sshd_port, self.echo_port, self.tunnel_ports = ports[0], ports[1], ports[2:]
         self.bastion = Bastion(self.procs, self.workspace, self.sshd_port)
         self.bastion.start()
@@ -131,7 +136,8 @@ class Bench:
             raise RuntimeError("the echo server did not start")
         self.fleet = Fleet(self.warren, self.bastion, self.echo_port, self.workspace, "fleet", self.tunnel_ports)
         log(f"bastion sshd on 127.0.0.1:{self.sshd_port}, echo on :{self.echo_port}; rendering {self.n_max} tunnels")
-        self.fleet.render()
+        if self.n_max:
+            self.fleet.render()
 
     # ----------------------------------------------------------------- ready
 
@@ -470,6 +476,11 @@ class Bench:
                  w["changed_serving_after"], a["changed_serving_after"],
                  note="warren: from SIGHUP; autossh: from SIGTERM to the old autossh")
 
+    # ----------------------------------------------------------------- scale
+
+    def section_scale(self):
+        scale.section_scale(self)
+
     # ------------------------------------------------------------------ report
 
     def report(self, started, load_before):
@@ -490,7 +501,7 @@ class Bench:
                                             capture_output=True, text=True).stdout.strip(),
             "sshd": "one /usr/sbin/sshd on 127.0.0.1, default MaxStartups (10:30:100), shared by all tools",
         }
-        order = {"ready": 0, "recovery": 1, "half-dead": 2, "reload": 4}
+        order = {"ready": 0, "recovery": 1, "half-dead": 2, "reload": 4, f"scale {self.args.scale_tunnels}x{self.args.scale_bastions}": 5}
         self.rows.sort(key=lambda r: order.get(r["section"], 3))  # stable: footprint rows stay in order
         for r in self.rows:
             r["warren/autossh"] = _ratio(r["warren"], r["autossh"])
@@ -567,7 +578,11 @@ def render_table(rows, meta):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, shorter idle window, lower keepalive for half-dead")
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to run, comma-separated ({','.join(SECTIONS)})")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"sections to run, comma-separated ({','.join(SECTIONS + EXTRA_SECTIONS)}; default all but scale)")
+    parser.add_argument("--scale-tunnels", type=int, default=1000, help="scale: tunnels (default 1000)")
+    parser.add_argument("--scale-bastions", type=int, default=50, help="scale: loopback sshd instances (default 50)")
+    parser.add_argument("--ports", default="20000-32000", help="LOW-HIGH: the ports the bench may use (default 20000-32000)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
     parser.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -575,7 +590,7 @@ def main():
         serve_echo(args.echo_server)
         return
     sections = [s for s in args.only.split(",") if s]
-    unknown = set(sections) - set(SECTIONS)
+    unknown = set(sections) - set(SECTIONS + EXTRA_SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
 
@@ -585,6 +600,7 @@ def main():
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, _on_signal)
     started = time.monotonic()
+    bench.sections = sections
     try:
         bench.setup()
         load_before = loadavg()

@@ -41,7 +41,7 @@ extension Warren {
         @Option(help: "Log format: text or json.")
         var logFormat: String = "text"
 
-        @Option(help: "Connection attempts in flight at once, so many tunnels to one bastion stay under sshd's MaxStartups.")
+        @Option(help: "Connection attempts in flight at once to any one bastion, so many tunnels to one sshd stay under its MaxStartups (in all, at most 8 per CPU).")
         var maxStarting: Int = 8
 
         @Option(help: ArgumentHelp("Seconds to wait for every tunnel to settle (up, or its first attempt failed) before telling systemd READY=1.", valueName: "SECONDS"))

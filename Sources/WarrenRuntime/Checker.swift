@@ -108,7 +108,7 @@ public struct Checker: Sendable {
                     let left = (deadline - ContinuousClock.now) / .seconds(1) - 0.2
                     guard left > 0.2 else { return (forward, .noAnswer) }
                     let wait = min(probeWait, Double(connectTimeout), left / 2)
-                    switch await probeOnItsOwnThread(forward.listen, wait: wait) {
+                    switch await TargetProbe.probe(forward.listen, wait: wait) {
                     case .reachable: return (forward, .reachable)
                     case .unreachable(let message): return (forward, .unreachable(message))
                     case .notListening(let message): return (forward, .notListening(message))
@@ -118,17 +118,6 @@ public struct Checker: Sendable {
             var results: [Forward: LiveProbe] = [:]
             for await (forward, result) in group { results[forward] = result }
             return results
-        }
-    }
-
-    /// A probe blocks for up to `wait` seconds on a healthy target. On a thread
-    /// of its own, so that twenty forwards take `wait`, not twenty times it:
-    /// Dispatch runs only about as many blocking blocks at once as there are cores.
-    static func probeOnItsOwnThread(_ endpoint: Forward.Endpoint, wait: Double) async -> ProbeResult {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: TargetProbe.probeBlocking(endpoint, wait: wait)) }
-            thread.name = "warren-check-probe"
-            thread.start()
         }
     }
 

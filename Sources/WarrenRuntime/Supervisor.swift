@@ -12,7 +12,7 @@ public actor Supervisor {
         public var templatesDirectory: String?
         /// Only these tunnels (all enabled ones when empty).
         public var only: [String]
-        /// Connection attempts in flight at once.
+        /// Connection attempts in flight at once to any one bastion (sshd).
         public var maxStarting: Int
         /// The longest wait, seconds, for every tunnel to settle before systemd is told READY=1.
         public var readyTimeout: Double = 60
@@ -55,7 +55,7 @@ public actor Supervisor {
     let files: TunnelFiles
     let throttle: StartThrottle
     /// Members wait for their master, not for a handshake: no start budget.
-    let memberThrottle = StartThrottle(limit: Int.max)
+    let memberThrottle = StartThrottle(limit: Int.max, perBastion: Int.max)
     /// The master of each shared connection, with its members' names.
     var masters: [ConnectionShare: Master] = [:]
     /// The runner of each running tunnel. A status from a runner that is not
@@ -84,7 +84,8 @@ public actor Supervisor {
             throw .setup("\(error)")
         }
         self.launchTools = LaunchTools.find(sshBinary: config.sshBinary)
-        self.throttle = StartThrottle(limit: options.maxStarting)
+        // MaxStartups is per sshd: a budget per bastion, and one in all sized to the CPUs.
+        self.throttle = StartThrottle(limit: StartThrottle.defaultLimit(), perBastion: options.maxStarting)
         self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard, forwardBind: options.forwardBind)
         (events, sink) = AsyncStream.makeStream(of: SupervisorEvent.self)
         readiness = StartReadiness(tunnels: [])

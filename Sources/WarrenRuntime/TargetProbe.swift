@@ -18,17 +18,18 @@ public enum ProbeResult: Sendable, Equatable {
 public enum TargetProbe {
     /// - Parameter wait: how long the connection must stay open to count as reachable.
     ///
-    /// A probe blocks in connect() and poll() for up to `wait` seconds, so it
-    /// runs on a thread of its own. On a Dispatch queue it held one of the
-    /// global pool's threads, the same threads that run every task and actor:
-    /// with fifty tunnels coming up, their probes took every one of them and
-    /// the supervisor stalled for seconds at a time (Dispatch adds only about
-    /// one thread a second), holding back the next starts (`make bench`).
+    /// Every probe of the process runs on one shared thread (`ProbeLoop`):
+    /// a non-blocking connect (at most `min(wait, 5)` seconds per address),
+    /// then `poll()` until the far end closes or `wait` is over. A probe never
+    /// holds a thread of its own or one of the cooperative pool, so a thousand
+    /// tunnels probing at once cost one thread, and the supervisor's actors keep
+    /// running while probes wait.
     public static func probe(_ endpoint: Forward.Endpoint, wait: Double) async -> ProbeResult {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: probeBlocking(endpoint, wait: wait)) }
-            thread.name = "warren-probe"
-            thread.start()
+        let addresses = Self.addresses(of: endpoint)
+        return await withCheckedContinuation { continuation in
+            ProbeLoop.shared.submit(ProbeLoop.Request(
+                addresses: addresses, endpoint: "\(endpoint)", connectTimeout: min(wait, 5), wait: max(0, wait),
+                continuation: continuation))
         }
     }
 
@@ -48,61 +49,31 @@ public enum TargetProbe {
         return .answered
     }
 
-    static func probeBlocking(_ endpoint: Forward.Endpoint, wait: Double) -> ProbeResult {
-        guard let socket = Socket.connect(to: endpoint, timeout: min(wait, 5)) else {
-            return .notListening("nothing accepts connections on \(endpoint)")
-        }
-        defer { close(socket) }
-        var pfd = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&pfd, 1, Int32(wait * 1000))
-        if ready <= 0 { return .reachable }
-        var byte: UInt8 = 0
-        let n = recv(socket, &byte, 1, Int32(MSG_PEEK))
-        if n > 0 { return .reachable }
-        return .unreachable("a connection through \(endpoint) was accepted and then closed: the bastion could not reach the target")
-    }
-}
-
-/// Minimal blocking socket helpers for probes.
-enum Socket {
-    /// Connects with a timeout; returns the fd, or nil.
-    static func connect(to endpoint: Forward.Endpoint, timeout: Double) -> Int32? {
+    /// Where a forward's local side can be reached; empty when its name does
+    /// not resolve (the probe then reports `notListening`).
+    static func addresses(of endpoint: Forward.Endpoint) -> [NetworkCheck.Address] {
         switch endpoint {
         case .unix(let path):
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return nil }
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-                close(fd)
-                return nil
-            }
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return [] }
             withUnsafeMutableBytes(of: &address.sun_path) { buffer in
                 for (i, b) in bytes.enumerated() { buffer[i] = b }
             }
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            if result != 0 {
-                close(fd)
-                return nil
-            }
-            return fd
+            let storage = withUnsafeBytes(of: &address) { Array($0) }
+            return [NetworkCheck.Address(family: AF_UNIX, storage: storage, text: path)]
         case .tcp(let host, let port):
+            // The listen side of a forward: an address of this machine, so
+            // getaddrinfo answers from /etc/hosts or the literal, not DNS.
             let name: String
             switch host {
             case nil, "localhost", "*", "0.0.0.0": name = "127.0.0.1"
             case "::": name = "::1"
             case let h?: name = h
             }
-            guard case .success(let addresses) = NetworkCheck.resolve(host: name, port: port) else { return nil }
-            for address in addresses {
-                if case .success(let fd) = NetworkCheck.connect(address, timeout: timeout) { return fd }
-            }
-            return nil
+            guard case .success(let addresses) = NetworkCheck.resolve(host: name, port: port) else { return [] }
+            return addresses
         }
     }
 }

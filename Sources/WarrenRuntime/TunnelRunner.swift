@@ -46,6 +46,8 @@ public final class TunnelRunner: Sendable {
     let input: AsyncStream<TunnelEvent>.Continuation
     private let ending = Mutex(Ending())
     private let clock = RunnerClock()
+    /// The sshd instances a start dials (every hop and the bastion): each one's start budget counts it.
+    private let bastions: [String]
 
     private struct Ending {
         var finalStatus: TunnelStatus?
@@ -55,6 +57,7 @@ public final class TunnelRunner: Sendable {
     public init(tunnel: TunnelConfig, environment: RunnerEnvironment) {
         self.tunnel = tunnel
         self.env = environment
+        self.bastions = StartThrottle.bastions(of: tunnel)
         (events, input) = AsyncStream.makeStream(of: TunnelEvent.self)
     }
 
@@ -106,11 +109,11 @@ public final class TunnelRunner: Sendable {
     private func perform(_ action: TunnelAction, in group: inout DiscardingTaskGroup, child: inout CurrentChild) async {
         switch action {
         case .acquireSlot:
-            group.addTask { [input, throttle = env.throttle] in
-                if await throttle.acquire() { input.yield(.slotGranted) }
+            group.addTask { [input, throttle = env.throttle, bastions] in
+                if await throttle.acquire(bastions: bastions) { input.yield(.slotGranted) }
             }
         case .releaseSlot:
-            await env.throttle.release()
+            await env.throttle.release(bastions: bastions)
         case .spawn(let run):
             let control = ChildControl()
             child = CurrentChild(run: run, control: control)
@@ -176,7 +179,7 @@ public final class TunnelRunner: Sendable {
         input.finish()
         // A slot granted while the loop was ending is given back.
         for await event in events where event == .slotGranted {
-            await env.throttle.release()
+            await env.throttle.release(bastions: bastions)
         }
         let status = makeStatus(machine)
         let waiters = ending.withLock { ending in
