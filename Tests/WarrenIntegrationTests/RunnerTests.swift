@@ -83,15 +83,15 @@ func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async
 }
 
 @Suite(.serialized) struct RunnerTests {
-    static func tunnel(_ name: String) -> TunnelConfig {
-        TunnelConfig(name: name, endpoint: SSHEndpoint(host: "127.0.0.1", identityFile: "/dev/null"), probeInterval: 0)
+    static func tunnel(_ name: String, bastion: String = "127.0.0.1") -> TunnelConfig {
+        TunnelConfig(name: name, endpoint: SSHEndpoint(host: bastion, identityFile: "/dev/null"), probeInterval: 0)
     }
 
     func runner(
         _ name: String, _ launch: SSHLaunch, throttle: StartThrottle = StartThrottle(limit: 8), statuses: Statuses,
-        prepare: @escaping @Sendable () async throws -> Void = {}
+        bastion: String = "127.0.0.1", prepare: @escaping @Sendable () async throws -> Void = {}
     ) -> TunnelRunner {
-        TunnelRunner(tunnel: Self.tunnel(name), environment: RunnerEnvironment(
+        TunnelRunner(tunnel: Self.tunnel(name, bastion: bastion), environment: RunnerEnvironment(
             launch: launch, tunnelDirectory: "/nonexistent-\(name)", throttle: throttle, logger: Logger(label: "test"),
             prepare: prepare, publish: { _, status in statuses.add(status) }))
     }
@@ -188,5 +188,25 @@ func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async
         await loop.value
         #expect(final.state == .stopped)
         #expect(!isLiveProcess(pid), "the child is still under control after a 150 kB line")
+    }
+
+    @Test func theStartBudgetIsPerBastionSoOneFullBastionHoldsBackNoOther() async throws {
+        let standIn = try StandIn()
+        defer { standIn.directory.remove() }
+        let throttle = StartThrottle(limit: 16, perBastion: 2)
+        let statuses = Statuses()
+        // Three tunnels to each of two bastions, none ever ready: two in flight to each.
+        let runners = try (0..<6).map { i in
+            runner("b\(i)", try standIn.launch("b\(i)"), throttle: throttle, statuses: statuses, bastion: i < 3 ? "127.0.0.2" : "127.0.0.3")
+        }
+        let loops = runners.map { runner in Task { await runner.run() } }
+        #expect(await eventually { standIn.spawned.count == 4 })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(standIn.spawned.count == 4, "two per bastion, not four to one and none to the other")
+        let (first, second) = (await throttle.count(bastion: "127.0.0.2:22"), await throttle.count(bastion: "127.0.0.3:22"))
+        #expect(first == 2 && second == 2)
+        for runner in runners { await runner.stop() }
+        for loop in loops { await loop.value }
+        #expect(await throttle.busy == 0)
     }
 }

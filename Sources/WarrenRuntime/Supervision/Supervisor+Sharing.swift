@@ -42,26 +42,18 @@ extension Supervisor {
         let tunnel = share.master
         let controlPath = files.controlPath(for: share)
         let hub = SharedMaster(share: share, controlPath: controlPath)
-        let directory = files.directory(for: tunnel)
-        var launch = SSHLaunch.make(
-            ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
-            setpriv: launchTools.setpriv, supervisorPid: getpid(), logPath: "\(directory)/ssh.log")
-        // The master logs in for every member: its agent or askpass.
-        launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
-        launch.environment[SSHLaunch.logVariable] = .some("\(directory)/ssh.log")
-        let runner = TunnelRunner(
-            tunnel: tunnel,
-            environment: RunnerEnvironment(
-                launch: launch, tunnelDirectory: directory, throttle: throttle, logger: logger,
-                prepare: { [files, sshBinary = config.sshBinary] in
-                    guard controlPath.utf8.count < 108 else {
-                        throw CommandError("the control socket path \(controlPath) is longer than a unix socket allows (107 bytes): use a shorter state_dir")
-                    }
-                    _ = try await files.write(tunnel, sshBinary: sshBinary, control: .master(path: controlPath))
-                    // A socket left by an earlier master is never trusted: ssh would refuse to listen, or a stranger could answer.
-                    unlink(controlPath)
-                },
-                publish: { _, status in hub.update(status) }))
+        // The master logs in for every member (with their login method's agent or askpass).
+        let runner = sshRunner(
+            for: tunnel,
+            prepare: { [files, sshBinary = config.sshBinary] in
+                guard controlPath.utf8.count < 108 else {
+                    throw CommandError("the control socket path \(controlPath) is longer than a unix socket allows (107 bytes): use a shorter state_dir")
+                }
+                _ = try await files.write(tunnel, sshBinary: sshBinary, control: .master(path: controlPath))
+                // A socket left by an earlier master is never trusted: ssh would refuse to listen, or a stranger could answer.
+                unlink(controlPath)
+            },
+            publish: { _, status in hub.update(status) })
         masters[share] = Master(runner: runner, hub: hub, members: [])
         logger.info("shared connection \(tunnel.name) to \(share.endpoint.host):\(share.endpoint.port)", metadata: ["tunnel": "\(tunnel.name)"])
         group.addTask { await runner.run() }

@@ -186,22 +186,31 @@ public actor Supervisor {
         if tunnel.endpoint.hostKeyPolicy == .insecureNoCheck || tunnel.jumps.contains(where: { $0.hostKeyPolicy == .insecureNoCheck }) {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
+        let runner = sshRunner(
+            for: tunnel,
+            prepare: { [files, sshBinary = config.sshBinary] in _ = try await files.write(tunnel, sshBinary: sshBinary) },
+            publish: { [sink] runner, status in sink.yield(.status(runner, status)) })
+        runners[tunnel.name] = runner
+        group.addTask { await runner.run() }
+    }
+
+    /// A runner whose runs are an ssh process of their own (a tunnel, or a
+    /// shared connection's master): ssh logs to the tunnel's log pipe, with
+    /// the environment its login method needs (an agent, askpass).
+    func sshRunner(
+        for tunnel: TunnelConfig, prepare: @escaping @Sendable () async throws -> Void,
+        publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
+    ) -> TunnelRunner {
         let directory = files.directory(for: tunnel)
         var launch = SSHLaunch.make(
             ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
             setpriv: launchTools.setpriv, supervisorPid: getpid(), logPath: "\(directory)/ssh.log")
         launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
         launch.environment[SSHLaunch.logVariable] = .some("\(directory)/ssh.log")
-        let runner = TunnelRunner(
+        return TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(
-                launch: launch, tunnelDirectory: directory, throttle: throttle, logger: logger,
-                prepare: { [files, sshBinary = config.sshBinary] in
-                    _ = try await files.write(tunnel, sshBinary: sshBinary)
-                },
-                publish: { [sink] runner, status in sink.yield(.status(runner, status)) }))
-        runners[tunnel.name] = runner
-        group.addTask { await runner.run() }
+                launch: launch, tunnelDirectory: directory, throttle: throttle, logger: logger, prepare: prepare, publish: publish))
     }
 
     private func update(_ tunnelStatus: TunnelStatus, from runner: TunnelRunner) async {
