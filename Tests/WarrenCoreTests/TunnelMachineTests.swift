@@ -173,12 +173,12 @@ struct Drive {
         drive.send(.slotGranted)
         drive.send(.exited(run: 1, .diagnosed(ExitDiagnosis(kind: .localPortInUse, message: "bind [127.0.0.1]:15432: Address already in use"))))
         #expect(drive.machine.state == .backoff)
-        #expect(drive.delay(of: .portCheck) == TunnelMachine.portCheckInterval)
-        #expect(drive.fire(.portCheck) == [.checkPorts])
-        drive.send(.portsChecked(free: false))
+        #expect(drive.delay(of: .watch) == Watch.localPorts.interval)
+        #expect(drive.fire(.watch) == [.check(.localPorts)])
+        drive.send(.watched(.localPorts, cleared: false))
         #expect(drive.machine.state == .backoff)
-        drive.fire(.portCheck)
-        let actions = drive.send(.portsChecked(free: true))
+        drive.fire(.watch)
+        let actions = drive.send(.watched(.localPorts, cleared: true))
         #expect(drive.machine.state == .starting)
         #expect(actions.contains(.acquireSlot))
         #expect(actions.contains { if case .cancel(let t) = $0 { return t.purpose == .retry } else { return false } }, "the backoff timer is dropped")
@@ -231,7 +231,7 @@ struct Drive {
         var backingOff = Drive()
         backingOff.send(.slotGranted)
         backingOff.send(.exited(run: 1, .diagnosed(Self.refused)))
-        #expect(backingOff.send(.stop) == [.cancel(TunnelTimer(.retry, serial: 2))])
+        #expect(backingOff.send(.stop) == [.cancel(TunnelTimer(.retry, serial: 2)), .cancel(TunnelTimer(.watch, serial: 3))], "the retry, and the watch on the refusing bastion")
         #expect(backingOff.machine.isFinished)
         #expect(backingOff.machine.retryAt == nil)
     }
@@ -260,5 +260,32 @@ struct Drive {
         #expect(drive.machine.since == 3)
         drive.send(.probed(run: 1, .answered), after: 5)
         #expect(drive.machine.since == 3, "a probe that finds what was known changes nothing")
+    }
+
+    @Test func aBastionThatRefusedIsWatchedAndDialledTheMomentItAcceptsAgain() {
+        var drive = Drive()
+        drive.comeUp()
+        drive.send(.exited(run: 1, .diagnosed(Self.lost)), after: 10)  // the bastion's sshd went away: at once
+        drive.send(.slotGranted)
+        drive.send(.exited(run: 2, .diagnosed(Self.refused)))
+        #expect(drive.machine.state == .backoff)
+        #expect(drive.delay(of: .watch) == Watch.bastion.interval)
+        #expect(drive.fire(.watch) == [.check(.bastion)])
+        drive.send(.watched(.bastion, cleared: false))
+        #expect(drive.machine.state == .backoff, "still refused: keep watching")
+        drive.fire(.watch)
+        drive.send(.watched(.bastion, cleared: true))
+        #expect(drive.machine.state == .starting, "the bastion accepts again: dial now, not on the backoff clock")
+        #expect(drive.timers[.retry] == nil)
+    }
+
+    @Test func behindAJumpHopARefusalIsNotWatched() {
+        var tunnel = Self.tunnel
+        tunnel.jumps = [SSHEndpoint(host: "j", identityFile: "/k")]
+        var drive = Drive(tunnel)
+        drive.send(.slotGranted)
+        drive.send(.exited(run: 1, .diagnosed(Self.refused)))
+        #expect(drive.timers[.watch] == nil, "the refusing host cannot be dialled from here")
+        #expect(drive.machine.watching == nil)
     }
 }

@@ -143,8 +143,13 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
         #expect(down?.lastError?.hint.contains("127.0.0.1 port \(scene.sshd.port)") == true, "\(String(describing: down?.lastError?.hint))")
         #expect(down?.lastError?.hint.contains("tunnels.db") == true)
         #expect(down?.nextRetry != nil)
+        // Let the backoff grow past what the watch needs, then bring the bastion back:
+        // warren dials it as soon as its port accepts, not when the backoff is over.
+        Thread.sleep(forTimeInterval: 2.5)
         try scene.sshd.restart()
+        let back = ContinuousClock.now
         try require(warren.waitForState("db", .up), "up again without intervention", warren)
+        print("bastion restarted -> tunnel up in \(String(format: "%.2f", (ContinuousClock.now - back).seconds)) s")
         #expect(try TCPClient.echo(port: port))
     }
 

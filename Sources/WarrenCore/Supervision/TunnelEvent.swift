@@ -20,9 +20,9 @@ public enum TunnelEvent: Sendable, Equatable {
     case timer(TunnelTimer)
     /// A probe through the local forwards of run `run` finished.
     case probed(run: Int, ProbeOutcome)
-    /// The local ports of the forwards were checked (no ssh, no handshake):
-    /// whether every one of them could be bound now.
-    case portsChecked(free: Bool)
+    /// What warren watches for itself was looked at (no ssh, no handshake):
+    /// whether the failure has cleared.
+    case watched(Watch, cleared: Bool)
     /// An operator asked for a retry now (`warren retry`).
     case retryNow
     /// Stop the tunnel (shutdown, removal from the config, reload).
@@ -37,6 +37,34 @@ public enum ChildExit: Sendable, Equatable {
     /// The run ended without an ssh of its own to ask (files not prepared,
     /// exec failed, a shared connection down): warren says why.
     case diagnosed(ExitDiagnosis)
+}
+
+/// A failure warren can watch for itself, cheaply and without ssh, so that
+/// the tunnel starts the moment it clears instead of on the backoff clock.
+public enum Watch: Sendable, Equatable {
+    /// Another program holds a local port: can every forward's port be bound?
+    case localPorts
+    /// The bastion refused the connection (its sshd is down): does its port
+    /// accept a TCP connection again? Only for a bastion dialled directly.
+    case bastion
+
+    /// How often it is looked at, seconds.
+    public var interval: Double {
+        switch self {
+        case .localPorts: return 0.2
+        case .bastion: return 0.25
+        }
+    }
+
+    /// What to watch after a run failed with `kind`, if anything.
+    public static func after(_ kind: FailureKind, tunnel: TunnelConfig) -> Watch? {
+        switch kind {
+        case .localPortInUse: return .localPorts
+        // Behind a jump hop the refusing host cannot be dialled directly.
+        case .connectionRefused where tunnel.jumps.isEmpty: return .bastion
+        default: return nil
+        }
+    }
 }
 
 /// What a probe through the forwards found.
@@ -60,8 +88,8 @@ public struct TunnelTimer: Sendable, Hashable {
         case probe
         /// SIGTERM was sent and the grace period is over: SIGKILL.
         case killGrace
-        /// Look again whether the local ports held by another program are free.
-        case portCheck
+        /// Look again at what is watched (see `Watch`).
+        case watch
     }
 
     public var purpose: Purpose
@@ -93,6 +121,6 @@ public enum TunnelAction: Sendable, Equatable {
     /// Probe every local forward of run `run`; a connection that stays open
     /// for `hold` seconds counts as answered. `.probed` follows.
     case probe(run: Int, hold: Double)
-    /// Check whether the local forwards' ports are free; `.portsChecked` follows.
-    case checkPorts
+    /// Look at what is watched; `.watched` follows.
+    case check(Watch)
 }

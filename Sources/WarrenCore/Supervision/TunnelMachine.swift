@@ -40,8 +40,6 @@ public struct TunnelMachine: Sendable {
     /// Probe cadence while degraded, so that `up` is reported within about a
     /// second of the target's return.
     public static let degradedProbeInterval = 0.5
-    /// How often ports held by another program are looked at.
-    public static let portCheckInterval = 0.2
 
     var streak = BackoffPolicy.Streak()
     var timers: [TunnelTimer.Purpose: TunnelTimer] = [:]
@@ -52,6 +50,8 @@ public struct TunnelMachine: Sendable {
     var upSince: Double?
     var killedAtDeadline = false
     var suspectProbe = false
+    /// What is watched while in backoff (see `Watch`).
+    public private(set) var watching: Watch?
     /// How long ssh took to close a probe to a dead target: the shortest hold
     /// that still tells a live target from a dead one on this path.
     var closeLatency: Double?
@@ -107,9 +107,9 @@ public struct TunnelMachine: Sendable {
         case .probed(let run, let outcome):
             guard run == self.run, state == .up || state == .degraded else { return [] }
             return probed(outcome, at: now, random: random)
-        case .portsChecked(let free):
-            guard state == .backoff, lastError?.kind == .localPortInUse else { return [] }
-            return free ? startAgain(at: now) : [arm(.portCheck, after: Self.portCheckInterval)]
+        case .watched(let watch, let cleared):
+            guard state == .backoff, watching == watch else { return [] }
+            return cleared ? startAgain(at: now) : [arm(.watch, after: watch.interval)]
         case .retryNow:
             guard state == .backoff || state == .failed else { return [] }
             return startAgain(at: now)
@@ -139,6 +139,7 @@ public struct TunnelMachine: Sendable {
     private mutating func startAgain(at now: Double) -> [TunnelAction] {
         var actions = cancelAll()
         retryAt = nil
+        watching = nil
         restarts += 1
         move(to: .starting, at: now)
         actions += requestSlot()
@@ -231,8 +232,9 @@ public struct TunnelMachine: Sendable {
             return [.probe(run: run, hold: nextProbeHold)]
         case .killGrace:
             return runAlive ? [.kill(run: run)] : []
-        case .portCheck:
-            return state == .backoff ? [.checkPorts] : []
+        case .watch:
+            guard state == .backoff, let watching else { return [] }
+            return [.check(watching)]
         }
     }
 
@@ -272,10 +274,11 @@ public struct TunnelMachine: Sendable {
         retryAt = now + delay
         move(to: kind.needsHuman ? .failed : .backoff, at: now)
         actions.append(arm(.retry, after: delay))
-        if kind == .localPortInUse {
-            // Another program holds the port: start the moment it lets go,
-            // not on the backoff clock.
-            actions.append(arm(.portCheck, after: Self.portCheckInterval))
+        watching = Watch.after(kind, tunnel: tunnel)
+        if let watching {
+            // Start the moment the failure clears (the port is let go, the
+            // bastion's sshd is back), not on the backoff clock.
+            actions.append(arm(.watch, after: watching.interval))
         }
         return actions
     }

@@ -139,8 +139,14 @@ public final class TunnelRunner: Sendable {
             group.addTask { [input, endpoints = tunnel.localForwards.map(\.listen)] in
                 input.yield(.probed(run: run, await TargetProbe.probeAll(endpoints, hold: hold)))
             }
-        case .checkPorts:
-            input.yield(.portsChecked(free: LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards)))
+        case .check(.localPorts):
+            input.yield(.watched(.localPorts, cleared: LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards)))
+        case .check(.bastion):
+            // A TCP connect, no handshake: sshd's banner (or the refusal) comes at once.
+            group.addTask { [input, bastion = Forward.Endpoint.tcp(host: tunnel.endpoint.host, port: tunnel.endpoint.port)] in
+                let answer = await TargetProbe.probe(bastion, wait: 1)
+                input.yield(.watched(.bastion, cleared: answer == .reachable))
+            }
         }
     }
 
