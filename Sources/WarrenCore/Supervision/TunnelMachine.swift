@@ -35,8 +35,8 @@ public struct TunnelMachine: Sendable {
     let probeInterval: Double
     /// How long a probe connection must stay open to count as answered.
     let probeHold: Double
-    /// Seconds between SIGTERM and SIGKILL.
-    public static let killGrace = 3.0
+    /// How a run is stopped: SIGTERM, 3 s, SIGKILL to its process group.
+    public static let teardown = Teardown.standard(grace: 3)
     /// Probe cadence while degraded, so that `up` is reported within about a
     /// second of the target's return.
     public static let degradedProbeInterval = 0.5
@@ -333,7 +333,8 @@ public struct TunnelMachine: Sendable {
     }
 
     private mutating func terminate() -> [TunnelAction] {
-        [.terminate(run: run), arm(.killGrace, after: Self.killGrace)]
+        // The teardown's steps: SIGTERM now, SIGKILL to the group when the grace timer fires.
+        [.terminate(run: run), arm(.killGrace, after: Self.teardown.grace)]
     }
 
     private mutating func arm(_ purpose: TunnelTimer.Purpose, after delay: Double) -> TunnelAction {

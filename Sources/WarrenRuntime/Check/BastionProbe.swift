@@ -55,7 +55,7 @@ public struct BastionProbe: Sendable {
                 return !flag
             }
             // ssh exits on SIGTERM within milliseconds; SIGKILL is for a stuck one.
-            if first { control.terminate(grace: 0.5) }
+            if first { control.stop(.standard(grace: 0.5)) }
         }
         let timer = Task {
             try? await Task.sleep(until: deadline, clock: .continuous)

@@ -156,14 +156,17 @@ public final class ChildControl: Sendable {
         request(.kill, group: true)
     }
 
-    /// The teardown of a one-shot ssh (doctor, check): SIGTERM, and SIGKILL to
-    /// its process group if it still runs after `grace` seconds. (A tunnel's
-    /// runner does the same through its machine's timers.)
-    public func terminate(grace: Double) {
-        terminate()
+    /// Carries out a teardown for a one-shot ssh (doctor, check); a tunnel's
+    /// runner does the same through its machine's timers. Returns at once.
+    public func stop(_ teardown: Teardown) {
         Task.detached { [self] in
-            try? await Task.sleep(for: .seconds(grace))
-            if self.pid != nil { self.kill() }
+            for step in teardown.steps {
+                switch step {
+                case .terminate: terminate()
+                case .wait(let seconds): try? await Task.sleep(for: .seconds(seconds))
+                case .killGroup: if pid != nil { kill() }
+                }
+            }
         }
     }
 

@@ -74,7 +74,7 @@ struct SSHCheck {
         init(watch: Watch) { self.watch = watch }
 
         func finish() async -> ChildOutcome? {
-            control.terminate(grace: 2)
+            control.stop(.standard(grace: 2))
             return await task.withLock { $0 }?.value
         }
     }
