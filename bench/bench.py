@@ -257,73 +257,7 @@ class Bench:
                   "expected_detection": [expected - 1, expected], "tools": {}}
         for make in (Warren, Autossh, BareSSH):
             tool = make(self, fleet, count, "halfdead")
-            extra = None
-            r = self.wait_ready(tool, fleet.ports[:count], timeout=60)
-            if make is Autossh:
-                # Alongside: autossh on the same file less its ServerAlive lines (ssh's own default).
-                name = fleet.names[count]
-                cfg = without_keepalive(fleet.configs[name], os.path.join(fleet.dir, "no-keepalive.ssh_config"))
-                extra = Autossh(self, fleet, 0, "halfdead-nokeepalive", configs={name: cfg})
-                extra.names = [name]
-                extra.start()
-                if not wait_echo(fleet.port(name), 30):
-                    raise RuntimeError("half-dead: autossh without keepalive did not come up")
-            if r["up"] != count:
-                raise RuntimeError(f"half-dead: {tool.label}: only {r['up']} of {count} came up")
-            time.sleep(1)
-            watched = list(tool.names) + (extra.names if extra else [])
-            owner = {n: (extra if extra and n in extra.names else tool) for n in watched}
-            pids = {n: owner[n].ssh_pid(n) for n in watched}
-            sessions = {n: self.bastion.session_of(pids[n]) for n in watched}
-            if not all(sessions.values()):
-                raise RuntimeError(f"half-dead: sessions not found: {sessions}")
-            # Traffic through every tunnel just before the freeze: every ssh has
-            # just heard from the server, which restarts its keepalive clock.
-            for n in watched:
-                if not echo_once(fleet.port(n)):
-                    raise RuntimeError(f"half-dead: {n} does not pass data before the freeze")
-            frozen = []
-            t0 = time.monotonic()
-            for n in watched:
-                frozen += self.bastion.freeze(sessions[n])
-            detected, recovered, left_up = {}, {}, {}
-            deadline = t0 + window + (10 if self.quick else 30)
-            try:
-                while time.monotonic() < deadline and len(recovered) < len(tool.names):
-                    now = time.monotonic()
-                    if make is Warren:
-                        status = tool.status()
-                    for n in watched:
-                        if n not in detected and not alive(pids[n]):
-                            detected[n] = now - t0
-                            if make is BareSSH:
-                                tool.start([n])  # the floor: a fresh ssh at once
-                        if make is Warren and n not in left_up:
-                            st = status.get(n)
-                            if st and (st.get("state") not in ("up", "degraded") or st.get("pid") != pids[n]):
-                                left_up[n] = now - t0
-                        if n in detected and n not in recovered and echo_once(fleet.port(n), 0.3):
-                            recovered[n] = time.monotonic() - t0
-                    time.sleep(0.01)
-                waited = time.monotonic() - t0
-            finally:
-                self.bastion.thaw(frozen)
-            for n in tool.names:
-                if n not in recovered:
-                    log(f"half-dead: {tool.label} {n} not recovered within {waited:.0f} s")
-            entry = {"detected": [detected.get(n) for n in tool.names],
-                     "recovered": [recovered.get(n) for n in tool.names],
-                     "back_after_detection": [recovered[n] - detected[n] if n in recovered and n in detected else None
-                                              for n in tool.names]}
-            if make is Warren:
-                entry["status_left_up"] = [left_up.get(n) for n in tool.names]
-            if extra:
-                n = extra.names[0]
-                entry["no_keepalive"] = {"detected": detected.get(n), "watched_for": waited}
-                extra.stop()
-            result["tools"][tool.label] = entry
-            log(f"half-dead: {tool.label}: detected {_fmt_s(median(entry['detected']))}, "
-                f"recovered {_fmt_s(median(entry['recovered']))}")
+            result["tools"][tool.label] = self.halfdead_run(make, tool, fleet, count, window)
             tool.stop()
             self.between()
         self.raw["halfdead"] = result
@@ -344,6 +278,78 @@ class Bench:
         self.row("half-dead", "half-dead: autossh -M 0 with ssh's own defaults (no ServerAlive)", "s",
                  None, nk["detected"] if nk["detected"] is not None else f"not within {nk['watched_for']:.0f} s",
                  note="what autossh -M 0 does unless the user sets ServerAliveInterval")
+
+    def halfdead_run(self, make, tool, fleet, count, window):
+        """One tool's half-dead run: bring `count` tunnels up, pass data, freeze
+        every session on the bastion at once, and time detection (ssh exits)
+        and recovery (data passes again)."""
+        extra = None
+        r = self.wait_ready(tool, fleet.ports[:count], timeout=60)
+        if make is Autossh:
+            # Alongside: autossh on the same file less its ServerAlive lines (ssh's own default).
+            name = fleet.names[count]
+            cfg = without_keepalive(fleet.configs[name], os.path.join(fleet.dir, "no-keepalive.ssh_config"))
+            extra = Autossh(self, fleet, 0, "halfdead-nokeepalive", configs={name: cfg})
+            extra.names = [name]
+            extra.start()
+            if not wait_echo(fleet.port(name), 30):
+                raise RuntimeError("half-dead: autossh without keepalive did not come up")
+        if r["up"] != count:
+            raise RuntimeError(f"half-dead: {tool.label}: only {r['up']} of {count} came up")
+        time.sleep(1)
+        watched = list(tool.names) + (extra.names if extra else [])
+        owner = {n: (extra if extra and n in extra.names else tool) for n in watched}
+        pids = {n: owner[n].ssh_pid(n) for n in watched}
+        sessions = {n: self.bastion.session_of(pids[n]) for n in watched}
+        if not all(sessions.values()):
+            raise RuntimeError(f"half-dead: sessions not found: {sessions}")
+        # Traffic through every tunnel just before the freeze: every ssh has
+        # just heard from the server, which restarts its keepalive clock.
+        for n in watched:
+            if not echo_once(fleet.port(n)):
+                raise RuntimeError(f"half-dead: {n} does not pass data before the freeze")
+        frozen = []
+        t0 = time.monotonic()
+        for n in watched:
+            frozen += self.bastion.freeze(sessions[n])
+        detected, recovered, left_up = {}, {}, {}
+        deadline = t0 + window + (10 if self.quick else 30)
+        try:
+            while time.monotonic() < deadline and len(recovered) < len(tool.names):
+                now = time.monotonic()
+                if make is Warren:
+                    status = tool.status()
+                for n in watched:
+                    if n not in detected and not alive(pids[n]):
+                        detected[n] = now - t0
+                        if make is BareSSH:
+                            tool.start([n])  # the floor: a fresh ssh at once
+                    if make is Warren and n not in left_up:
+                        st = status.get(n)
+                        if st and (st.get("state") not in ("up", "degraded") or st.get("pid") != pids[n]):
+                            left_up[n] = now - t0
+                    if n in detected and n not in recovered and echo_once(fleet.port(n), 0.3):
+                        recovered[n] = time.monotonic() - t0
+                time.sleep(0.01)
+            waited = time.monotonic() - t0
+        finally:
+            self.bastion.thaw(frozen)
+        for n in tool.names:
+            if n not in recovered:
+                log(f"half-dead: {tool.label} {n} not recovered within {waited:.0f} s")
+        entry = {"detected": [detected.get(n) for n in tool.names],
+                 "recovered": [recovered.get(n) for n in tool.names],
+                 "back_after_detection": [recovered[n] - detected[n] if n in recovered and n in detected else None
+                                          for n in tool.names]}
+        if make is Warren:
+            entry["status_left_up"] = [left_up.get(n) for n in tool.names]
+        if extra:
+            n = extra.names[0]
+            entry["no_keepalive"] = {"detected": detected.get(n), "watched_for": waited}
+            extra.stop()
+        log(f"half-dead: {tool.label}: detected {_fmt_s(median(entry['detected']))}, "
+            f"recovered {_fmt_s(median(entry['recovered']))}")
+        return entry
 
     # -------------------------------------------------------------- footprint
 

@@ -84,6 +84,21 @@ class Warren:
             self.bench.procs.forget_exited()
 
 
+def stop_all(bench, processes):
+    """SIGTERM to every one at once (so they go down together), then wait for
+    each, SIGKILL after 10 s: what stopping a fleet of one process per tunnel
+    means for autossh and for bare ssh alike."""
+    for p in processes.values():
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in processes.values():
+        bench.procs.stop(p, signal.SIGTERM, grace=10)
+    bench.procs.forget_exited()
+
+
 class Autossh:
     label = "autossh"
 
@@ -136,15 +151,7 @@ class Autossh:
         self.start([name])
 
     def stop(self):
-        for p in self.processes.values():
-            if p.poll() is None:
-                try:
-                    os.kill(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for p in self.processes.values():
-            self.bench.procs.stop(p, signal.SIGTERM, grace=10)
-        self.bench.procs.forget_exited()
+        stop_all(self.bench, self.processes)
         self.processes = {}
 
 
@@ -193,13 +200,5 @@ class BareSSH:
         return self.respawns
 
     def stop(self):
-        for p in self.processes.values():
-            if p.poll() is None:
-                try:
-                    os.kill(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for p in self.processes.values():
-            self.bench.procs.stop(p, signal.SIGTERM, grace=10)
-        self.bench.procs.forget_exited()
+        stop_all(self.bench, self.processes)
         self.processes = {}

@@ -34,8 +34,7 @@ extension Warren {
             do {
                 key = try await PublicKeyFile.read(tunnel.endpoint.identityFile, sshBinary: config.sshBinary)
             } catch {
-                printError("warren: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("warren: \(error)", exit: 1)
             }
             let renderer = try authorizedKeyRenderer(options, config: config)
             let policy = AuthorizedKeyPolicy(tunnel: tunnel)
@@ -80,7 +79,6 @@ func authorizedKeyRenderer(_ options: GlobalOptions, config: WarrenConfig) throw
         }
         return try AuthorizedKeyRenderer(template: text) as AuthorizedKeyRenderer
     } catch {
-        printError("warren: \(error)")
-        throw ExitCode(ExitCodes.config)
+        throw CommandFailure("warren: \(error)", exit: ExitCodes.config)
     }
 }

@@ -50,8 +50,7 @@ struct DeploymentOptions: ParsableArguments {
         do {
             return try config.deployed(shard: shard, bind: bind())
         } catch let error as ConfigError {
-            printError(error.description)
-            throw ExitCode(ExitCodes.config)
+            throw CommandFailure(error.description, exit: ExitCodes.config)
         }
     }
 

@@ -21,11 +21,9 @@ struct GlobalOptions: ParsableArguments {
             let path = try Locations.configFile(explicit: config)
             return try ConfigFile.load(path: path, stateDirOverride: stateDir, requireHostKeys: requireHostKeys)
         } catch let error as ConfigError {
-            printError(error.description)
-            throw ExitCode(ExitCodes.config)
+            throw CommandFailure(error.description, exit: ExitCodes.config)
         } catch {
-            printError("warren: \(error)")
-            throw ExitCode(ExitCodes.config)
+            throw CommandFailure("warren: \(error)", exit: ExitCodes.config)
         }
     }
 
@@ -35,8 +33,7 @@ struct GlobalOptions: ParsableArguments {
             let directory = try Locations.templatesDirectory(explicit: templates, fromConfig: config.templatesDir)
             return try TunnelFiles(templatesDirectory: directory, stateDir: config.stateDir, configFile: config.file, sshBinary: config.sshBinary)
         } catch {
-            printError("warren: \(error)")
-            throw ExitCode(ExitCodes.config)
+            throw CommandFailure("warren: \(error)", exit: ExitCodes.config)
         }
     }
 }
@@ -62,8 +59,7 @@ func printText(_ text: String) {
 func requireTunnel(_ name: String, in config: WarrenConfig) throws -> TunnelConfig {
     guard let tunnel = config.tunnel(named: name) else {
         let names = config.tunnels.map(\.name).joined(separator: ", ")
-        printError("\(config.file): no tunnel named \"\(TerminalText.escape(name))\"; tunnels: \(names)")
-        throw ExitCode(ExitCodes.config)
+        throw CommandFailure("\(config.file): no tunnel named \"\(TerminalText.escape(name))\"; tunnels: \(names)", exit: ExitCodes.config)
     }
     return tunnel
 }

@@ -84,8 +84,7 @@ extension Warren {
         private func forgetLearned(_ tunnel: TunnelConfig, stateDir: String) throws {
             let learning = Set(tunnel.endpointsInOrder.filter { $0.endpoint.hostKeyPolicy == .acceptNew }.map(\.alias))
             guard !learning.isEmpty else {
-                printError("warren: tunnel \(tunnel.name) pins its host keys (host_key): there is nothing learned to forget; update host_key instead (`warren hostkey \(tunnel.name)`)")
-                throw ExitCode(1)
+                throw CommandFailure("warren: tunnel \(tunnel.name) pins its host keys (host_key): there is nothing learned to forget; update host_key instead (`warren hostkey \(tunnel.name)`)", exit: 1)
             }
             let path = "\(Locations.tunnelDirectory(stateDir: stateDir, tunnel: tunnel.name))/known_hosts"
             let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
@@ -97,8 +96,7 @@ extension Warren {
             do {
                 try AtomicFile.write(kept, to: path)
             } catch {
-                printError("warren: cannot rewrite \(path): \(error); run this as the user that runs warren")
-                throw ExitCode(1)
+                throw CommandFailure("warren: cannot rewrite \(path): \(error); run this as the user that runs warren", exit: 1)
             }
             print("tunnel \(tunnel.name): forgot \(removed) learned host key\(removed == 1 ? "" : "s") in \(path); the next connection learns the key it is offered (a running `warren run` does so at its next retry)")
         }

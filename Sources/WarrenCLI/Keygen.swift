@@ -44,8 +44,7 @@ extension Warren {
             let keyType = KeyType(rawValue: type)!
             if let given = options.stateDir, let reason = ValueRules.pathReason(AtomicFile.absolute(given)) {
                 // Refused, not silently replaced by the default: the key would land elsewhere.
-                printError("warren: --state-dir \"\(TerminalText.escape(given))\" \(reason)")
-                throw ExitCode(ExitCodes.config)
+                throw CommandFailure("warren: --state-dir \"\(TerminalText.escape(given))\" \(reason)", exit: ExitCodes.config)
             }
             let configPath = try? Locations.configFile(explicit: options.config)
             let stateDir = ConfigFile.stateDir(path: configPath, stateDirOverride: options.stateDir)
@@ -55,8 +54,7 @@ extension Warren {
                 created = try await KeyGenerator.generate(
                     type: keyType, bits: bits, path: path, comment: KeyGenerator.comment(tunnel: tunnel), force: force)
             } catch {
-                printError("warren: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("warren: \(error)", exit: 1)
             }
             print(created.publicKeyLine)
             printError("\(created.replaced ? "Replaced" : "Created") \(created.privateKey) (private, 0600) and \(created.publicKeyFile).")

@@ -29,11 +29,9 @@ extension Warren {
             do {
                 rendered = try await files.write(tunnel, sshBinary: config.sshBinary)
             } catch let error as HostKeyResolutionError {
-                printError("warren: \(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.kind.hint(in: HintContext(tunnel: tunnel, message: error.message, defaultUser: ProcessInfo.processInfo.userName)))")
-                throw ExitCode(1)
+                throw CommandFailure("warren: \(tunnel.name): \(error.kind.rawValue): \(error.message)\n  fix: \(error.kind.hint(in: HintContext(tunnel: tunnel, message: error.message, defaultUser: ProcessInfo.processInfo.userName)))", exit: 1)
             } catch {
-                printError("warren: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("warren: \(error)", exit: 1)
             }
             print("# \(files.sshConfigPath(for: tunnel))")
             print(rendered.sshConfig, terminator: rendered.sshConfig.hasSuffix("\n") ? "" : "\n")

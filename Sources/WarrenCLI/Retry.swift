@@ -30,21 +30,18 @@ extension Warren {
             let unknown = tunnels.filter { config.tunnel(named: $0) == nil }
             guard unknown.isEmpty else {
                 let names = config.tunnels.map(\.name).joined(separator: ", ")
-                printError("warren: no tunnel named \(unknown.map { "\"\(ValueRules.printable($0))\"" }.joined(separator: ", ")) in \(config.file); tunnels: \(names)")
-                throw ExitCode(1)
+                throw CommandFailure("warren: no tunnel named \(unknown.map { "\"\(ValueRules.printable($0))\"" }.joined(separator: ", ")) in \(config.file); tunnels: \(names)", exit: 1)
             }
             let presence = SupervisorPresence.look(stateDir: config.stateDir)
             guard let pid = presence.runningPid else {
-                printError("warren: no supervisor runs for \(config.stateDir): start it with `warren run` (or `systemctl start warren`)")
-                throw ExitCode(3)
+                throw CommandFailure("warren: no supervisor runs for \(config.stateDir): start it with `warren run` (or `systemctl start warren`)", exit: 3)
             }
             let waiting = Set(presence.liveReport?.tunnels.filter { $0.state == .backoff || $0.state == .failed }.map(\.name) ?? [])
             let asked = tunnels.isEmpty ? waiting.sorted() : tunnels
             do {
                 try RetryRequest.send(asked, stateDir: config.stateDir, supervisorPid: pid)
             } catch {
-                printError("warren: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("warren: \(error)", exit: 1)
             }
             print(asked.isEmpty ? "no tunnel is waiting to retry" : "asked supervisor \(pid) to retry: \(asked.joined(separator: ", "))")
             guard !asked.isEmpty else { return }

@@ -66,8 +66,7 @@ extension Warren {
             do {
                 shard = try deployment.resolvedShard()
             } catch {
-                printError("warren: \(error)")
-                throw ExitCode(ExitCodes.config)
+                throw CommandFailure("warren: \(error)", exit: ExitCodes.config)
             }
             // Every line says which shard wrote it, for logs collected from many replicas.
             if let shard { logger[metadataKey: "shard"] = "\(shard)" }
@@ -77,8 +76,7 @@ extension Warren {
             do {
                 path = try Locations.configFile(explicit: options.config)
             } catch {
-                printError("warren: \(error)")
-                throw ExitCode(ExitCodes.config)
+                throw CommandFailure("warren: \(error)", exit: ExitCodes.config)
             }
             let supervisor: Supervisor
             let monitor = Monitor(monitoring, shard: shard, configPath: path, stateDirOverride: options.stateDir)
@@ -92,17 +90,15 @@ extension Warren {
                 supervisorOptions.forwardBind = try? deployment.bind()
                 supervisor = try await Supervisor(options: supervisorOptions)
             } catch {
-                printError(error.description)
                 switch error {
-                case .config, .unknownTunnels: throw ExitCode(ExitCodes.config)
-                case .setup: throw ExitCode(1)
+                case .config, .unknownTunnels: throw CommandFailure(error.description, exit: ExitCodes.config)
+                case .setup: throw CommandFailure(error.description, exit: 1)
                 }
             }
             do {
                 try monitor.start(monitoring, supervisor: supervisor, logger: logger)
             } catch {
-                printError("warren: \(error)")
-                throw ExitCode(1)
+                throw CommandFailure("warren: \(error)", exit: 1)
             }
             await supervisor.run(signals: signals.signals)
             monitor.finish()

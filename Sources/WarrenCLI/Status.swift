@@ -28,12 +28,11 @@ extension Warren {
                 if let configProblem, options.stateDir == nil {
                     // The state directory comes from the config: a broken config is the
                     // likelier reason than a supervisor that never ran.
-                    printError(configProblem.description)
-                    printError("warren: the config is invalid (above), so the state directory it names is uncertain; no supervisor status at \(path)")
-                    throw ExitCode(ExitCodes.config)
+                    throw CommandFailure(
+                        "\(configProblem.description)\nwarren: the config is invalid (above), so the state directory it names is uncertain; no supervisor status at \(path)",
+                        exit: ExitCodes.config)
                 }
-                printError("warren: no supervisor status at \(path): is `warren run` running for this state directory?")
-                throw ExitCode(3)
+                throw CommandFailure("warren: no supervisor status at \(path): is `warren run` running for this state directory?", exit: 3)
             }
             if let configProblem {
                 printError("warning: \(configProblem.file) is invalid (`warren validate` lists why); showing the status in \(stateDir)")

@@ -35,11 +35,14 @@ extension Warren {
             }
             exit(withError: nil)
         } catch {
-            let code = exitCode(for: error)
+            // A command's own failure is printed here, once, with its fix.
+            let failure = error as? CommandFailure
+            let code = failure.map { ExitCode($0.code) } ?? exitCode(for: error)
             if arguments.first == "check", !(0...3).contains(code.rawValue) {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                if let failure { _ = failure.report() } else { FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8)) }
                 Foundation.exit(3)
             }
+            if let failure { exit(withError: failure.report()) }
             exit(withError: error)
         }
     }

@@ -47,19 +47,16 @@ extension Warren {
                 // Where a tunnel runs needs neither its key nor its host key.
                 config = try ConfigFile.load(path: Locations.configFile(explicit: options.config), stateDirOverride: options.stateDir, requireIdentityFiles: false, requireHostKeys: false)
             } catch let error as ConfigError {
-                printError(error.description)
-                throw ExitCode(ExitCodes.config)
+                throw CommandFailure(error.description, exit: ExitCodes.config)
             } catch {
-                printError("warren: \(error)")
-                throw ExitCode(ExitCodes.config)
+                throw CommandFailure("warren: \(error)", exit: ExitCodes.config)
             }
             for name in tunnels { _ = try requireTunnel(name, in: config) }
             let plan: ShardPlan
             do {
                 plan = try ShardPlan(config, count: shards)
             } catch {
-                printError(error.description)
-                throw ExitCode(ExitCodes.config)
+                throw CommandFailure(error.description, exit: ExitCodes.config)
             }
             let all = Whereabouts.of(config, plan: plan, hosts: try hosts())
             let shown = tunnels.isEmpty ? all : all.filter { tunnels.contains($0.tunnel) }
