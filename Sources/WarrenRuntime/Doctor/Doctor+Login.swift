@@ -3,7 +3,7 @@ import WarrenCore
 
 /// Step 2 beyond the key file: the key's passphrase, the agent, the
 /// certificate and the secret files each login method needs.
-extension Doctor {
+extension DoctorSession {
     func checkCredentials() async -> StepOutcome {
         let keys = checkKeyFiles()
         guard case .passed(var evidence) = keys else { return keys }
@@ -50,7 +50,7 @@ extension Doctor {
                 fix: "run warren where SSH_AUTH_SOCK names the agent (e.g. `eval $(ssh-agent)`), or set identity_agent to the socket's path",
                 kind: .keyMissing)
         }
-        let sshAdd = ToolCommand.openSSHTool("ssh-add", sshBinary: config?.sshBinary)
+        let sshAdd = ToolCommand.openSSHTool("ssh-add", sshBinary: config.sshBinary)
         let result = try? await ToolCommand.run(sshAdd, ["-l"], timeout: 10, environment: ["SSH_AUTH_SOCK": socket])
         switch result?.exitCode {
         case 0?:
@@ -70,7 +70,7 @@ extension Doctor {
     }
 
     private func checkCertificate(_ path: String, user: String?, evidence: inout [String]) async -> StepOutcome? {
-        switch await CertificateReader.read(path, sshBinary: config?.sshBinary) {
+        switch await CertificateReader.read(path, sshBinary: config.sshBinary) {
         case .failure(let error):
             return .failed(evidence: evidence + [error.message], fix: "point certificate_file at the KEY-cert.pub that `ssh-keygen -s` wrote", kind: .keyMissing)
         case .success(let reading):

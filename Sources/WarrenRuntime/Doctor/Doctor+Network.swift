@@ -2,7 +2,7 @@ import Foundation
 import WarrenCore
 
 /// Steps 3-6: reaching the first host and checking every host's key.
-extension Doctor {
+extension DoctorSession {
     var firstHopName: String {
         tunnel.jumps.isEmpty ? "the bastion" : "jump hop 1 (ssh dials it first)"
     }
@@ -13,10 +13,10 @@ extension Doctor {
         let endpoint = firstHop.endpoint
         let result = await NetworkCheck.offPool { NetworkCheck.resolve(host: endpoint.host, port: endpoint.port) }
         switch result {
-        case .success(let found):
-            addresses = found
-            let list = found.map(\.text).joined(separator: ", ")
-            let what = found.count == 1 && found[0].text == endpoint.host ? "\(endpoint.host) is an address" : "\(endpoint.host) -> \(list)"
+        case .success(let resolved):
+            found.addresses = resolved
+            let list = resolved.map(\.text).joined(separator: ", ")
+            let what = resolved.count == 1 && resolved[0].text == endpoint.host ? "\(endpoint.host) is an address" : "\(endpoint.host) -> \(list)"
             return .passed(evidence: ["\(firstHopName): \(what)"])
         case .failure(let failure):
             return .failed(
@@ -33,14 +33,14 @@ extension Doctor {
         let timeout = Double(tunnel.connectTimeout)
         var evidence: [String] = []
         var kinds: [FailureKind] = []
-        for address in addresses {
+        for address in found.addresses {
             let started = Date()
             let result = await NetworkCheck.offPool { NetworkCheck.connect(address, timeout: timeout) }
             let ms = Int(Date().timeIntervalSince(started) * 1000)
             switch result {
             case .success(let fd):
-                connected = fd
-                return .passed(evidence: evidence + ["connected to \(address.text) port \(endpoint.port) in \(ms) ms"])
+                found.connected = fd
+                return .passed(evidence: evidence + ["found.connected to \(address.text) port \(endpoint.port) in \(ms) ms"])
             case .failure(let failure):
                 let after = failure == .timedOut ? " (no answer within connect_timeout = \(tunnel.connectTimeout) s)" : ""
                 evidence.append("connect to \(address.text) port \(endpoint.port): \(failure.words)\(after)")
@@ -55,8 +55,8 @@ extension Doctor {
     // MARK: - 5. banner
 
     func checkBanner() async -> StepOutcome {
-        guard let fd = connected else { return .failed(evidence: ["no connection from step 4"], fix: "rerun", kind: .unknown) }
-        connected = nil
+        guard let fd = found.connected else { return .failed(evidence: ["no connection from step 4"], fix: "rerun", kind: .unknown) }
+        found.connected = nil
         let timeout = Double(tunnel.connectTimeout)
         let endpoint = firstHop.endpoint
         switch await NetworkCheck.offPool({ NetworkCheck.readBanner(fd, timeout: timeout) }) {
@@ -64,7 +64,7 @@ extension Doctor {
             return .passed(evidence: [TerminalText.escape(banner)])
         case .silent:
             return .failed(
-                evidence: ["connected, but \(endpoint.host) port \(endpoint.port) sent no SSH banner within \(tunnel.connectTimeout) s (ssh: \"Connection timed out during banner exchange\")"],
+                evidence: ["found.connected, but \(endpoint.host) port \(endpoint.port) sent no SSH banner within \(tunnel.connectTimeout) s (ssh: \"Connection timed out during banner exchange\")"],
                 fix: "sshd on \(endpoint.host) is hung or overloaded (MaxStartups), or a firewall lets the connect through and drops the rest: check sshd there, and that `port` is its SSH port",
                 kind: .connectTimeout)
         case .closed:
@@ -90,8 +90,8 @@ extension Doctor {
                 evidence.append("\(name): not checked: host_key_policy = \"insecure-no-check\"")
                 continue
             }
-            let scan = await HostKeyScanner.scan(host: endpoint.host, port: endpoint.port, timeout: tunnel.connectTimeout, sshBinary: config?.sshBinary)
-            scans["\(endpoint.host) \(endpoint.port)"] = scan
+            let scan = await HostKeyScanner.scan(host: endpoint.host, port: endpoint.port, timeout: tunnel.connectTimeout, sshBinary: config.sshBinary)
+            found.scans["\(endpoint.host) \(endpoint.port)"] = scan
             if scan.keys.isEmpty {
                 if index > 0 {
                     evidence.append("\(name): not reachable from here directly (\(scan.problem ?? "no answer")): ssh checks its key through the jump hop in step 7")
@@ -126,11 +126,11 @@ extension Doctor {
                     fix: hint(.hostKeyChanged, at: alias), kind: .hostKeyChanged)
             }
         }
-        // Fingerprint pins: resolved from the scans above, not by scanning again.
-        let cached = scans
-        let sshBinary = config?.sshBinary
+        // Fingerprint pins: resolved from the found.scans above, not by scanning again.
+        let cached = found.scans
+        let sshBinary = config.sshBinary
         do {
-            resolvedTunnel = try await HostKeyResolver.resolve(tunnel, knownHosts: knownHosts, scanner: { host, port, timeout in
+            found.resolvedTunnel = try await HostKeyResolver.resolve(tunnel, knownHosts: knownHosts, scanner: { host, port, timeout in
                 if let scan = cached["\(host) \(port)"] { return scan }
                 return await HostKeyScanner.scan(host: host, port: port, timeout: timeout, sshBinary: sshBinary)
             })

@@ -3,7 +3,7 @@ import WarrenCore
 
 /// Steps 7, 8 and 10: real ssh runs with the generated config, judged by the
 /// StderrClassifier.
-extension Doctor {
+extension DoctorSession {
     var sshConfigPath: String { files.sshConfigPath(for: tunnel) }
     /// Long enough for every hop's connect and login.
     var loginTimeout: Double { Double(tunnel.connectTimeout * (tunnel.jumps.count + 1) + 15) }
@@ -27,7 +27,7 @@ extension Doctor {
             // The generic hint says to run the doctor, which is running.
             return "ssh failed in a way warren does not recognise: read ssh's message above, and run the command below by hand (it has -v)"
         }
-        var context = HintContext(tunnel: resolvedTunnel ?? tunnel, message: message ?? alias, defaultUser: ProcessInfo.processInfo.userName)
+        var context = HintContext(tunnel: found.resolvedTunnel ?? tunnel, message: message ?? alias, defaultUser: ProcessInfo.processInfo.userName)
         if case .tcp(let host?, let port)? = target { context.targets = ["\(host) \(port)"] }
         if let localPort { context.localPorts = [localPort] }
         return kind.hint(in: context)
@@ -46,14 +46,14 @@ extension Doctor {
     // MARK: - 7. authentication
 
     func checkAuthentication() async -> StepOutcome {
-        if !filesWritten {
+        if !found.filesWritten {
             do {
-                try await files.write(resolvedTunnel ?? tunnel, sshBinary: config?.sshBinary)
-                filesWritten = true
+                try await files.write(found.resolvedTunnel ?? tunnel, sshBinary: config.sshBinary)
+                found.filesWritten = true
             } catch let error as HostKeyResolutionError {
                 return .failed(evidence: [error.message], fix: hint(error.kind), kind: error.kind)
             } catch {
-                return .failed(evidence: ["cannot write the generated files: \(error)"], fix: "make \(config!.stateDir) writable by this user, or pass --state-dir", kind: .unknown)
+                return .failed(evidence: ["cannot write the generated files: \(error)"], fix: "make \(config.stateDir) writable by this user, or pass --state-dir", kind: .unknown)
             }
         }
         let check = SSHCheck(
@@ -157,7 +157,7 @@ extension Doctor {
     // MARK: - 10. end to end
 
     func checkEndToEnd() async -> StepOutcome {
-        if let pid = runningSSH {
+        if let pid = found.runningSSH {
             let evidence = ["the tunnel is already up (ssh pid \(pid), `warren run`): probing its forwards"]
             return await probeForwards(evidence: evidence)
         }

@@ -23,21 +23,9 @@ public final class Doctor {
 
     let options: Options
     var configFile = "?"
-    var config: WarrenConfig?
-    var tunnel: TunnelConfig!
-    var files: TunnelFiles!
-    var tools = LaunchTools.find(sshBinary: nil)
-    /// The first host ssh dials: the first jump hop, else the bastion.
-    var firstHop: (alias: String, keyPath: String, endpoint: SSHEndpoint)!
-    var addresses: [NetworkCheck.Address] = []
-    /// The socket of step 4, read by step 5.
-    var connected: Int32?
-    /// The tunnel with fingerprint pins resolved from step 6's scan.
-    var resolvedTunnel: TunnelConfig?
-    var scans: [String: HostKeyScanner.Scan] = [:]
-    var filesWritten = false
-    /// The running supervisor's ssh for this tunnel, when it holds the local ports.
-    var runningSSH: Int32?
+    /// What step 1 established; the later steps run on it (the plan skips
+    /// them when step 1 fails).
+    var session: DoctorSession?
 
     public init(options: Options) {
         self.options = options
@@ -48,16 +36,46 @@ public final class Doctor {
         let results = await DoctorPlan.walk(
             run: { step in await self.perform(step) },
             report: { step, outcome in onStep(DoctorReport.Step(step, outcome)) })
-        if let fd = connected { close(fd) }
+        if let fd = session?.found.connected { close(fd) }
         return DoctorReport(
             tunnel: options.tunnel, configFile: configFile, results: results,
-            manualCommand: tunnel.map(ManualCommand.ssh(for:)),
-            warrenCommand: tunnel.flatMap { t in files.map { ManualCommand.warren(sshConfig: $0.sshConfigPath(for: t), alias: t.alias) } })
+            manualCommand: session.map { ManualCommand.ssh(for: $0.tunnel) },
+            warrenCommand: session.map { ManualCommand.warren(sshConfig: $0.files.sshConfigPath(for: $0.tunnel), alias: $0.tunnel.alias) })
+    }
+
+    func perform(_ step: DoctorStep) async -> StepOutcome {
+        if step == .config { return checkConfig() }
+        guard let session else {
+            // The plan runs no step after a failed step 1; this is only a guard.
+            return .failed(evidence: ["the config could not be read"], fix: "see step 1", kind: nil)
+        }
+        return await session.perform(step)
+    }
+}
+
+/// Steps 2-10 of `warren doctor`, on what step 1 established (the config,
+/// the tunnel, its files and tools): nothing here is optional. What the
+/// steps learn and pass on to the steps after them is one value, `found`.
+final class DoctorSession {
+    let config: WarrenConfig
+    let tunnel: TunnelConfig
+    let files: TunnelFiles
+    let tools: LaunchTools
+    /// The first host ssh dials: the first jump hop, else the bastion.
+    let firstHop: (alias: String, keyPath: String, endpoint: SSHEndpoint)
+    var found = DoctorFindings()
+
+    init(config: WarrenConfig, tunnel: TunnelConfig, files: TunnelFiles) {
+        self.config = config
+        self.tunnel = tunnel
+        self.files = files
+        self.tools = LaunchTools.find(sshBinary: config.sshBinary)
+        self.firstHop = tunnel.endpointsInOrder[0]
     }
 
     func perform(_ step: DoctorStep) async -> StepOutcome {
         switch step {
-        case .config: return checkConfig()
+        case .config: return .passed(evidence: [])
         case .keyFile: return await checkCredentials()
         case .nameResolves: return await checkName()
         case .tcpConnect: return await checkTCP()
@@ -69,6 +87,25 @@ public final class Doctor {
         case .endToEnd: return await checkEndToEnd()
         }
     }
+
+    static func describe(_ endpoint: SSHEndpoint) -> String { Doctor.describe(endpoint) }
+}
+
+/// What doctor's steps learn and pass on to the steps after them.
+struct DoctorFindings {
+    /// Step 3's addresses of the first host.
+    var addresses: [NetworkCheck.Address] = []
+    /// The socket of step 4, read by step 5.
+    var connected: Int32?
+    /// The tunnel with fingerprint pins resolved from step 6's scan.
+    var resolvedTunnel: TunnelConfig?
+    var scans: [String: HostKeyScanner.Scan] = [:]
+    var filesWritten = false
+    /// The running supervisor's ssh for this tunnel, when it holds the local ports.
+    var runningSSH: Int32?
+}
+
+extension Doctor {
 
     // MARK: - 1. config
 
@@ -88,7 +125,6 @@ public final class Doctor {
                 evidence: error.description.split(separator: "\n").map(String.init),
                 fix: "correct the config (`warren validate` lists every problem with its key)", kind: nil)
         }
-        self.config = config
         guard let tunnel = config.tunnel(named: options.tunnel) else {
             let names = config.tunnels.map(\.name).joined(separator: ", ")
             return .failed(
@@ -97,15 +133,14 @@ public final class Doctor {
         }
         do {
             let templates = try Locations.templatesDirectory(explicit: options.templatesDirectory, fromConfig: config.templatesDir)
-            files = try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file, sshBinary: config.sshBinary)
+            session = DoctorSession(
+                config: config, tunnel: tunnel,
+                files: try TunnelFiles(templatesDirectory: templates, stateDir: config.stateDir, configFile: config.file, sshBinary: config.sshBinary))
         } catch {
             return .failed(evidence: ["\(error)"], fix: "install warren's templates (`make install`) or point --templates at them", kind: nil)
         }
-        self.tunnel = tunnel
-        tools = LaunchTools.find(sshBinary: config.sshBinary)
-        firstHop = tunnel.endpointsInOrder[0]
-        var evidence = ["\(path): tunnel \(tunnel.name), bastion \(describe(tunnel.endpoint))"]
-        for (i, hop) in tunnel.jumps.enumerated() { evidence.append("jump hop \(i + 1): \(describe(hop))") }
+        var evidence = ["\(path): tunnel \(tunnel.name), bastion \(Self.describe(tunnel.endpoint))"]
+        for (i, hop) in tunnel.jumps.enumerated() { evidence.append("jump hop \(i + 1): \(Self.describe(hop))") }
         evidence.append("forwards: " + tunnel.forwards.map { "\($0.kind.rawValue) \($0)" }.joined(separator: ", "))
         if tunnel.endpointsInOrder.contains(where: { $0.endpoint.hostKeyPolicy == .insecureNoCheck }) {
             evidence.append("warning: host_key_policy = \"insecure-no-check\": host keys are not checked")
@@ -118,10 +153,12 @@ public final class Doctor {
         return .passed(evidence: evidence)
     }
 
-    func describe(_ endpoint: SSHEndpoint) -> String {
+    static func describe(_ endpoint: SSHEndpoint) -> String {
         "\(endpoint.user.map { "\($0)@" } ?? "")\(endpoint.host) port \(endpoint.port)"
     }
+}
 
+extension DoctorSession {
     // MARK: - 2. key file
 
     func checkKeyFiles() -> StepOutcome {
@@ -131,7 +168,7 @@ public final class Doctor {
             let path = endpoint.identityFile
             var info = stat()
             guard stat(path, &info) == 0 else {
-                let isDefault = path.hasPrefix("\(config!.stateDir)/keys/")
+                let isDefault = path.hasPrefix("\(config.stateDir)/keys/")
                 let fix = isDefault
                     ? "create it: `warren keygen` (or `warren keygen --tunnel \(tunnel.name)` for a key of this tunnel's own), then give the bastion's admin the line from `warren authorized-key \(tunnel.name)`"
                     : "fix identity_file (\(keyPath).identity_file or [defaults]), or remove it and create warren's own key with `warren keygen`"
@@ -179,7 +216,7 @@ public final class Doctor {
                 }
                 evidence.append("\(path): free")
             case .tcp(let host, let port):
-                var held = false
+                var heldBy: Int32?
                 for (address, result) in NetworkCheck.tryBind(host: host, port: port) {
                     switch result {
                     case .free:
@@ -192,8 +229,8 @@ public final class Doctor {
                     case .inUse:
                         let holder = NetworkCheck.listener(port: port)
                         if let holder, isThisTunnelsSSH(holder.pid) {
-                            runningSSH = holder.pid
-                            held = true
+                            found.runningSSH = holder.pid
+                            heldBy = holder.pid
                             continue
                         }
                         let who = holder.map { "by pid \($0.pid): \($0.command)" } ?? "by a process this user cannot see"
@@ -202,9 +239,8 @@ public final class Doctor {
                             fix: hint(.localPortInUse, localPort: port), kind: .localPortInUse)
                     }
                 }
-                evidence.append(held
-                    ? "\(listen): held by this tunnel's running ssh (pid \(runningSSH!), started by `warren run`): step 10 probes through it"
-                    : "\(listen): free")
+                evidence.append(heldBy.map { "\(listen): held by this tunnel's running ssh (pid \($0), started by `warren run`): step 10 probes through it" }
+                    ?? "\(listen): free")
             }
         }
         return .passed(evidence: evidence)
