@@ -70,6 +70,8 @@ extension Warren {
             }
             // Every line says which shard wrote it, for logs collected from many replicas.
             if let shard { logger[metadataKey: "shard"] = "\(shard)" }
+            // A thousand tunnels need about three thousand descriptors.
+            OpenFileLimit.raiseToHard()
             // Signals are routed before any child exists, so none is lost.
             let signals = SignalSource([SIGTERM, SIGINT, SIGHUP, RetryRequest.signal])
             let path: String

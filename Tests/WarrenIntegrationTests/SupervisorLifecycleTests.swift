@@ -210,3 +210,24 @@ import WarrenTestSupport
 func isLiveProcess(_ pid: Int32) -> Bool {
     ProcessTable.entry(pid).map { !$0.isZombie } ?? false
 }
+
+/// A thousand tunnels need about three thousand descriptors; a service often
+/// starts with a soft limit of 1024 (systemd's default).
+@Suite(.serialized) struct OpenFileLimitTests {
+    @Test func runRaisesItsSoftOpenFileLimitToTheHardOne() throws {
+        let scene = try Scene()
+        let local = try scene.forward()
+        let config = try scene.directory.write(SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec]), to: "warren.toml")
+        // prlimit execs warren with soft 1024, hard 8192: the pid is warren's.
+        let process = try SpawnedProcess.spawn(
+            "/usr/bin/prlimit", ["--nofile=1024:8192", CommandRunner.warrenBinary, "run", "--config", config, "--state-dir", scene.directory.appending("state")],
+            log: scene.directory.appending("warren.log"))
+        defer { _ = process.terminate() }
+        var limits = ""
+        let raised = waitUntil(timeout: .seconds(10)) {
+            limits = (try? String(contentsOfFile: "/proc/\(process.pid)/limits", encoding: .utf8)) ?? ""
+            return limits.split(separator: "\n").contains { $0.hasPrefix("Max open files") && $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first == "8192" }
+        }
+        #expect(raised, "\(limits)")
+    }
+}
