@@ -30,12 +30,15 @@ extension ConfigLoader {
             log.file = source.isMain ? nil : source.file
             defer { log.file = nil }
             guard let tunnelTable = source.tunnels else { continue }
+            // One pass over the text for every tunnel's line (a lookup per tunnel
+            // was quadratic: 12 s to load a thousand tunnels).
+            let lines = Self.definitionLines(in: source.text)
             for name in tunnelTable.table.keys.sorted() {
                 if let reason = ValueRules.tunnelNameReason(name) {
                     log.add("tunnels.\"\(TerminalText.escape(name))\"", reason)
                     continue
                 }
-                let origin = TunnelOrigin(file: source.file, line: Self.definitionLine(of: name, in: source.text), isMain: source.isMain)
+                let origin = TunnelOrigin(file: source.file, line: lines[name], isMain: source.isMain)
                 if let first = origins[name] {
                     log.add("tunnels.\(name)", "is defined twice: at \(first) and at \(origin); each tunnel is defined once")
                     continue
@@ -113,19 +116,28 @@ extension ConfigLoader {
         pattern.contains { $0 == "*" || $0 == "?" || $0 == "[" }
     }
 
-    /// The line of the first table header that defines `name` (`[tunnels.NAME]`,
-    /// `[tunnels.NAME.x]`, `[[tunnels.NAME.jump]]`), for messages; nil if not found
-    /// (a tunnel written as an inline table or dotted keys).
-    static func definitionLine(of name: String, in text: String) -> Int? {
+    /// For each name a table header may define (`[tunnels.NAME]`,
+    /// `[tunnels.NAME.x]`, `[[tunnels.NAME.jump]]`), the line of the first such
+    /// header, for messages. Quotes are dropped, so a header `[tunnels.a.b]`
+    /// stands for both `a` and `a.b` (a quoted name may hold a dot). A tunnel
+    /// written as an inline table or with dotted keys has no line.
+    public static func definitionLines(in text: String) -> [String: Int] {
+        var lines: [String: Int] = [:]
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let header = line.filter { $0 != " " && $0 != "\t" && $0 != "\"" && $0 != "'" }
             guard header.hasPrefix("[") else { continue }
             let inner = header.drop { $0 == "[" }
-            let key = "tunnels.\(name)"
-            guard inner.hasPrefix(key) else { continue }
-            let rest = inner.dropFirst(key.count)
-            if rest.hasPrefix("]") || rest.hasPrefix(".") { return index + 1 }
+            guard inner.hasPrefix("tunnels.") else { continue }
+            let rest = inner.dropFirst("tunnels.".count)
+            guard let end = rest.firstIndex(of: "]") else { continue }
+            let path = rest[..<end]
+            // Every prefix that ends where a part ends: a, a.b, a.b.c.
+            for (offset, character) in path.enumerated() where character == "." {
+                let name = String(path.prefix(offset))
+                if lines[name] == nil { lines[name] = index + 1 }
+            }
+            if lines[String(path)] == nil { lines[String(path)] = index + 1 }
         }
-        return nil
+        return lines
     }
 }
