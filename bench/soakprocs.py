@@ -2,7 +2,6 @@
 soak also stops and starts, and `warren run` with a cached view of its
 status.json."""
 
-import json
 import os
 import threading
 import time
@@ -10,6 +9,7 @@ import time
 import procs
 from fixtures import ROOT, Bastion
 from procs import wait_until
+from tools import read_status
 
 
 class SoakBastion(Bastion):
@@ -63,14 +63,7 @@ class WarrenProcess:
             return self.cached
 
     def _read(self):
-        try:
-            with open(os.path.join(self.state_dir, "status.json")) as f:
-                report = json.load(f)
-        except (OSError, ValueError):
-            return {}
-        if report.get("supervisor_pid") != self.process.pid:
-            return {}
-        return {t["name"]: t for t in report.get("tunnels", [])}
+        return read_status(self.state_dir, self.process.pid)
 
     def ssh_pid(self, name):
         t = self.status().get(name)

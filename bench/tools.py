@@ -48,14 +48,7 @@ class Warren:
             log=self.log, env=_clean_env())
 
     def status(self):
-        try:
-            with open(os.path.join(self.state_dir, "status.json")) as f:
-                report = json.load(f)
-        except (OSError, ValueError):
-            return {}
-        if report.get("supervisor_pid") != self.process.pid:
-            return {}
-        return {t["name"]: t for t in report.get("tunnels", [])}
+        return read_status(self.state_dir, self.process.pid)
 
     def ssh_pid(self, name):
         """The tunnel's ssh: warren's direct child whose pid status.json names
@@ -82,6 +75,19 @@ class Warren:
         if self.process:
             self.bench.procs.stop(self.process, signal.SIGTERM, grace=15)
             self.bench.procs.forget_exited()
+
+
+def read_status(state_dir, pid):
+    """The tunnels of `state_dir`/status.json by name, if the supervisor `pid`
+    wrote it (an earlier one's file does not count); else {}."""
+    try:
+        with open(os.path.join(state_dir, "status.json")) as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if report.get("supervisor_pid") != pid:
+        return {}
+    return {t["name"]: t for t in report.get("tunnels", [])}
 
 
 def stop_all(bench, processes):
