@@ -9,15 +9,15 @@ public enum AtomicFile {
     /// exactly that content with that mode. Returns whether it wrote. The
     /// directory must exist (see `makeDirectory`).
     @discardableResult
-    public static func write(_ content: String, to path: String, mode: mode_t = 0o600) throws -> Bool {
+    public static func write(_ content: String, to path: String, mode: mode_t = 0o600, durable: Bool = true) throws -> Bool {
         let path = absolute(path)
         let directory = try SafeDirectory.open((path as NSString).deletingLastPathComponent, create: false)
-        return try write(content, named: (path as NSString).lastPathComponent, in: directory, mode: mode)
+        return try write(content, named: (path as NSString).lastPathComponent, in: directory, mode: mode, durable: durable)
     }
 
     /// `write(_:to:mode:)` into a directory already opened and checked.
     @discardableResult
-    public static func write(_ content: String, named name: String, in directory: SafeDirectory, mode: mode_t = 0o600) throws -> Bool {
+    public static func write(_ content: String, named name: String, in directory: SafeDirectory, mode: mode_t = 0o600, durable: Bool = true) throws -> Bool {
         let data = Array(content.utf8)
         if let file = try? directory.openFile(name, flags: O_RDONLY) {
             defer { close(file) }
@@ -26,7 +26,7 @@ public enum AtomicFile {
                 return false
             }
         }
-        try directory.writeAtomically(data, to: name, mode: mode)
+        try directory.writeAtomically(data, to: name, mode: mode, durable: durable)
         return true
     }
 

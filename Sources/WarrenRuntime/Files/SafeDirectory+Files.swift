@@ -5,7 +5,9 @@ extension SafeDirectory {
     /// temporary file (O_EXCL, O_NOFOLLOW, `mode` set with fchmod whatever the
     /// umask), fsync, renameat over `name`. rename replaces a link planted at
     /// `name`; it never writes through one.
-    public func writeAtomically(_ data: [UInt8], to name: String, mode: mode_t) throws(UnsafePathError) {
+    /// `durable: false` skips the fsync, for files that only show the present
+    /// (status.json, a pid file): after a crash they are rewritten anyway.
+    public func writeAtomically(_ data: [UInt8], to name: String, mode: mode_t, durable: Bool = true) throws(UnsafePathError) {
         try Self.requireComponent(name, in: path)
         let (temporary, tfd) = try createTemporary(for: name)
         var placed = false
@@ -23,7 +25,7 @@ extension SafeDirectory {
             }
             offset += n
         }
-        fsync(tfd)
+        if durable { fsync(tfd) }
         guard renameat(fd, temporary, fd, name) == 0 else {
             throw UnsafePathError(path: "\(path)/\(name)", problem: .system(errno, "rename into"))
         }

@@ -215,9 +215,12 @@ public actor Supervisor {
 
     private func update(_ tunnelStatus: TunnelStatus, from runner: TunnelRunner) async {
         guard runners[tunnelStatus.name] === runner else { return }
+        // Only the connection counts changed (a probe, a client): no hurry to write.
+        var previous = statuses[tunnelStatus.name]
+        previous?.connections = tunnelStatus.connections
         statuses[tunnelStatus.name] = tunnelStatus
         options.hooks.statusesChanged(statuses)
-        await status.update(statuses, running: true)
+        await status.update(statuses, running: true, soon: previous != tunnelStatus)
         if readiness.settle(tunnelStatus) { announceReady(timedOut: false) }
     }
 

@@ -167,7 +167,8 @@ public final class TunnelRunner: Sendable {
             outcome = try await SSHChild.run(
                 env.launch, control: control,
                 onSpawn: { [input] pid in
-                    _ = try? AtomicFile.write("\(pid)\n", to: pidFile, mode: 0o600)
+                    // A hint for cleaning up after a crash, not a record: no fsync on the spawn path.
+                    _ = try? AtomicFile.write("\(pid)\n", to: pidFile, mode: 0o600, durable: false)
                     input.yield(.spawned(run: run, pid: pid))
                 },
                 onOutput: { [input] output in
