@@ -30,7 +30,7 @@ extension Warren {
             let unknown = tunnels.filter { config.tunnel(named: $0) == nil }
             guard unknown.isEmpty else {
                 let names = config.tunnels.map(\.name).joined(separator: ", ")
-                throw CommandFailure("warren: no tunnel named \(unknown.map { "\"\(ValueRules.printable($0))\"" }.joined(separator: ", ")) in \(config.file); tunnels: \(names)", exit: 1)
+                throw CommandFailure("warren: no tunnel named \(unknown.map { "\"\(TerminalText.escape($0))\"" }.joined(separator: ", ")) in \(config.file); tunnels: \(names)", exit: 1)
             }
             let presence = SupervisorPresence.look(stateDir: config.stateDir)
             guard let pid = presence.runningPid else {
@@ -47,7 +47,7 @@ extension Warren {
             guard !asked.isEmpty else { return }
             let settled = await settle(asked, stateDir: config.stateDir)
             for status in settled {
-                let error = status.lastError.map { " (\($0.kind.rawValue): \(ValueRules.printable($0.message)))" } ?? ""
+                let error = status.lastError.map { " (\($0.kind.rawValue): \(TerminalText.escape($0.message)))" } ?? ""
                 print("\(status.name): \(status.state.rawValue)\(error)")
             }
             if settled.contains(where: { $0.state != .up }) { throw ExitCode(1) }

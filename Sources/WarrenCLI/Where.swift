@@ -70,7 +70,7 @@ extension Warren {
         private func hosts() throws -> ShardHosts {
             guard let hostTemplate else {
                 for (option, value) in [("--name", name), ("--namespace", namespace)] where ValueRules.hostReason(value) != nil || value.contains(".") {
-                    throw ValidationError("\(option) \"\(ValueRules.printable(value))\" is not a Kubernetes name (letters, digits, '-')")
+                    throw ValidationError("\(option) \"\(TerminalText.escape(value))\" is not a Kubernetes name (letters, digits, '-')")
                 }
                 return .kubernetes(name: name, namespace: namespace)
             }

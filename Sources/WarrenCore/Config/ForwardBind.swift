@@ -22,12 +22,12 @@ public struct ForwardBind: Sendable, Hashable, CustomStringConvertible {
         var candidate = text
         if candidate.hasPrefix("[") && candidate.hasSuffix("]") { candidate = String(candidate.dropFirst().dropLast()) }
         if let reason = ValueRules.forbiddenCharacterReason(candidate) {
-            return .failure(ForwardBindError("\"\(ValueRules.printable(text))\" \(reason)"))
+            return .failure(ForwardBindError("\"\(TerminalText.escape(text))\" \(reason)"))
         }
         var v4 = in_addr()
         var v6 = in6_addr()
         guard inet_pton(AF_INET, candidate, &v4) == 1 || inet_pton(AF_INET6, candidate, &v6) == 1 else {
-            return .failure(ForwardBindError("\"\(ValueRules.printable(text))\" is not a numeric IP address; use e.g. 0.0.0.0 (every interface, in a pod), :: or 127.0.0.2"))
+            return .failure(ForwardBindError("\"\(TerminalText.escape(text))\" is not a numeric IP address; use e.g. 0.0.0.0 (every interface, in a pod), :: or 127.0.0.2"))
         }
         return .success(ForwardBind(address: candidate))
     }

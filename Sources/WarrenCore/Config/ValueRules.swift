@@ -86,9 +86,4 @@ public enum ValueRules {
         ("a"..."f").contains(s) || ("A"..."F").contains(s) || ("0"..."9").contains(s)
     }
 
-    /// The same as `TerminalText.escape`, the one escaping function (kept
-    /// for callers in files being rewritten).
-    public static func printable(_ value: String) -> String {
-        TerminalText.escape(value)
-    }
 }

@@ -49,7 +49,7 @@ public enum ShardRequest: Sendable, Hashable, CustomStringConvertible {
     /// Parses `I/N` or `auto/N`; on failure, why (without the option's name).
     public static func parse(_ text: String) -> Result<ShardRequest, ShardError> {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        let shape = "\"\(ValueRules.printable(text))\" is not I/N or auto/N (for example 0/3: the first of three shards)"
+        let shape = "\"\(TerminalText.escape(text))\" is not I/N or auto/N (for example 0/3: the first of three shards)"
         guard parts.count == 2, let count = Int(parts[1]) else { return .failure(ShardError(shape)) }
         guard (1...ShardSpec.maxCount).contains(count) else {
             return .failure(ShardError("the shard count \(count) must be 1-\(ShardSpec.maxCount)"))
@@ -68,7 +68,7 @@ public enum ShardRequest: Sendable, Hashable, CustomStringConvertible {
         case .fixed(let spec):
             return .success(spec)
         case .auto(let count):
-            let name = ValueRules.printable(hostName)
+            let name = TerminalText.escape(hostName)
             guard let dash = hostName.lastIndex(of: "-"), let ordinal = Int(hostName[hostName.index(after: dash)...]),
                 hostName[hostName.index(after: dash)...].allSatisfy(\.isASCII), ordinal >= 0
             else {

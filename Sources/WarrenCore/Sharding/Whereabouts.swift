@@ -13,10 +13,10 @@ public struct ShardHosts: Sendable, Hashable {
     /// contain `{shard}` and otherwise be a host name.
     public static func parse(template: String) -> Result<ShardHosts, ShardError> {
         guard template.contains("{shard}") else {
-            return .failure(ShardError("\"\(ValueRules.printable(template))\" has no {shard}, so every shard would get the same host; e.g. tunnels-{shard}.example.com"))
+            return .failure(ShardError("\"\(TerminalText.escape(template))\" has no {shard}, so every shard would get the same host; e.g. tunnels-{shard}.example.com"))
         }
         if let reason = ValueRules.hostReason(template.replacingOccurrences(of: "{shard}", with: "0")) {
-            return .failure(ShardError("\"\(ValueRules.printable(template))\" is not a host name with {shard} in it: \(reason)"))
+            return .failure(ShardError("\"\(TerminalText.escape(template))\" is not a host name with {shard} in it: \(reason)"))
         }
         return .success(ShardHosts(template: template))
     }

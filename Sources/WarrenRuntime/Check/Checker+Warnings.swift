@@ -25,7 +25,7 @@ extension Checker {
         case .failure(let error):
             return (nil, "\(error.message): run `warren doctor` for this tunnel")
         case .success(let reading):
-            let summary = ValueRules.printable(reading.info.summary)
+            let summary = TerminalText.escape(reading.info.summary)
             guard let expiry = reading.expiry else { return (summary, nil) }
             let days = expiry.timeIntervalSince(now) / 86400
             guard days < CertificateReader.warningDays else { return (summary, nil) }
@@ -41,7 +41,7 @@ extension Checker {
             guard case .tcp(let host, let port) = forward.listen else { continue }
             let taken = NetworkCheck.tryBind(host: host, port: port).contains { if case .inUse = $0.result { return true } else { return false } }
             guard taken else { continue }
-            let who = NetworkCheck.listener(port: port).map { "pid \($0.pid) (\(ValueRules.printable($0.command)))" } ?? "a process this user cannot see"
+            let who = NetworkCheck.listener(port: port).map { "pid \($0.pid) (\(TerminalText.escape($0.command)))" } ?? "a process this user cannot see"
             warnings.append("local port \(forward.listen) is taken by \(who): the tunnel cannot listen there when it starts; stop that program (ss -ltnp 'sport = :\(port)') or change local_forward")
         }
         return warnings

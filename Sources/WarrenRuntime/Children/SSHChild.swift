@@ -40,10 +40,15 @@ public struct SSHLaunch: Sendable, Equatable {
     /// to ProxyJump hops. Every other setting comes from the generated file.
     ///
     /// With `logPath`, ssh logs there (`-E`), and so do its jump hops: the
-    /// generated ProxyCommand passes `-E "$WARREN_SSH_LOG"`.
-    public static func make(ssh: String, sshConfig: String, alias: String, setpriv: String?, supervisorPid: Int32, logPath: String? = nil) -> SSHLaunch {
+    /// generated ProxyCommand passes `-E "$WARREN_SSH_LOG"`. `environment` is the
+    /// tunnel's (its login method's agent or askpass; see `environment(for:askpassPath:)`).
+    public static func make(
+        ssh: String, sshConfig: String, alias: String, setpriv: String?, supervisorPid: Int32, logPath: String? = nil,
+        environment: [String: String?] = SSHLaunch.isolated
+    ) -> SSHLaunch {
         let log = logPath.map { ["-E", $0] } ?? []
         var launch = make(ssh: ssh, arguments: ["-v"] + log + ["-F", sshConfig, "-N", alias], setpriv: setpriv, supervisorPid: supervisorPid)
+        launch.environment = environment
         if let logPath {
             launch.logPath = logPath
             launch.environment[SSHLaunch.logVariable] = logPath
@@ -168,11 +173,6 @@ public final class ChildControl: Sendable {
                 }
             }
         }
-    }
-
-    /// Sends a signal to the child itself (tests and benchmarks use SIGKILL).
-    public func send(_ signal: Int32) {
-        registered.withLock { $0 }?.send(Subprocess.Signal(rawValue: signal), false)
     }
 
     private func request(_ signal: Subprocess.Signal, group: Bool) {

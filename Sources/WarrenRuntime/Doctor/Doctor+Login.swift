@@ -54,7 +54,7 @@ extension DoctorSession {
         let result = try? await ToolCommand.run(sshAdd, ["-l"], timeout: 10, environment: ["SSH_AUTH_SOCK": socket])
         switch result?.exitCode {
         case 0?:
-            let keys = (result?.stdout ?? "").split(separator: "\n").map { ValueRules.printable(String($0)) }
+            let keys = (result?.stdout ?? "").split(separator: "\n").map { TerminalText.escape(String($0)) }
             evidence.append("agent at \(socket) holds \(keys.count) key\(keys.count == 1 ? "" : "s"): \(keys.joined(separator: "; "))")
             return nil
         case 1?:
@@ -62,7 +62,7 @@ extension DoctorSession {
                 evidence: evidence + ["the agent at \(socket) holds no keys"],
                 fix: "add the key to the agent: SSH_AUTH_SOCK=\(socket) ssh-add PATH_TO_KEY (or plug in the hardware token)", kind: .keyMissing)
         default:
-            let words = ValueRules.printable(result?.stderr.split(separator: "\n").first.map(String.init) ?? "ssh-add did not run")
+            let words = TerminalText.escape(result?.stderr.split(separator: "\n").first.map(String.init) ?? "ssh-add did not run")
             return .failed(
                 evidence: evidence + ["cannot talk to the agent at \(socket): \(words)"],
                 fix: "start the agent (ssh-agent -a \(socket)) or fix identity_agent; the socket must be reachable by this user", kind: .keyMissing)
@@ -75,7 +75,7 @@ extension DoctorSession {
             return .failed(evidence: evidence + [error.message], fix: "point certificate_file at the KEY-cert.pub that `ssh-keygen -s` wrote", kind: .keyMissing)
         case .success(let reading):
             let info = reading.info
-            let line = "certificate \(path): \(ValueRules.printable(info.summary))"
+            let line = "certificate \(path): \(TerminalText.escape(info.summary))"
             if let expiry = reading.expiry, expiry < Date() {
                 return .failed(evidence: evidence + [line + ": EXPIRED"], fix: "have the CA sign the key again (`ssh-keygen -s CA -I ID -n \(user ?? "USER") -V +52w KEY.pub`)", kind: .authFailed)
             }

@@ -63,7 +63,7 @@ extension DoctorSession {
         let bastion = tunnel.endpoint
         let user = bastion.user ?? ProcessInfo.processInfo.userName
         // What the server says before login is data: shown, escaped, never judged.
-        let banner = running.banner.withLock { $0 }.map { "the server's banner: \(ValueRules.printable($0))" }
+        let banner = running.banner.withLock { $0 }.map { "the server's banner: \(TerminalText.escape($0))" }
         return await authenticationOutcome(result, running, banner: banner, user: user)
     }
 

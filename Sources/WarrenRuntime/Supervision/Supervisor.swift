@@ -109,7 +109,7 @@ public actor Supervisor {
         if !unknown.isEmpty {
             let names = config.tunnels.map(\.name).joined(separator: ", ")
             throw .unknownTunnels(unknown, ConfigError(file: config.file, issues: unknown.map {
-                ConfigIssue(path: "", message: "no tunnel named \"\(ValueRules.printable($0))\"; tunnels: \(names)")
+                ConfigIssue(path: "", message: "no tunnel named \"\(TerminalText.escape($0))\"; tunnels: \(names)")
             }))
         }
         return config
@@ -202,11 +202,10 @@ public actor Supervisor {
         publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
     ) -> TunnelRunner {
         let directory = files.directory(for: tunnel)
-        var launch = SSHLaunch.make(
+        let launch = SSHLaunch.make(
             ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
-            setpriv: launchTools.setpriv, supervisorPid: getpid(), logPath: "\(directory)/ssh.log")
-        launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
-        launch.environment[SSHLaunch.logVariable] = .some("\(directory)/ssh.log")
+            setpriv: launchTools.setpriv, supervisorPid: getpid(), logPath: "\(directory)/ssh.log",
+            environment: SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel)))
         return TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(

@@ -61,7 +61,7 @@ struct OutputReader: Sendable {
     func read(_ output: SSHOutput) -> String? {
         switch output {
         case .server(let text):
-            logger.info("the server says: \(ValueRules.printable(text))", metadata: ["tunnel": "\(tunnel)", "source": "server"])
+            logger.info("the server says: \(TerminalText.escape(text))", metadata: ["tunnel": "\(tunnel)", "source": "server"])
             return nil
         case .log(let line):
             if StderrClassifier.isDebug(line) {

@@ -88,13 +88,18 @@ public final class TunnelRunner: Sendable {
         await withDiscardingTaskGroup { group in
             var actions = machine.start(at: clock.now)
             var iterator = events.makeAsyncIterator()
-            var shown = Shown(machine)
-            report(machine, .first)
+            var shown = makeStatus(machine)
+            report(shown, .first, machine)
             while true {
                 for action in actions {
                     await perform(action, in: &group, child: &child)
                 }
-                if let change = shown.update(machine) { report(machine, change) }
+                // Only what changed is published (the status is all there is to compare).
+                let status = makeStatus(machine)
+                if status != shown {
+                    report(status, status.state == shown.state ? .details : .transition(from: shown.state), machine)
+                    shown = status
+                }
                 if machine.isFinished { break }
                 guard let event = await iterator.next() else { break }
                 actions = machine.handle(event, at: clock.now, random: Double.random(in: 0..<1))
@@ -208,8 +213,7 @@ public final class TunnelRunner: Sendable {
             connections: machine.connections.counts, hostKeyChecked: tunnel.checksHostKeys)
     }
 
-    private func report(_ machine: TunnelMachine, _ change: StatusChange) {
-        let status = makeStatus(machine)
+    private func report(_ status: TunnelStatus, _ change: StatusChange, _ machine: TunnelMachine) {
         TransitionLog(logger: env.logger, tunnel: tunnel.name).log(status, change, retryIn: machine.retryAt.map { $0 - clock.now })
         env.publish(self, status)
     }
@@ -219,31 +223,6 @@ public final class TunnelRunner: Sendable {
 private struct CurrentChild {
     var run = 0
     var control: ChildControl?
-}
-
-/// What the last published status showed, to publish only changes.
-private struct Shown {
-    var state: TunnelState
-    var since: Double
-    var error: TunnelError?
-    var pid: Int32?
-    var restarts: Int
-    var connections: [ForwardConnections]
-
-    init(_ machine: TunnelMachine) {
-        (state, since, error, pid, restarts) = (machine.state, machine.since, machine.lastError, machine.pid, machine.restarts)
-        connections = machine.connections.counts
-    }
-
-    /// What changed since the last status shown, if anything did.
-    mutating func update(_ machine: TunnelMachine) -> StatusChange? {
-        let next = Shown(machine)
-        guard next.state != state || next.since != since || next.error != error || next.pid != pid || next.restarts != restarts
-            || next.connections != connections
-        else { return nil }
-        defer { self = next }
-        return state == next.state && since == next.since ? .details : .transition(from: state)
-    }
 }
 
 /// Seconds since the runner started, and the wall-clock time of such a second.
