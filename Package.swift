@@ -30,11 +30,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The one piece of C: spawning a child with vfork (a process group of its
+        // own, PR_SET_PDEATHSIG, every other descriptor closed), and epoll,
+        // which Swift's Glibc module does not export.
+        .target(name: "CWarrenSpawn"),
         // Effects: ssh children, supervisor, status files, probes, key tools, doctor.
         .target(
             name: "WarrenRuntime",
             dependencies: [
                 "WarrenCore",
+                "CWarrenSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],

@@ -12,11 +12,14 @@ extension SSHDServer {
 
     /// SIGKILLs every per-connection sshd but leaves the listener up, as a
     /// bastion dropping its sessions does. Returns once the listener has
-    /// reaped them (or, while frozen, once they are dead).
+    /// reaped them (or, while frozen, once they are dead). Only the
+    /// connections open at the call: a client reconnecting meanwhile (warren
+    /// does within a few hundred milliseconds) is a new session, not a victim.
     public func killConnections() {
         guard let pid = listenerPID else { return }
         let frozen = isFrozen
-        Self.killTree(below: pid, waitForReaping: !frozen)
+        let open = Set(ProcessTable.descendants(of: pid).filter { $0.parent == pid }.map(\.pid))
+        Self.killTree(below: pid, waitForReaping: !frozen, within: open)
     }
 
     /// SIGSTOPs the listener and every connection: the bastion hangs. New
@@ -54,10 +57,20 @@ extension SSHDServer {
     /// its parent lives to reap it (an orphaned zombie would stay forever on
     /// this machine). A parent that leaves a dead child unreaped for a second
     /// is killed anyway.
-    static func killTree(below root: pid_t, waitForReaping: Bool, timeout: Duration = .seconds(5)) {
+    /// With `within`, only the subtrees of those children of `root`.
+    static func killTree(below root: pid_t, waitForReaping: Bool, within: Set<pid_t>? = nil, timeout: Duration = .seconds(5)) {
         let start = ContinuousClock.now
         _ = waitUntil(timeout: timeout, every: .milliseconds(5)) {
-            let tree = ProcessTable.descendants(of: root)
+            var tree = ProcessTable.descendants(of: root)
+            if let within {
+                let parentOf = Dictionary(tree.map { ($0.pid, $0.parent) }, uniquingKeysWith: { first, _ in first })
+                func top(_ pid: pid_t) -> pid_t {
+                    var pid = pid
+                    while let parent = parentOf[pid], parent != root { pid = parent }
+                    return pid
+                }
+                tree = tree.filter { within.contains(top($0.pid)) }
+            }
             let living = tree.filter { !$0.isZombie }
             if living.isEmpty { return !waitForReaping || tree.isEmpty }
             let parents = Set(tree.map(\.parent))

@@ -90,7 +90,10 @@ struct TestSupportTests {
         let status = forward.ssh.waitForExit(timeout: .seconds(5))
         print("ssh exited \(millis(since: killed)) ms after killConnections(), status \(String(describing: status))")
         #expect(status == 255)
-        #expect(forward.ssh.logText().contains("Connection to 127.0.0.1 closed by remote host."))
+        // FIN or RST, as the kernel closes the killed session's socket: with
+        // unread data in it (a keepalive under load) the client sees a reset.
+        let said = forward.ssh.logText()
+        #expect(said.contains("Connection to 127.0.0.1 closed by remote host.") || said.contains("client_loop: send disconnect: Broken pipe"), "\(said)")
         expectGone(connections + [forward.ssh.pid])
         #expect(sshd.isRunning, "killConnections leaves the listener up")
         #expect(sshd.connectionProcesses.isEmpty)

@@ -6,7 +6,7 @@ import WarrenCore
 /// ssh_config, whether it can reach a target (`ssh -vv -W HOST:PORT ALIAS`) or,
 /// with no target, whether it lets warren log in. No local port is bound:
 /// `-W` implies ClearAllForwardings, and the session form says so explicitly.
-/// The ssh runs under `setpriv --pdeathsig KILL`, so a check killed by cron's
+/// The ssh dies with warren (see `ChildReactor`), so a check killed by cron's
 /// timeout leaves nothing behind. What its stderr means is `BastionProbeReader`'s
 /// business.
 public struct BastionProbe: Sendable {
@@ -35,10 +35,7 @@ public struct BastionProbe: Sendable {
         // The askpass helper is written next to the ssh_config (TunnelFiles).
         let askpass = (sshConfig as NSString).deletingLastPathComponent + "/askpass"
         let environment = SSHLaunch.environment(for: tunnel, askpassPath: askpass)
-        guard let setpriv = tools.setpriv else {
-            return SSHLaunch(executable: tools.ssh, arguments: Array(arguments.dropFirst()), environment: environment)
-        }
-        return SSHLaunch(executable: setpriv, arguments: ["--pdeathsig", "KILL", "--"] + arguments, environment: environment)
+        return SSHLaunch(executable: tools.ssh, arguments: Array(arguments.dropFirst()), environment: environment)
     }
 
     /// Runs the ssh until the bastion answers, ssh exits, or `deadline` passes

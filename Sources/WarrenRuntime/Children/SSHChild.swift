@@ -1,13 +1,6 @@
 import Foundation
-import Subprocess
 import Synchronization
 import WarrenCore
-
-#if canImport(System)
-    import System
-#else
-    import SystemPackage
-#endif
 
 /// How to start one tunnel's ssh.
 public struct SSHLaunch: Sendable, Equatable {
@@ -30,11 +23,10 @@ public struct SSHLaunch: Sendable, Equatable {
         self.environment = environment
     }
 
-    /// `ssh -v -F <ssh_config> -N <alias>`, wrapped so that the child dies with the
-    /// supervisor: `setpriv --pdeathsig KILL` asks the kernel to SIGKILL it when
-    /// its parent dies (even by SIGKILL), and a tiny shell guard closes the race
-    /// where the parent died before that request was made, by checking that its
-    /// parent is still the supervisor before exec'ing ssh.
+    /// `ssh -v -F <ssh_config> -N <alias>`. The child dies with the supervisor:
+    /// it is spawned with `PR_SET_PDEATHSIG` (SIGKILL when warren dies, even by
+    /// SIGKILL) from a thread that lives as long as warren, and exits at once
+    /// if warren died before that request was made (see `ChildReactor`).
     ///
     /// `-v` (DEBUG1) is how warren knows when forwards are ready; it is passed on
     /// to ProxyJump hops. Every other setting comes from the generated file.
@@ -43,12 +35,11 @@ public struct SSHLaunch: Sendable, Equatable {
     /// generated ProxyCommand passes `-E "$WARREN_SSH_LOG"`. `environment` is the
     /// tunnel's (its login method's agent or askpass; see `environment(for:askpassPath:)`).
     public static func make(
-        ssh: String, sshConfig: String, alias: String, setpriv: String?, supervisorPid: Int32, logPath: String? = nil,
+        ssh: String, sshConfig: String, alias: String, logPath: String? = nil,
         environment: [String: String?] = SSHLaunch.isolated
     ) -> SSHLaunch {
         let log = logPath.map { ["-E", $0] } ?? []
-        var launch = make(ssh: ssh, arguments: ["-v"] + log + ["-F", sshConfig, "-N", alias], setpriv: setpriv, supervisorPid: supervisorPid)
-        launch.environment = environment
+        var launch = SSHLaunch(executable: ssh, arguments: ["-v"] + log + ["-F", sshConfig, "-N", alias], environment: environment)
         if let logPath {
             launch.logPath = logPath
             launch.environment[SSHLaunch.logVariable] = logPath
@@ -72,28 +63,20 @@ public struct SSHLaunch: Sendable, Equatable {
         }
         let path = String(cString: made) + "/ssh.log"
         var launch = self
-        if executable == ssh {
-            launch.arguments = ["-E", path] + arguments
-        } else if let index = arguments.firstIndex(of: ssh) {
-            launch.arguments.insert(contentsOf: ["-E", path], at: index + 1)
-        } else {
+        guard executable == ssh else {
             rmdir(String(cString: made))
             return self
         }
+        launch.arguments = ["-E", path] + arguments
         launch.logPath = path
         launch.logDirectoryIsPrivate = true
         launch.environment[Self.logVariable] = path
         return launch
     }
 
-    /// `ssh ARGUMENTS` in the same wrapper (`warren doctor` runs its checks this way).
-    public static func make(ssh: String, arguments: [String], setpriv: String?, supervisorPid: Int32) -> SSHLaunch {
-        let sshArguments = [ssh] + arguments
-        guard let setpriv else { return SSHLaunch(executable: ssh, arguments: Array(sshArguments.dropFirst())) }
-        let guardScript = "[ \"$PPID\" = \"$1\" ] || exit 70; shift; exec \"$@\""
-        return SSHLaunch(
-            executable: setpriv,
-            arguments: ["--pdeathsig", "KILL", "--", "/bin/sh", "-c", guardScript, "warren-guard", String(supervisorPid)] + sshArguments)
+    /// `ssh ARGUMENTS`, dying with warren like a tunnel's (`warren doctor` runs its checks this way).
+    public static func make(ssh: String, arguments: [String]) -> SSHLaunch {
+        SSHLaunch(executable: ssh, arguments: arguments)
     }
 }
 
@@ -119,30 +102,30 @@ public struct ChildOutcome: Sendable {
     public var signal: Int32?
 }
 
-/// Lets other tasks signal a running child. The child's execution is only valid
-/// inside swift-subprocess's body, so it is registered here while the body runs
-/// and removed before the body returns; signals go through its pidfd. A stop
+/// Lets other tasks signal a running child. The child is registered here from
+/// its spawn until it is reaped; signals reach it only in between (the reactor
+/// signals a pid only while it is an unreaped child of warren). A stop
 /// asked for before the child exists is remembered: the child is then never
 /// started, or stopped the moment it is.
 public final class ChildControl: Sendable {
     private struct Registered: @unchecked Sendable {
-        var send: @Sendable (Subprocess.Signal, Bool) -> Void
+        var send: @Sendable (Int32, Bool) -> Void
         var pid: Int32
     }
     private let registered = Mutex<Registered?>(nil)
-    private let requested = Mutex<Subprocess.Signal?>(nil)
+    private let requested = Mutex<Int32?>(nil)
     private let stopWaiters = Mutex<[Int: CheckedContinuation<Void, Never>]>([:])
     private let nextWaiter = Mutex(0)
 
     public init() {}
 
     /// Returns the signal already asked for, to send at once.
-    fileprivate func register(pid: Int32, send: @escaping @Sendable (Subprocess.Signal, Bool) -> Void) -> Subprocess.Signal? {
+    func register(pid: Int32, send: @escaping @Sendable (Int32, Bool) -> Void) -> Int32? {
         registered.withLock { $0 = Registered(send: send, pid: pid) }
         return requested.withLock { $0 }
     }
 
-    fileprivate func unregister() {
+    func unregister() {
         registered.withLock { $0 = nil }
     }
 
@@ -153,12 +136,12 @@ public final class ChildControl: Sendable {
 
     /// SIGTERM to ssh: it exits at once, with its last words on stderr.
     public func terminate() {
-        request(.terminate, group: false)
+        request(SIGTERM, group: false)
     }
 
     /// SIGKILL to the child's process group (ssh and any jump-hop ssh it started).
     public func kill() {
-        request(.kill, group: true)
+        request(SIGKILL, group: true)
     }
 
     /// Carries out a teardown for a one-shot ssh (doctor, check); a tunnel's
@@ -175,9 +158,9 @@ public final class ChildControl: Sendable {
         }
     }
 
-    private func request(_ signal: Subprocess.Signal, group: Bool) {
+    private func request(_ signal: Int32, group: Bool) {
         requested.withLock { current in
-            if current != .kill { current = signal }
+            if current != SIGKILL { current = signal }
         }
         registered.withLock { $0 }?.send(signal, group)
         let waiters = stopWaiters.withLock { waiters in
@@ -215,65 +198,21 @@ public enum SSHChild {
     public static let lineLimit = 4096
 
     /// Runs ssh until it exits, handing every line to `onOutput` as it comes and
-    /// reading to the very end (the last lines say why ssh died). Stop it
-    /// through `control`, never by cancelling this task: cancelling would
-    /// close stderr before the child's last words. A stop asked for before
+    /// reading to the very end (the last lines say why ssh died). `onSpawn` and
+    /// `onOutput` run on the reactor thread: they must not block. Stop the child
+    /// through `control`, never by cancelling this task. A stop asked for before
     /// the spawn means no spawn: the outcome is then exit code nil, signal nil.
     public static func run(
         _ launch: SSHLaunch, control: ChildControl,
         onSpawn: @escaping @Sendable (Int32) -> Void = { _ in },
         onOutput: @escaping @Sendable (SSHOutput) -> Void
     ) async throws -> ChildOutcome {
-        let pipe = try launch.logPath.map { path in
-            try SSHLogPipe(path: path) { lines in
-                for line in lines { onOutput(.log(line)) }
-            }
-        }
+        let pipe = try launch.logPath.map { try SSHLogPipe(path: $0) }
         defer {
-            pipe?.drain()
+            pipe?.remove()
             if launch.logDirectoryIsPrivate, let path = launch.logPath { rmdir((path as NSString).deletingLastPathComponent) }
         }
         if control.isStopRequested { return ChildOutcome(exitCode: nil, signal: nil) }
-        let stderrIsLog = pipe == nil
-        let result = try await Subprocess.run(configuration(launch), input: .none, output: .discarded, error: .sequence) { execution in
-            let pid = execution.processIdentifier.value
-            if let early = control.register(pid: pid, send: { signal, group in try? execution.send(signal: signal, toProcessGroup: group) }) {
-                try? execution.send(signal: early, toProcessGroup: early == .kill)
-            }
-            onSpawn(pid)
-            pipe?.start()
-            var splitter = LineSplitter(limit: lineLimit)
-            func take(_ lines: [String]) {
-                for line in lines { onOutput(stderrIsLog ? .log(line) : .server(line)) }
-            }
-            do {
-                for try await buffer in execution.standardError {
-                    take(buffer.withUnsafeBytes { splitter.append($0) })
-                }
-                take(splitter.finish())
-            } catch {
-                // A child whose stderr cannot be read cannot be watched: end it
-                // rather than lose track of it.
-                onOutput(.log("warren: reading ssh's stderr failed: \(error)"))
-                try? execution.send(signal: .kill, toProcessGroup: true)
-            }
-            control.unregister()
-        }
-        pipe?.drain()
-        switch result.terminationStatus {
-        case .exited(let code): return ChildOutcome(exitCode: code, signal: nil)
-        case .signaled(let signal): return ChildOutcome(exitCode: nil, signal: signal)
-        }
-    }
-
-    private static func configuration(_ launch: SSHLaunch) -> Configuration {
-        var options = PlatformOptions()
-        // Its own process group: a Ctrl-C in the terminal reaches warren only,
-        // which then stops the children in order; SIGKILL reaches the hops too.
-        options.processGroupID = 0
-        let env = Environment.inherit.updating(launch.environment.reduce(into: [:]) { $0[.init(rawValue: $1.key)!] = $1.value })
-        return Configuration(
-            executable: .path(FilePath(launch.executable)), arguments: Arguments(launch.arguments),
-            environment: env, platformOptions: options)
+        return try await ChildReactor.shared.run(launch, logFD: pipe?.fd, control: control, onSpawn: onSpawn, onOutput: onOutput)
     }
 }

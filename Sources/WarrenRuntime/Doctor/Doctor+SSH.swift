@@ -10,7 +10,7 @@ extension DoctorSession {
 
     /// ssh's log goes to a private pipe, apart from what the server sends.
     func launch(_ arguments: [String]) -> SSHLaunch {
-        var launch = SSHLaunch.make(ssh: tools.ssh, arguments: arguments, setpriv: tools.setpriv, supervisorPid: getpid())
+        var launch = SSHLaunch.make(ssh: tools.ssh, arguments: arguments)
         launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
         return (try? launch.loggingApart(ssh: tools.ssh)) ?? launch
     }

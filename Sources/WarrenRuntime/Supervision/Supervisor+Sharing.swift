@@ -22,8 +22,7 @@ extension Supervisor {
         let memberConfig = files.sshConfigPath(for: tunnel)
         func mux(_ command: String) -> SSHLaunch {
             SSHLaunch.make(
-                ssh: launchTools.ssh, arguments: ["-F", memberConfig, "-O", command, tunnel.alias],
-                setpriv: launchTools.setpriv, supervisorPid: getpid())
+                ssh: launchTools.ssh, arguments: ["-F", memberConfig, "-O", command, tunnel.alias])
         }
         let runner = TunnelRunner(
             tunnel: tunnel,

@@ -92,9 +92,6 @@ public actor Supervisor {
         for pid in await StaleChildren.stop(stateDir: config.stateDir) {
             options.logger.warning("stopped a stale ssh left by an earlier warren", metadata: ["pid": "\(pid)"])
         }
-        if launchTools.setpriv == nil {
-            options.logger.warning("setpriv (util-linux) not found: ssh children will not die with warren if it is killed; install util-linux")
-        }
     }
 
     private static func loadConfig(_ options: Options) throws(StartError) -> WarrenConfig {
@@ -203,8 +200,7 @@ public actor Supervisor {
     ) -> TunnelRunner {
         let directory = files.directory(for: tunnel)
         let launch = SSHLaunch.make(
-            ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias,
-            setpriv: launchTools.setpriv, supervisorPid: getpid(), logPath: "\(directory)/ssh.log",
+            ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias, logPath: "\(directory)/ssh.log",
             environment: SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel)))
         return TunnelRunner(
             tunnel: tunnel,
@@ -331,10 +327,9 @@ enum SupervisorEvent: Sendable {
 /// The programs a supervisor starts.
 struct LaunchTools: Sendable {
     var ssh: String
-    var setpriv: String?
 
     static func find(sshBinary: String?) -> LaunchTools {
-        LaunchTools(ssh: sshBinary ?? which("ssh") ?? "/usr/bin/ssh", setpriv: which("setpriv"))
+        LaunchTools(ssh: sshBinary ?? which("ssh") ?? "/usr/bin/ssh")
     }
 
     static func which(_ name: String) -> String? {
