@@ -34,7 +34,14 @@ enum NetworkCheck {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &list)
+        // An address as text first (every probe of a local forward): no
+        // name service, no reading /etc/hosts and nsswitch.conf each time.
+        hints.ai_flags = AI_NUMERICHOST
+        var rc = getaddrinfo(host, String(port), &hints, &list)
+        if rc == EAI_NONAME {
+            hints.ai_flags = 0
+            rc = getaddrinfo(host, String(port), &hints, &list)
+        }
         guard rc == 0, let first = list else { return .failure(ResolveFailure(words: String(cString: gai_strerror(rc)))) }
         defer { freeaddrinfo(list) }
         var out: [Address] = []

@@ -215,7 +215,7 @@ public actor Supervisor {
         previous?.connections = tunnelStatus.connections
         statuses[tunnelStatus.name] = tunnelStatus
         options.hooks.statusesChanged(statuses)
-        await status.update(statuses, running: true, soon: previous != tunnelStatus)
+        await status.update(tunnelStatus, soon: previous != tunnelStatus)
         if readiness.settle(tunnelStatus) { announceReady(timedOut: false) }
     }
 
@@ -232,7 +232,7 @@ public actor Supervisor {
 
     private func writeStatus(running: Bool = true) async {
         options.hooks.statusesChanged(statuses)
-        await status.update(statuses, running: running)
+        await status.replace(statuses, running: running)
         await status.flush()
     }
 

@@ -41,6 +41,8 @@ public struct RunnerEnvironment: Sendable {
 /// owns, so nothing of a tunnel outlives `run()`.
 public final class TunnelRunner: Sendable {
     public let tunnel: TunnelConfig
+    /// The forwards as status lists them: the same for every status of the runner.
+    private let forwards: [String]
     let env: RunnerEnvironment
     private let events: AsyncStream<TunnelEvent>
     let input: AsyncStream<TunnelEvent>.Continuation
@@ -56,6 +58,7 @@ public final class TunnelRunner: Sendable {
 
     public init(tunnel: TunnelConfig, environment: RunnerEnvironment) {
         self.tunnel = tunnel
+        self.forwards = TunnelStatus.describe(tunnel)
         self.env = environment
         self.bastions = StartThrottle.bastions(of: tunnel)
         (events, input) = AsyncStream.makeStream(of: TunnelEvent.self)
@@ -208,7 +211,7 @@ public final class TunnelRunner: Sendable {
         TunnelStatus(
             name: tunnel.name, state: machine.state, since: clock.date(at: machine.since).formatted(.iso8601),
             pid: machine.state.hasChild ? machine.pid : nil, restarts: machine.restarts,
-            forwards: TunnelStatus.describe(tunnel), lastError: machine.lastError,
+            forwards: forwards, lastError: machine.lastError,
             nextRetry: machine.retryAt.map { clock.date(at: $0).formatted(.iso8601) },
             connections: machine.connections.counts, hostKeyChecked: tunnel.checksHostKeys)
     }
