@@ -190,6 +190,16 @@ public final class Lab {
         ProcessTable.processes(withCmdlineContaining: stateDir + "/tunnels/").map(\.pid).filter { !ProcessTable.isZombie($0) }
     }
 
+    /// SIGTERM to the last supervisor and its exit status; nil if it did not
+    /// exit within `timeout` (it is then killed).
+    public func stopSupervisor(timeout: Duration = .seconds(15)) -> Int32? {
+        guard let supervisor else { return nil }
+        supervisor.process.signal(SIGTERM)
+        let status = supervisor.process.waitForExit(timeout: timeout)
+        if status == nil { supervisor.process.terminate() }
+        return status
+    }
+
     /// SIGTERM to every supervisor still running, all at once, then waits for each.
     public func stopSupervisors() {
         for (_, supervisor) in started where supervisor.process.isAlive { supervisor.process.signal(SIGTERM) }
