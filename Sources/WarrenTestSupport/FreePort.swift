@@ -16,7 +16,7 @@ public enum FreePort {
     /// is about to give a forward. Another process may still take it before
     /// the caller binds it.
     public static func find() throws -> Int {
-        let range = portRange
+        let range = try portRange()
         for _ in 0..<200 {
             let candidate = Int.random(in: range)
             guard handedOut.withLock({ !$0.contains(candidate) }) else { continue }
@@ -30,10 +30,17 @@ public enum FreePort {
 
     /// 20000-31999, or `WARREN_TEST_PORTS=LOW-HIGH` (inclusive), so that test
     /// runs side by side on one machine (several work trees) never race for a port.
-    static var portRange: Range<Int> {
-        let spec = ProcessInfo.processInfo.environment["WARREN_TEST_PORTS"] ?? ""
+    ///
+    /// A range the caller names is used as named, even inside the ephemeral
+    /// range (then, rarely, an outgoing connection may take a port first);
+    /// one that cannot be used is an error. Falling back to the default would
+    /// quietly put this run back on the ports every other run shares.
+    static func portRange() throws -> Range<Int> {
+        guard let spec = ProcessInfo.processInfo.environment["WARREN_TEST_PORTS"], !spec.isEmpty else { return 20000..<32000 }
         let parts = spec.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] >= 1024, parts[0] < parts[1], parts[1] < 32768 else { return 20000..<32000 }
+        guard parts.count == 2, parts[0] >= 1024, parts[0] < parts[1], parts[1] <= 65535 else {
+            throw FixtureError("WARREN_TEST_PORTS=\(spec) is not LOW-HIGH with 1024 <= LOW < HIGH <= 65535")
+        }
         return parts[0]..<(parts[1] + 1)
     }
 

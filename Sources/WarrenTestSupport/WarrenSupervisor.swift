@@ -1,35 +1,13 @@
 import Foundation
 import WarrenCore
 
-/// A real `warren run` process on a config written for the test, with helpers
+/// A real `warren run` process, started by `Lab.startSupervisor`, with helpers
 /// to read its status.json and wait for tunnel states. Stop it with `stop()`
 /// (SIGTERM, then wait); `kill()` is the sudden death some tests need.
 public final class WarrenSupervisor: Sendable {
     public let process: SpawnedProcess
     public let configPath: String
     public let stateDir: String
-
-    /// Writes `config` to `<directory>/warren.toml` and starts `warren run` on it.
-    public static func start(
-        config: String, in directory: TemporaryDirectory, arguments: [String] = [],
-        environment: [String: String]? = nil, name: String = "warren"
-    ) throws -> WarrenSupervisor {
-        let configPath = try directory.write(config, to: "\(name).toml")
-        let stateDir = directory.appending("state")
-        let process = try SpawnedProcess.spawn(
-            CommandRunner.warrenBinary,
-            ["run", "--config", configPath, "--state-dir", stateDir, "--log-level", "debug"] + arguments,
-            environment: environment, log: directory.appending("\(name).log"))
-        return WarrenSupervisor(process: process, configPath: configPath, stateDir: stateDir)
-    }
-
-    /// Starts another supervisor on the same files (to test the lock and restarts).
-    public static func restart(on configPath: String, stateDir: String, log: String) throws -> WarrenSupervisor {
-        let process = try SpawnedProcess.spawn(
-            CommandRunner.warrenBinary,
-            ["run", "--config", configPath, "--state-dir", stateDir, "--log-level", "debug"], log: log)
-        return WarrenSupervisor(process: process, configPath: configPath, stateDir: stateDir)
-    }
 
     init(process: SpawnedProcess, configPath: String, stateDir: String) {
         self.process = process

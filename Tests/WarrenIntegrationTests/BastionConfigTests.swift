@@ -19,17 +19,16 @@ import WarrenTestSupport
     }
 
     @Test func hopAndBastionConfigsAreAcceptedBySshdAndCarryTheTunnel() async throws {
-        let work = try TemporaryDirectory(prefix: "wbc-")
-        defer { work.remove() }
-        let target = try TCPTarget.start()
-        defer { target.stop() }
-        let key = work.appending("id_ed25519")
+        let lab = try Lab(prefix: "wbc-", sshd: nil)
+        defer { lab.stop() }
+        let target = try lab.startTarget()
+        let key = lab.directory.appending("id_ed25519")
         _ = try SSHKeygen.generate(at: key)
         let hopPort = try FreePort.find(), bastionPort = try FreePort.find(), localPort = try FreePort.find()
         let user = String(cString: getpwuid(geteuid()).pointee.pw_name)
         func config(hopKey: String?, bastionKey: String?) -> String {
             """
-            state_dir = "\(work.appending("state"))"
+            state_dir = "\(lab.stateDir)"
             [tunnels.db]
             host = "127.0.0.1"
             port = \(bastionPort)
@@ -44,8 +43,8 @@ import WarrenTestSupport
             \(hopKey.map { "host_key = \"\($0)\"" } ?? "")
             """
         }
-        let path = try work.write(config(hopKey: nil, bastionKey: nil), to: "warren.toml")
-        let printed = try await CommandRunner.warren(["bastion-config", "db", "--config", path])
+        try lab.directory.write(config(hopKey: nil, bastionKey: nil), to: "warren.toml")
+        let printed = try await lab.warren(["bastion-config", "db"])
         try #require(printed.status == 0, "\(printed)")
         let hop = try section(printed.stdout, "## jump hop 1:")
         let bastion = try section(printed.stdout, "## bastion:")
@@ -56,18 +55,16 @@ import WarrenTestSupport
         #expect(printed.stdout.contains("This machine reaches 127.0.0.1 from 127.0.0.1."), "\(printed.stdout)")
 
         // SSHDServer.start runs `sshd -t -f` on the config with the block at its end, and fails loudly if refused.
-        let hopSSHD = try SSHDServer.start(SSHDServer.Options(trailingConfig: hop.match, port: hopPort))
-        defer { hopSSHD.stop() }
-        let bastionSSHD = try SSHDServer.start(SSHDServer.Options(trailingConfig: bastion.match, port: bastionPort))
-        defer { bastionSSHD.stop() }
+        let hopSSHD = try lab.startSSHD(SSHDServer.Options(trailingConfig: hop.match, port: hopPort))
+        let bastionSSHD = try lab.startSSHD(SSHDServer.Options(trailingConfig: bastion.match, port: bastionPort))
         let check = try await CommandRunner.run("/usr/sbin/sshd", ["-t", "-f", bastionSSHD.configPath])
         #expect(check.status == 0, "\(check)")
         try hopSSHD.setAuthorizedKeys([hop.line])
         try bastionSSHD.setAuthorizedKeys([bastion.line])
 
         // Each host has only its own line.
-        try work.write(config(hopKey: hopSSHD.hostKeyLine, bastionKey: bastionSSHD.hostKeyLine), to: "warren.toml")
-        let warren = try WarrenSupervisor.restart(on: path, stateDir: work.appending("state"), log: work.appending("warren.log"))
+        try lab.directory.write(config(hopKey: hopSSHD.hostKeyLine, bastionKey: bastionSSHD.hostKeyLine), to: "warren.toml")
+        let warren = try lab.startSupervisor()
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "up through the hop with the generated configs", warren)
         #expect(try TCPClient.echo(port: localPort))

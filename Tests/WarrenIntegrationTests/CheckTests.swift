@@ -19,7 +19,7 @@ struct CheckTests {
 
     /// Runs `check ARGS` twice, as text and as --json; both must agree on the
     /// exit code, and the JSON must match docs/check-json.md.
-    func check(_ lab: TunnelLab, _ arguments: [String], expect code: Int32, sourceLocation: SourceLocation = #_sourceLocation) async throws -> (text: CommandResult, json: [String: Any]) {
+    func check(_ lab: Lab, _ arguments: [String], expect code: Int32, sourceLocation: SourceLocation = #_sourceLocation) async throws -> (text: CommandResult, json: [String: Any]) {
         let text = try await lab.warren(["check"] + arguments)
         #expect(text.status == code, "check \(arguments): \(text)\nsupervisor log:\n\(lab.supervisorLog())", sourceLocation: sourceLocation)
         let json = try await lab.warren(["check", "--json"] + arguments)
@@ -42,15 +42,15 @@ struct CheckTests {
     // MARK: - No supervisor: ask the bastion
 
     @Test func directModeEveryExitCode() async throws {
-        let lab = try TunnelLab()
+        let lab = try Lab.conditions()
         defer { lab.stop() }
         // Something else holds ok's local port: asking the bastion binds nothing,
         // so the target answers, but the tunnel could not start: WARNING, naming the holder.
-        let squatter = try TCPTarget.start(port: lab.localPorts[.ok]!)
+        let squatter = try lab.startTarget(port: lab.localPort(.ok))
         let taken = try await check(lab, ["ok"], expect: 1)
         #expect(lines(taken.text) == [
             "WARREN WARNING - 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0",
-            "ok: WARNING: local port 127.0.0.1:\(lab.localPorts[.ok]!) is taken by pid \(getpid()) (\((ProcessTable.cmdline(getpid()) ?? "").replacingOccurrences(of: "|", with: "/"))): the tunnel cannot listen there when it starts; stop that program (ss -ltnp 'sport = :\(lab.localPorts[.ok]!)') or change local_forward",
+            "ok: WARNING: local port 127.0.0.1:\(lab.localPort(.ok)) is taken by pid \(getpid()) (\((ProcessTable.cmdline(getpid()) ?? "").replacingOccurrences(of: "|", with: "/"))): the tunnel cannot listen there when it starts; stop that program (ss -ltnp 'sport = :\(lab.localPort(.ok))') or change local_forward",
         ], "\(taken.text)")
         #expect((tunnels(taken.json)["ok"]?["warnings"] as? [String])?.count == 1)
         #expect(squatter.acceptedConnections == 0, "the check never touched the local port")
@@ -113,7 +113,7 @@ struct CheckTests {
 
     @Test func aBastionThatDoesNotAnswerIsUnknownWithinTheTimeout() async throws {
         // ssh would wait 30 s for the banner; the check must not.
-        let lab = try TunnelLab([.ok], connectTimeout: 30)
+        let lab = try Lab.conditions([.ok], connectTimeout: 30)
         defer { lab.stop() }
         lab.sshd.freezeConnections()
         defer { lab.sshd.thawConnections() }
@@ -132,7 +132,7 @@ struct CheckTests {
     // MARK: - A supervisor runs: its status plus live probes
 
     @Test func supervisorModeEveryExitCode() async throws {
-        let lab = try TunnelLab()
+        let lab = try Lab.conditions()
         defer { lab.stop() }
         let supervisor = try lab.startSupervisor()
         let settled = lab.waitForStatus([
@@ -146,14 +146,14 @@ struct CheckTests {
         let ok = try await check(lab, ["ok"], expect: 0)
         #expect(lines(ok.text) == ["WARREN OK - 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0"])
         #expect(ok.json["mode"] as? String == "supervisor")
-        #expect(ok.json["supervisor_pid"] as? Int == Int(supervisor.pid))
+        #expect(ok.json["supervisor_pid"] as? Int == Int(supervisor.process.pid))
         let okTunnel = tunnels(ok.json)["ok"]
         #expect((okTunnel?["supervisor"] as? [String: Any])?["state"] as? String == "up")
         #expect((okTunnel?["forwards"] as? [[String: Any]])?.first?["result"] as? String == "reachable")
 
         let warning = try await check(lab, ["deg", "ok"], expect: 1)
         #expect(lines(warning.text).first == "WARREN WARNING - 1/2 tunnels up, 1 degraded | up=1 degraded=1 down=0 unknown=0")
-        #expect(lines(warning.text).dropFirst().first?.hasPrefix("deg: degraded (target_unreachable): a connection through 127.0.0.1:\(lab.localPorts[.deg]!) was accepted and then closed") == true, "\(warning.text)")
+        #expect(lines(warning.text).dropFirst().first?.hasPrefix("deg: degraded (target_unreachable): a connection through 127.0.0.1:\(lab.localPort(.deg)) was accepted and then closed") == true, "\(warning.text)")
 
         let critical = try await check(lab, [], expect: 2)
         let criticalLines = lines(critical.text)
@@ -175,13 +175,13 @@ struct CheckTests {
         try "[tunnels.ok\n".write(toFile: lab.configPath, atomically: true, encoding: .utf8)
         let unknown = try await check(lab, ["--state-dir", lab.stateDir], expect: 3)
         #expect(lines(unknown.text).first == "WARREN UNKNOWN - the config cannot be used:")
-        #expect(supervisor.isAlive, "checks do not disturb the supervisor")
+        #expect(supervisor.process.isAlive, "checks do not disturb the supervisor")
 
         #expect(lab.stopSupervisor() == 0, "warren run stops cleanly: \(lab.supervisorLog())")
     }
 
     @Test func aStoppedSupervisorMeansDirectMode() async throws {
-        let lab = try TunnelLab([.ok])
+        let lab = try Lab.conditions([.ok])
         defer { lab.stop() }
         try lab.startSupervisor()
         try #require(lab.waitForStatus([.ok: { $0.state == .up }]), "\(lab.supervisorLog())")

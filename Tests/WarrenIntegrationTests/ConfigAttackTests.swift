@@ -62,11 +62,11 @@ import Glibc
     /// dotted parts) or hid everything after a NUL is refused, the running
     /// config is kept, and the multi-line error stays one log line.
     @Test func invalidConfigOnReloadKeepsTheRunningOne() async throws {
-        let dir = try TemporaryDirectory(prefix: "sec-hup-")
-        defer { dir.remove() }
-        let key = try dir.write("key\n", to: "id", mode: 0o600)
-        let good = tunnel(identity: key, stateDir: dir.appending("state"))
-        let supervisor = try WarrenSupervisor.start(config: good, in: dir)
+        let lab = try Lab(prefix: "sec-hup-", sshd: nil)
+        defer { lab.stop() }
+        let key = try lab.directory.write("key\n", to: "id", mode: 0o600)
+        let good = tunnel(identity: key, stateDir: lab.stateDir)
+        let supervisor = try lab.startSupervisor(config: good)
         defer { supervisor.stop() }
         #expect(supervisor.waitFor("db", timeout: .seconds(20)) { _ in true } != nil, "\(supervisor.logText())")
         let deep = String(repeating: "a.", count: 20000) + "b = 1\n" + good

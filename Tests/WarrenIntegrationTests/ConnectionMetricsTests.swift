@@ -10,13 +10,14 @@ import Glibc
 /// `warren status` and the metrics.
 @Suite(.serialized) struct ConnectionMetricsTests {
     @Test func connectionsThroughAForwardAreCountedOpenedClosedAndFailed() async throws {
-        let scene = try Scene()
-        let local = try scene.forward()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
         // No probes: they are connections too, and would count.
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec])
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
             .replacingOccurrences(of: "probe_interval = 1\n", with: "probe_interval = 0\n")
-        let metricsFile = scene.directory.appending("warren.prom")
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory, arguments: ["--metrics-file", metricsFile])
+        let metricsFile = lab.directory.appending("warren.prom")
+        let warren = try lab.startSupervisor(config: config, arguments: ["--metrics-file", metricsFile])
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "up", warren)
         let forward = "L \(local.spec)"
@@ -31,7 +32,7 @@ import Glibc
         let closed = warren.waitFor("db") { $0.connections?.first?.open == 0 }
         try require(closed?.connections?.first?.total == 2, "both closed, two in all", warren)
 
-        scene.target.stop()
+        lab.target.stop()
         _ = try? TCPClient.echo(port: local.port)
         let failed = warren.waitFor("db") { $0.connections?.first?.failed == 1 }
         try require(failed?.connections?.first?.total == 3, "a refused channel counts as a connection and a failure", warren)
@@ -49,13 +50,14 @@ import Glibc
 /// `warren retry`: after the bastion is fixed, the tunnel starts now, not in five minutes.
 @Suite(.serialized) struct RetryTests {
     @Test func retryStartsAFailedTunnelAtOnceAfterTheFix() async throws {
-        let scene = try Scene()
-        let local = try scene.forward()
-        let newKey = scene.directory.appending("new_key")
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let newKey = lab.directory.appending("new_key")
         let publicKey = try SSHKeygen.generate(at: newKey)
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec])
-            .replacingOccurrences(of: "identity_file = \"\(scene.sshd.clientKeyPath)\"", with: "identity_file = \"\(newKey)\"")
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
+            .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(newKey)\"")
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         let failed = warren.waitFor("db") { $0.state == .failed }
         try require(failed?.lastError?.kind == .authFailed, "failed: the bastion does not know the key yet", warren)
@@ -64,7 +66,7 @@ import Glibc
         #expect(none.status == 1 && none.stderr.contains("no tunnel named \"nosuch\""), "\(none)")
 
         // The bastion's admin adds the key.
-        let handle = try #require(FileHandle(forWritingAtPath: scene.sshd.authorizedKeysPath))
+        let handle = try #require(FileHandle(forWritingAtPath: lab.sshd.authorizedKeysPath))
         handle.seekToEndOfFile()
         handle.write(Data((publicKey + "\n").utf8))
         try handle.close()
@@ -77,10 +79,11 @@ import Glibc
     }
 
     @Test func retryWithoutASupervisorSaysSo() async throws {
-        let scene = try Scene()
-        let local = try scene.forward()
-        let path = try scene.directory.write(SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec]), to: "warren.toml")
-        let result = try await CommandRunner.warren(["retry", "--config", path, "--state-dir", scene.directory.appending("state")])
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let path = try lab.directory.write(SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec]), to: "warren.toml")
+        let result = try await CommandRunner.warren(["retry", "--config", path, "--state-dir", lab.stateDir])
         #expect(result.status == 3)
         #expect(result.stderr.contains("no supervisor runs"))
     }

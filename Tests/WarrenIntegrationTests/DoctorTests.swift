@@ -32,9 +32,9 @@ import Glibc
     }
 
     @Test func healthyTunnelPassesEveryStepAndLeavesNothingRunning() async throws {
-        try await withBastion { b in
+        try await withLab(.bastion()) { b in
             let started = ContinuousClock.now
-            let result = try await b.workspace.warren(["doctor", "db"])
+            let result = try await b.warren(["doctor", "db"])
             print("doctor on a healthy tunnel: \(Int((ContinuousClock.now - started) / .milliseconds(1))) ms")
             #expect(result.status == 0, "\(result)")
             for n in 1...10 {
@@ -43,13 +43,13 @@ import Glibc
             #expect(!result.stdout.contains("✗"))
             #expect(result.stdout.contains("All 10 steps passed."))
             #expect(result.stdout.contains("Reproduce by hand:\n  ssh -v -N -o ExitOnForwardFailure=yes -o IdentitiesOnly=yes -i \(b.key) -p \(b.sshd.port) -L 127.0.0.1:\(b.localPort):127.0.0.1:\(b.target.port) \(b.sshd.user)@127.0.0.1\n"))
-            #expect(result.stdout.contains("ssh -F \(b.workspace.tunnelFile("db", "ssh_config")) -N warren-db"))
+            #expect(result.stdout.contains("ssh -F \(b.tunnelFile("db", "ssh_config")) -N warren-db"))
             #expect(b.target.acceptedConnections >= 2, "step 8 (ssh -W) and step 10 (through the forward) reached the target")
             // Every ssh the doctor started is gone, and the port is free again.
-            #expect(ProcessTable.processes(withCmdlineContaining: b.workspace.stateDir).isEmpty)
+            #expect(ProcessTable.processes(withCmdlineContaining: b.stateDir).isEmpty)
             #expect(!FreePort.isListening(b.localPort))
 
-            let (json, report) = try await b.workspace.doctor("db")
+            let (json, report) = try await b.doctor("db")
             #expect(json.status == 0 && report.ok && report.steps.count == 10)
             #expect(report.steps.allSatisfy { $0.status == "pass" && !$0.evidence.isEmpty })
         }
@@ -58,11 +58,10 @@ import Glibc
     /// ProxyJump: every hop prints its own login and its own `ssh -W` channel,
     /// so the doctor must count them to know when the bastion's part begins.
     @Test func healthyTunnelThroughAJumpHopPasses() async throws {
-        let jump = try SSHDServer.start()
-        defer { jump.stop() }
-        try await withBastion { b in
-            let hopKey = try b.workspace.copyKey(jump.clientKeyPath, as: "hop_key")
-            let text = try String(contentsOfFile: b.workspace.configPath, encoding: .utf8)
+        try await withLab(.bastion()) { b in
+            let jump = try b.startSSHD()
+            let hopKey = try b.copyKey(jump.clientKeyPath, as: "hop_key")
+            let text = try String(contentsOfFile: b.configPath, encoding: .utf8)
             try text.appending("""
 
                 [[tunnels.db.jump]]
@@ -70,8 +69,8 @@ import Glibc
                 port = \(jump.port)
                 identity_file = "\(hopKey)"
                 host_key = "\(jump.hostKeyLine)"
-                """).write(toFile: b.workspace.configPath, atomically: true, encoding: .utf8)
-            let (result, report) = try await b.workspace.doctor("db")
+                """).write(toFile: b.configPath, atomically: true, encoding: .utf8)
+            let (result, report) = try await b.doctor("db")
             #expect(result.status == 0 && report.ok, "\(result.stdout)")
             #expect(report.step(3)?.evidence.first?.hasPrefix("jump hop 1") == true)
             #expect(report.step(7)?.evidence.contains { $0.contains("through 1 jump hop") } == true)
@@ -79,13 +78,13 @@ import Glibc
 
             // The bastion refusing the key, behind a hop that accepts its own: step 7 still says auth_failed.
             try b.sshd.setAuthorizedKeys([])
-            let (refused, refusedReport) = try await b.workspace.doctor("db")
+            let (refused, refusedReport) = try await b.doctor("db")
             expectFailure(refusedReport, refused, step: 7, kind: .authFailed, fix: ["authorized_keys"])
 
             // The hop cannot reach the bastion at all: the hop's failed channel is
             // the bastion refusing connections, not a target that does not answer.
             b.sshd.stop()
-            let (unreachable, unreachableReport) = try await b.workspace.doctor("db")
+            let (unreachable, unreachableReport) = try await b.doctor("db")
             let failed = try #require(unreachableReport.steps.first { $0.status == "fail" }, "\(unreachable.stdout)")
             #expect(failed.kind == FailureKind.connectionRefused.rawValue, "\(unreachable.stdout)")
             #expect(failed.kind != FailureKind.targetUnreachable.rawValue)
@@ -96,11 +95,11 @@ import Glibc
     /// Users run doctor while `warren run` keeps the tunnel up: its ssh holds
     /// the local port, which is then not a problem, and step 10 probes it.
     @Test func tunnelAlreadyRunByWarrenRunIsProbedNotReported() async throws {
-        try await withBastion { b in
-            let run = try SpawnedProcess.spawn(CommandRunner.warrenBinary, ["run", "--config", b.workspace.configPath], log: b.workspace.dir.appending("run.log"))
+        try await withLab(.bastion()) { b in
+            let run = try b.spawn(CommandRunner.warrenBinary, ["run", "--config", b.configPath], log: "run.log")
             defer { _ = run.terminate(grace: .seconds(5)) }
             #expect(FreePort.waitUntilListening(b.localPort, timeout: .seconds(20)), "\(run.logText())")
-            let (result, report) = try await b.workspace.doctor("db")
+            let (result, report) = try await b.doctor("db")
             #expect(result.status == 0 && report.ok, "\(result.stdout)")
             #expect(report.step(9)?.evidence.first?.contains("held by this tunnel's running ssh") == true, "\(result.stdout)")
             #expect(report.step(10)?.evidence.first?.contains("already up") == true)
@@ -109,9 +108,9 @@ import Glibc
     }
 
     @Test func keyNotAuthorizedFailsAtAuthentication() async throws {
-        try await withBastion { b in
+        try await withLab(.bastion()) { b in
             try b.sshd.setAuthorizedKeys([])
-            let (result, report) = try await b.workspace.doctor("db")
+            let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 7, kind: .authFailed,
                           fix: ["authorized_keys", "~/.ssh 0700", "warren authorized-key db"],
                           evidence: ["Permission denied (publickey)", "refused the key \(b.key)"])
@@ -120,9 +119,9 @@ import Glibc
     }
 
     @Test func keyFileReadableByOthersFailsAtTheKeyStep() async throws {
-        try await withBastion { b in
+        try await withLab(.bastion()) { b in
             chmod(b.key, 0o644)
-            let (result, report) = try await b.workspace.doctor("db")
+            let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 2, kind: .keyPermissions, fix: ["chmod 600 \(b.key)"], evidence: ["mode 0644"])
             // The network steps do not need the key, so they still ran.
             #expect((3...6).allSatisfy { report.step($0)?.status == "pass" })
@@ -130,25 +129,25 @@ import Glibc
     }
 
     @Test func missingKeyFileFailsAtTheKeyStepAndSuggestsKeygen() async throws {
-        try await withBastion(identity: false) { b in
-            let (result, report) = try await b.workspace.doctor("db")
+        try await withLab(.bastion(identity: false)) { b in
+            let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 2, kind: .keyMissing, fix: ["warren keygen"],
-                          evidence: ["\(b.workspace.stateDir)/keys/id_ed25519: No such file or directory"])
+                          evidence: ["\(b.stateDir)/keys/id_ed25519: No such file or directory"])
             #expect(report.step(1)?.status == "pass", "a missing key is step 2's finding, not an invalid config")
         }
     }
 
     @Test func strictModesRefusingAGroupWritableAuthorizedKeysFailsAtAuthentication() async throws {
-        try await withBastion(.strict()) { b in
+        try await withLab(.bastion(.strict())) { b in
             // First prove the strict server accepts the key while the file is 0600.
-            #expect(try await b.workspace.doctor("db").report.step(7)?.status == "pass")
+            #expect(try await b.doctor("db").report.step(7)?.status == "pass")
             // Debian's sshd accepts a group-writable file when the group is the
             // owner's private group (its user-group-modes patch; root's group
             // is such a group), so make it writable by a group with other members.
             let group = try #require(getgrnam("nogroup"), "group nogroup is missing").pointee.gr_gid
             #expect(chown(b.sshd.authorizedKeysPath, getuid(), group) == 0)
             chmod(b.sshd.authorizedKeysPath, 0o664)
-            let (result, report) = try await b.workspace.doctor("db")
+            let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 7, kind: .authFailed,
                           fix: ["authorized_keys 0600 or 0644", "owned by that user"], evidence: ["Permission denied (publickey)"])
             #expect(b.sshd.waitForLog(containing: "bad ownership or modes for file \(b.sshd.authorizedKeysPath)"))
@@ -156,10 +155,10 @@ import Glibc
     }
 
     @Test func changedHostKeyFailsAtTheHostKeyStepWithBothFingerprints() async throws {
-        try await withBastion { b in
+        try await withLab(.bastion()) { b in
             let old = try HostKey.parse(b.sshd.hostKeyLine).get()
             let new = try HostKey.parse(try b.sshd.rotateHostKey()).get()
-            let (result, report) = try await b.workspace.doctor("db")
+            let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 6, kind: .hostKeyChanged,
                           fix: ["confirm the new fingerprint", "warren hostkey db"],
                           evidence: ["pinned (tunnels.db.host_key): 256 \(old.fingerprint!) (ED25519)", "offered now: 256 \(new.fingerprint!) (ED25519)"])
@@ -167,9 +166,9 @@ import Glibc
     }
 
     @Test func closedPortFailsAtTCPWithConnectionRefused() async throws {
-        try await withBastion { b in
+        try await withLab(.bastion()) { b in
             let closed = try FreePort.find()
-            try b.workspace.writeConfig("""
+            try b.writeConfig("""
                 [tunnels.db]
                 host = "127.0.0.1"
                 port = \(closed)
@@ -177,7 +176,7 @@ import Glibc
                 host_key = "\(b.sshd.hostKeyLine)"
                 local_forward = "\(b.localPort):127.0.0.1:\(b.target.port)"
                 """)
-            let (result, report) = try await b.workspace.doctor("db")
+            let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 4, kind: .connectionRefused, fix: ["is sshd running there"],
                           evidence: ["connect to 127.0.0.1 port \(closed): Connection refused"])
         }
@@ -188,10 +187,10 @@ import Glibc
     /// is left behind even if the test fails): a veth pair, and a permanent
     /// neighbour entry that sends the packets to a MAC nobody has.
     @Test func addressThatDropsPacketsFailsAtTCPAndAsksAboutTheAllowlist() async throws {
-        let workspace = try Workspace()
-        defer { workspace.remove() }
-        let key = try workspace.dir.write("-----BEGIN OPENSSH PRIVATE KEY-----\nnot used: the doctor stops before ssh runs\n", to: "id_ed25519")
-        try workspace.writeConfig("""
+        let lab = try Lab(prefix: "ws-", sshd: nil)
+        defer { lab.stop() }
+        let key = try lab.directory.write("-----BEGIN OPENSSH PRIVATE KEY-----\nnot used: the doctor stops before ssh runs\n", to: "id_ed25519")
+        try lab.writeConfig("""
             [tunnels.db]
             host = "10.231.7.2"
             identity_file = "\(key)"
@@ -208,7 +207,7 @@ import Glibc
         ].joined(separator: " && ")
         let script = "\(setup) && exec \"$0\" doctor db --json --config \"$1\""
         let started = ContinuousClock.now
-        let result = try await CommandRunner.run("/usr/bin/unshare", ["--net", "/bin/sh", "-c", script, CommandRunner.warrenBinary, workspace.configPath])
+        let result = try await CommandRunner.run("/usr/bin/unshare", ["--net", "/bin/sh", "-c", script, CommandRunner.warrenBinary, lab.configPath])
         let elapsed = ContinuousClock.now - started
         #expect(!result.stderr.contains("ip:") && !result.stderr.contains("unshare:"), "namespace setup failed: \(result)")
         let report = try JSONDecoder().decode(DoctorReport.self, from: Data(result.stdout.utf8))
@@ -220,9 +219,9 @@ import Glibc
     }
 
     @Test func targetDownBehindTheBastionFailsAtTargets() async throws {
-        try await withBastion { b in
+        try await withLab(.bastion()) { b in
             b.target.stop()
-            let (result, report) = try await b.workspace.doctor("db")
+            let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 8, kind: .targetUnreachable,
                           fix: ["security group", "nc -z 127.0.0.1 \(b.target.port)"],
                           evidence: ["open failed: connect failed: Connection refused"])
@@ -231,10 +230,10 @@ import Glibc
     }
 
     @Test func localPortTakenFailsAtLocalPortsAndNamesTheHolder() async throws {
-        try await withBastion { b in
-            let squatter = try TCPTarget.start(port: b.localPort)
+        try await withLab(.bastion()) { b in
+            let squatter = try b.startTarget(port: b.localPort)
             defer { squatter.stop() }
-            let (result, report) = try await b.workspace.doctor("db")
+            let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 9, kind: .localPortInUse,
                           fix: ["ss -ltnp 'sport = :\(b.localPort)'"],
                           evidence: ["127.0.0.1 port \(b.localPort) is already taken by pid \(getpid())"])
@@ -243,9 +242,9 @@ import Glibc
     }
 
     @Test func failingRunPrintsStepsWithMarksAndTheFix() async throws {
-        try await withBastion { b in
+        try await withLab(.bastion()) { b in
             try b.sshd.setAuthorizedKeys([])
-            let result = try await b.workspace.warren(["doctor", "db"])
+            let result = try await b.warren(["doctor", "db"])
             #expect(result.status == 1)
             #expect(result.stdout.contains("✓ 6. host key matches the pin\n"))
             #expect(result.stdout.contains("✗ 7. authentication\n"))

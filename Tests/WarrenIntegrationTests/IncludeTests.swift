@@ -6,16 +6,16 @@ import WarrenTestSupport
 /// `include = ["tunnels.d/*.toml"]`: one file per tunnel, as provisioning tools
 /// write them, re-read on SIGHUP, with `[defaults]` naming the shared bastion.
 @Suite(.serialized) struct IncludeTests {
-    func mainConfig(_ scene: Scene) -> String {
+    func mainConfig(_ lab: Lab) -> String {
         """
         include = ["tunnels.d/*.toml"]
 
         [defaults]
         host = "127.0.0.1"
-        port = \(scene.sshd.port)
-        user = "\(scene.sshd.user)"
-        identity_file = "\(scene.sshd.clientKeyPath)"
-        host_key = "\(SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine))"
+        port = \(lab.sshd.port)
+        user = "\(lab.sshd.user)"
+        identity_file = "\(lab.sshd.clientKeyPath)"
+        host_key = "\(SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine))"
         connect_timeout = 3
         backoff_min = 0.2
         backoff_max = 2
@@ -28,25 +28,26 @@ import WarrenTestSupport
     }
 
     @Test func sighupPicksUpANewFileAndADuplicateNamesBothFiles() async throws {
-        let scene = try Scene()
-        let a = try scene.forward(), b = try scene.forward()
-        try FileManager.default.createDirectory(atPath: scene.directory.appending("tunnels.d"), withIntermediateDirectories: true)
-        _ = try scene.directory.write(tunnelFile("a", a.spec), to: "tunnels.d/a.toml")
-        let warren = try WarrenSupervisor.start(config: mainConfig(scene), in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward(), b = try lab.forward()
+        try FileManager.default.createDirectory(atPath: lab.directory.appending("tunnels.d"), withIntermediateDirectories: true)
+        _ = try lab.directory.write(tunnelFile("a", a.spec), to: "tunnels.d/a.toml")
+        let warren = try lab.startSupervisor(config: mainConfig(lab))
         defer { warren.stop() }
         try require(warren.waitForState("a", .up), "a up from tunnels.d/a.toml", warren)
         let pidA = warren.sshPID("a")
 
-        _ = try scene.directory.write(tunnelFile("b", b.spec), to: "tunnels.d/b.toml")
+        _ = try lab.directory.write(tunnelFile("b", b.spec), to: "tunnels.d/b.toml")
         warren.process.signal(SIGHUP)
         try require(warren.waitForState("b", .up), "b added by a new file and SIGHUP", warren)
         #expect(warren.sshPID("a") == pidA, "a unchanged")
         #expect(try TCPClient.echo(port: b.port))
 
         // A second definition of b in another file: refused with both places, b keeps running.
-        let dup = try scene.directory.write("\n" + tunnelFile("b", a.spec), to: "tunnels.d/c.toml")
+        let dup = try lab.directory.write("\n" + tunnelFile("b", a.spec), to: "tunnels.d/c.toml")
         warren.process.signal(SIGHUP)
-        let first = scene.directory.appending("tunnels.d/b.toml")
+        let first = lab.directory.appending("tunnels.d/b.toml")
         #expect(waitUntil(timeout: .seconds(10)) { warren.logText().contains("is defined twice: at \(first):2 and at \(dup):3") })
         #expect(warren.tunnel("b")?.state == .up)
 

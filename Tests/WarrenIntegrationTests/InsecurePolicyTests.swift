@@ -7,12 +7,9 @@ import WarrenTestSupport
 /// says so everywhere an operator or a monitor looks, not only in the log.
 @Suite(.serialized) struct InsecurePolicyTests {
     @Test func insecureNoCheckIsAWarningInCheckStatusAndMetrics() async throws {
-        let sshd = try SSHDServer.start()
-        defer { sshd.stop() }
-        let target = try TCPTarget.start()
-        defer { target.stop() }
-        let dir = try TemporaryDirectory(prefix: "sec-insecure-")
-        defer { dir.remove() }
+        let lab = try Lab(prefix: "sec-insecure-")
+        defer { lab.stop() }
+        let sshd = lab.sshd, target = lab.target
         let localPort = try FreePort.find()
         let metricsPort = try FreePort.find()
         let config = """
@@ -26,7 +23,7 @@ import WarrenTestSupport
             probe_interval = 1
             local_forward = ["127.0.0.1:\(localPort):127.0.0.1:\(target.port)"]
             """
-        let supervisor = try WarrenSupervisor.start(config: config, in: dir, arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        let supervisor = try lab.startSupervisor(config: config, arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
         defer { supervisor.stop() }
         try #require(supervisor.waitForState("db", .up), "\(supervisor.logText())")
 

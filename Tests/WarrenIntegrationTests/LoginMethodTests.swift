@@ -8,50 +8,44 @@ import WarrenTestSupport
 /// password, and a key protected by a passphrase.
 @Suite(.serialized) struct LoginMethodTests {
     /// A tunnel `db` to `sshd` with `login` lines in place of identity_file.
-    func tunnel(_ scene: Scene, port: Int, user: String? = nil, _ login: [String]) -> String {
+    func tunnel(_ lab: Lab, port: Int, user: String? = nil, _ login: [String]) -> String {
         """
         [tunnels.db]
         host = "127.0.0.1"
-        port = \(scene.sshd.port)
-        user = "\(user ?? scene.sshd.user)"
-        host_key = "\(SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine))"
+        port = \(lab.sshd.port)
+        user = "\(user ?? lab.sshd.user)"
+        host_key = "\(SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine))"
         connect_timeout = 3
         backoff_min = 0.2
         backoff_max = 2
         probe_interval = 1
-        local_forward = ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]
+        local_forward = ["127.0.0.1:\(port):127.0.0.1:\(lab.target.port)"]
         \(login.joined(separator: "\n"))
         """
     }
 
-    func doctor(_ directory: TemporaryDirectory, environment: [String: String] = [:]) async throws -> (CommandResult, DoctorReport) {
-        let result = try await CommandRunner.warren(
-            ["doctor", "db", "--json", "--config", directory.appending("warren.toml"), "--state-dir", directory.appending("state")],
-            environment: environment)
-        return (result, try JSONDecoder().decode(DoctorReport.self, from: Data(result.stdout.utf8)))
-    }
-
     @Test func keysHeldByAnAgentStartedByTheTest() async throws {
-        let scene = try Scene()
-        let socket = scene.directory.appending("agent.sock")
-        let agent = try SpawnedProcess.spawn("/usr/bin/ssh-agent", ["-D", "-a", socket], log: scene.directory.appending("agent.log"))
+        let lab = try Lab()
+        defer { lab.stop() }
+        let socket = lab.directory.appending("agent.sock")
+        let agent = try lab.spawn("/usr/bin/ssh-agent", ["-D", "-a", socket], log: "agent.log")
         defer { agent.terminate() }
         #expect(waitUntil(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: socket) })
-        let add = try await CommandRunner.run("/usr/bin/ssh-add", [scene.sshd.clientKeyPath], environment: ["SSH_AUTH_SOCK": socket])
+        let add = try await CommandRunner.run("/usr/bin/ssh-add", [lab.sshd.clientKeyPath], environment: ["SSH_AUTH_SOCK": socket])
         try #require(add.status == 0, "\(add)")
 
         // By path: doctor lists the agent's key and logs in with it.
-        let local = try scene.forward()
-        try scene.directory.write(tunnel(scene, port: local.port, ["identity_agent = \"\(socket)\""]), to: "warren.toml")
-        let (result, report) = try await doctor(scene.directory)
+        let local = try lab.forward()
+        try lab.directory.write(tunnel(lab, port: local.port, ["identity_agent = \"\(socket)\""]), to: "warren.toml")
+        let (result, report) = try await lab.doctor("db", ["--state-dir", lab.stateDir])
         #expect(result.status == 0, "\(result)")
         #expect(report.step(2)?.evidence.contains { $0.contains("agent at \(socket) holds 1 key") } == true, "\(result)")
 
         // The environment's agent (identity_agent = "SSH_AUTH_SOCK") under `warren run`.
-        let config = tunnel(scene, port: local.port, ["identity_agent = \"SSH_AUTH_SOCK\""])
+        let config = tunnel(lab, port: local.port, ["identity_agent = \"SSH_AUTH_SOCK\""])
         var environment = ProcessInfo.processInfo.environment
         environment["SSH_AUTH_SOCK"] = socket
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory, environment: environment)
+        let warren = try lab.startSupervisor(config: config, environment: environment)
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "up with the agent's key", warren)
         #expect(try TCPClient.echo(port: local.port))
@@ -60,44 +54,46 @@ import WarrenTestSupport
     }
 
     @Test func userCertificateSignedByATrustedCA() async throws {
-        let work = try TemporaryDirectory(prefix: "wca-")
-        defer { work.remove() }
+        let lab = try Lab(sshd: nil)
+        defer { lab.stop() }
+        let work = try lab.makeDirectory(prefix: "wca-")
         let caPub = try SSHKeygen.generate(at: work.appending("ca"))
         _ = try work.write(caPub + "\n", to: "ca.pub.trusted", mode: 0o644)
-        let scene = try Scene(sshd: SSHDServer.Options(extraConfig: ["TrustedUserCAKeys \(work.appending("ca.pub.trusted"))"]))
+        try lab.startSSHD(SSHDServer.Options(extraConfig: ["TrustedUserCAKeys \(work.appending("ca.pub.trusted"))"]))
+        try lab.startTarget()
         // A key that is in no authorized_keys: only the certificate lets it in.
-        let key = scene.directory.appending("certified")
+        let key = lab.directory.appending("certified")
         _ = try SSHKeygen.generate(at: key)
         let sign = try await CommandRunner.run(
-            SSHKeygen.path, ["-q", "-s", work.appending("ca"), "-I", "warren-test", "-n", scene.sshd.user, "-V", "-1h:+3d", key + ".pub"])
+            SSHKeygen.path, ["-q", "-s", work.appending("ca"), "-I", "warren-test", "-n", lab.sshd.user, "-V", "-1h:+3d", key + ".pub"])
         try #require(sign.status == 0, "\(sign)")
         // Not beside the key as KEY-cert.pub, where ssh would find it by itself.
-        let certificate = scene.directory.appending("issued.cert")
+        let certificate = lab.directory.appending("issued.cert")
         try FileManager.default.moveItem(atPath: key + "-cert.pub", toPath: certificate)
-        let local = try scene.forward()
+        let local = try lab.forward()
         let login = ["identity_file = \"\(key)\"", "certificate_file = \"\(certificate)\""]
-        try scene.directory.write(tunnel(scene, port: local.port, login), to: "warren.toml")
+        try lab.directory.write(tunnel(lab, port: local.port, login), to: "warren.toml")
 
-        let (result, report) = try await doctor(scene.directory)
+        let (result, report) = try await lab.doctor("db", ["--state-dir", lab.stateDir])
         #expect(result.status == 0, "\(result)")
-        #expect(report.step(2)?.evidence.contains { $0.contains("principals \(scene.sshd.user); valid until ") } == true, "\(result)")
+        #expect(report.step(2)?.evidence.contains { $0.contains("principals \(lab.sshd.user); valid until ") } == true, "\(result)")
 
         // Without the certificate the same key is refused.
-        try scene.directory.write(tunnel(scene, port: local.port, [login[0]]), to: "warren.toml")
-        let (refused, refusedReport) = try await doctor(scene.directory)
+        try lab.directory.write(tunnel(lab, port: local.port, [login[0]]), to: "warren.toml")
+        let (refused, refusedReport) = try await lab.doctor("db", ["--state-dir", lab.stateDir])
         #expect(refused.status == 1)
         #expect(refusedReport.failedSteps.first?.kind == "auth_failed")
 
-        let warren = try WarrenSupervisor.start(
-            config: tunnel(scene, port: local.port, login), in: scene.directory,
-            arguments: ["--metrics-file", scene.directory.appending("metrics.prom")])
+        let warren = try lab.startSupervisor(
+            config: tunnel(lab, port: local.port, login),
+            arguments: ["--metrics-file", lab.directory.appending("metrics.prom")])
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "up with the certificate", warren)
         #expect(try TCPClient.echo(port: local.port))
         // Read from the certificate at start (ssh-keygen -L), written with the next metrics update.
         var metrics = ""
         let exported = waitUntil(timeout: .seconds(10)) {
-            metrics = (try? String(contentsOfFile: scene.directory.appending("metrics.prom"), encoding: .utf8)) ?? ""
+            metrics = (try? String(contentsOfFile: lab.directory.appending("metrics.prom"), encoding: .utf8)) ?? ""
             return metrics.contains("warren_tunnel_certificate_expiry_timestamp_seconds{tunnel=\"db\"} ")
         }
         #expect(exported, "\(metrics)")
@@ -117,15 +113,17 @@ import WarrenTestSupport
         let chpasswd = try await CommandRunner.run("/bin/sh", ["-c", "echo \"$0:$1\" | /usr/sbin/chpasswd", user, password])
         try #require(chpasswd.status == 0, "\(chpasswd)")
 
-        let scene = try Scene(sshd: SSHDServer.Options(extraConfig: ["PasswordAuthentication yes"]))
-        let secret = try scene.directory.write(password + "\n", to: "password")
-        let local = try scene.forward()
-        let config = tunnel(scene, port: local.port, user: user, ["password_file = \"\(secret)\""])
-        try scene.directory.write(config, to: "warren.toml")
-        let (result, _) = try await doctor(scene.directory)
+        let lab = try Lab(sshd: SSHDServer.Options(extraConfig: ["PasswordAuthentication yes"]))
+
+        defer { lab.stop() }
+        let secret = try lab.directory.write(password + "\n", to: "password")
+        let local = try lab.forward()
+        let config = tunnel(lab, port: local.port, user: user, ["password_file = \"\(secret)\""])
+        try lab.directory.write(config, to: "warren.toml")
+        let (result, _) = try await lab.doctor("db", ["--state-dir", lab.stateDir])
         #expect(result.status == 0, "\(result)")
 
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "up with a password", warren)
         #expect(try TCPClient.echo(port: local.port))
@@ -143,35 +141,36 @@ import WarrenTestSupport
     }
 
     @Test func keyProtectedByAPassphrase() async throws {
-        let scene = try Scene()
-        let key = scene.directory.appending("locked")
-        try FileManager.default.copyItem(atPath: scene.sshd.clientKeyPath, toPath: key)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let key = lab.directory.appending("locked")
+        try FileManager.default.copyItem(atPath: lab.sshd.clientKeyPath, toPath: key)
         chmod(key, 0o600)
         let lock = try await CommandRunner.run(SSHKeygen.path, ["-q", "-p", "-P", "", "-N", "correct horse", "-f", key])
         try #require(lock.status == 0, "\(lock)")
-        let local = try scene.forward()
+        let local = try lab.forward()
 
         // Without passphrase_file: its own kind, not auth_failed, in doctor and in run.
-        let bare = tunnel(scene, port: local.port, ["identity_file = \"\(key)\""])
-        try scene.directory.write(bare, to: "warren.toml")
-        let (result, report) = try await doctor(scene.directory)
+        let bare = tunnel(lab, port: local.port, ["identity_file = \"\(key)\""])
+        try lab.directory.write(bare, to: "warren.toml")
+        let (result, report) = try await lab.doctor("db", ["--state-dir", lab.stateDir])
         #expect(result.status == 1)
         #expect(report.failedSteps.first?.kind == "key_passphrase", "\(result)")
         do {
-            let warren = try WarrenSupervisor.start(config: bare, in: scene.directory, name: "bare")
+            let warren = try lab.startSupervisor(config: bare, name: "bare")
             defer { warren.stop() }
             let failed = warren.waitFor("db") { $0.lastError != nil }
             #expect(failed?.lastError?.kind == .keyPassphrase, "\(warren.logText().suffix(2000))")
         }
 
-        let secret = try scene.directory.write("correct horse\n", to: "passphrase")
-        let config = tunnel(scene, port: local.port, ["identity_file = \"\(key)\"", "passphrase_file = \"\(secret)\""])
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let secret = try lab.directory.write("correct horse\n", to: "passphrase")
+        let config = tunnel(lab, port: local.port, ["identity_file = \"\(key)\"", "passphrase_file = \"\(secret)\""])
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "up with the passphrase", warren)
         #expect(try TCPClient.echo(port: local.port))
         let askpass = warren.stateDir + "/tunnels/db/askpass"
-        #expect(Workspace.mode(askpass) == 0o700)
+        #expect(Lab.mode(askpass) == 0o700)
         #expect(try String(contentsOfFile: askpass, encoding: .utf8).contains("correct horse") == false, "the helper names the file, not the secret")
     }
 }

@@ -11,9 +11,9 @@ import Glibc
 /// new connection makes room by dropping the oldest.
 @Suite(.serialized) struct MetricsSlowClientTests {
     /// `warren run` with metrics on loopback and one tunnel that never comes up.
-    func startWarren(_ dir: TemporaryDirectory) throws -> (WarrenSupervisor, Int) {
+    func startWarren(_ lab: Lab) throws -> (WarrenSupervisor, Int) {
         let port = try FreePort.find()
-        let key = try dir.write("key\n", to: "id", mode: 0o600)
+        let key = try lab.directory.write("key\n", to: "id", mode: 0o600)
         let config = """
             [tunnels.db]
             host = "127.0.0.1"
@@ -22,7 +22,7 @@ import Glibc
             host_key = "\(ConfigCases.hostKey)"
             local_forward = ["127.0.0.1:\(try FreePort.find()):127.0.0.1:5432"]
             """
-        let supervisor = try WarrenSupervisor.start(config: config, in: dir, arguments: ["--metrics-listen", "127.0.0.1:\(port)"])
+        let supervisor = try lab.startSupervisor(config: config, arguments: ["--metrics-listen", "127.0.0.1:\(port)"])
         #expect(FreePort.waitUntilListening(port, timeout: .seconds(20)), "\(supervisor.logText())")
         return (supervisor, port)
     }
@@ -40,9 +40,9 @@ import Glibc
     }
 
     @Test func slowClientsCannotKeepScrapesFailing() async throws {
-        let dir = try TemporaryDirectory(prefix: "sec-slow-")
-        defer { dir.remove() }
-        let (supervisor, port) = try startWarren(dir)
+        let lab = try Lab(prefix: "sec-slow-", sshd: nil)
+        defer { lab.stop() }
+        let (supervisor, port) = try startWarren(lab)
         defer { supervisor.stop() }
         var slow: [Int32] = []
         defer { for fd in slow { close(fd) } }
@@ -64,9 +64,9 @@ import Glibc
     }
 
     @Test func aTricklingClientIsCutAtTheRequestDeadline() async throws {
-        let dir = try TemporaryDirectory(prefix: "sec-slow-")
-        defer { dir.remove() }
-        let (supervisor, port) = try startWarren(dir)
+        let lab = try Lab(prefix: "sec-slow-", sshd: nil)
+        defer { lab.stop() }
+        let (supervisor, port) = try startWarren(lab)
         defer { supervisor.stop() }
         let fd = try TCPClient.connect(port: port)
         defer { close(fd) }

@@ -12,13 +12,13 @@ import Glibc
 @Suite(.serialized)
 struct MetricsTests {
     @Test func metricsAreServedOverHTTPAndWrittenToAFile() async throws {
-        let lab = try TunnelLab([.ok, .deg, .refused])
+        let lab = try Lab.conditions([.ok, .deg, .refused])
         defer { lab.stop() }
         let port = try FreePort.find()
-        let file = lab.dir.appending("textfile/warren.prom")
-        try FileManager.default.createDirectory(atPath: lab.dir.appending("textfile"), withIntermediateDirectories: true)
+        let file = lab.directory.appending("textfile/warren.prom")
+        try FileManager.default.createDirectory(atPath: lab.directory.appending("textfile"), withIntermediateDirectories: true)
         let before = Date().timeIntervalSince1970
-        try lab.startSupervisor(["--metrics-file", file, "--metrics-listen", "127.0.0.1:\(port)"])
+        try lab.startSupervisor(arguments: ["--metrics-file", file, "--metrics-listen", "127.0.0.1:\(port)"])
         let settled = lab.waitForStatus([
             .ok: { $0.state == .up },
             .deg: { $0.state == .degraded },
@@ -71,7 +71,7 @@ struct MetricsTests {
         // keeps changing state); one that is left behind stays.
         var leftovers: [String] = []
         let clean = waitUntil(timeout: .seconds(5)) {
-            leftovers = (try? FileManager.default.contentsOfDirectory(atPath: lab.dir.appending("textfile"))) ?? []
+            leftovers = (try? FileManager.default.contentsOfDirectory(atPath: lab.directory.appending("textfile"))) ?? []
             return leftovers == ["warren.prom"]
         }
         #expect(clean, "no temporary files left where node_exporter looks: \(leftovers)")
@@ -118,20 +118,20 @@ struct MetricsTests {
     }
 
     @Test func anUnwritableMetricsFileFailsTheStart() async throws {
-        let lab = try TunnelLab([.ok])
+        let lab = try Lab.conditions([.ok])
         defer { lab.stop() }
-        let process = try lab.startSupervisor(["--metrics-file", lab.dir.appending("missing-dir/warren.prom")])
-        #expect(process.waitForExit(timeout: .seconds(15)) == 1, "\(lab.supervisorLog())")
-        #expect(lab.supervisorLog().contains("cannot write metrics to \(lab.dir.appending("missing-dir/warren.prom"))"))
+        let warren = try lab.startSupervisor(arguments: ["--metrics-file", lab.directory.appending("missing-dir/warren.prom")])
+        #expect(warren.process.waitForExit(timeout: .seconds(15)) == 1, "\(lab.supervisorLog())")
+        #expect(lab.supervisorLog().contains("cannot write metrics to \(lab.directory.appending("missing-dir/warren.prom"))"))
         #expect(lab.sshProcesses().isEmpty)
     }
 
     @Test func aTakenMetricsPortKeepsTheTunnelsRunningAndIsRetried() async throws {
-        let lab = try TunnelLab([.ok])
+        let lab = try Lab.conditions([.ok])
         defer { lab.stop() }
-        let squatter = try TCPTarget.start()
+        let squatter = try lab.startTarget()
         let port = squatter.port
-        try lab.startSupervisor(["--metrics-listen", "127.0.0.1:\(port)"])
+        try lab.startSupervisor(arguments: ["--metrics-listen", "127.0.0.1:\(port)"])
         try #require(lab.waitForStatus([.ok: { $0.state == .up }]), "the tunnel comes up regardless: \(lab.supervisorLog())")
         #expect(lab.supervisorLog().contains("cannot listen on 127.0.0.1:\(port) for metrics"))
         #expect(lab.supervisorLog().contains("the tunnels keep running"))

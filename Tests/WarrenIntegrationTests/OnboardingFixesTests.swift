@@ -16,17 +16,18 @@ import WarrenTestSupport
     }
 
     @Test func forgettingALearnedHostKeyAfterTheBastionChanged() async throws {
-        let scene = try Scene()
-        let local = try scene.forward()
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec])
-            .replacingOccurrences(of: "host_key = \"\(SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine))\"", with: "host_key_policy = \"accept-new\"")
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
+            .replacingOccurrences(of: "host_key = \"\(SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine))\"", with: "host_key_policy = \"accept-new\"")
         do {
-            let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+            let warren = try lab.startSupervisor(config: config)
             defer { warren.stop() }
             try require(warren.waitForState("db", .up), "up, learning the key", warren)
         }
-        _ = try scene.sshd.rotateHostKey()
-        let paths = ["--config", scene.directory.appending("warren.toml"), "--state-dir", scene.directory.appending("state")]
+        _ = try lab.sshd.rotateHostKey()
+        let paths = ["--config", lab.configPath, "--state-dir", lab.stateDir]
 
         let doctor = try await CommandRunner.warren(["doctor", "db", "--json"] + paths)
         let report = try JSONDecoder().decode(DoctorReport.self, from: Data(doctor.stdout.utf8))
@@ -38,10 +39,10 @@ import WarrenTestSupport
         #expect(forget.status == 0, "\(forget)")
         #expect(forget.stdout.contains("forgot 1 learned host key"), "\(forget)")
 
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory, name: "again")
+        let warren = try lab.startSupervisor(config: config, name: "again")
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "up again, learning the new key", warren)
         let knownHosts = try String(contentsOfFile: warren.stateDir + "/tunnels/db/known_hosts", encoding: .utf8)
-        #expect(knownHosts.contains(SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)))
+        #expect(knownHosts.contains(SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine)))
     }
 }

@@ -10,7 +10,7 @@ import WarrenTestSupport
     /// Kills ssh (or drops the connection on the bastion) `count` times, each
     /// after a second of uptime, and returns the seconds from each fault until
     /// a new ssh is up and data passes again.
-    func recoveries(_ count: Int, scene: Scene, warren: WarrenSupervisor, port: Int, fault: (Int32) -> Void) throws -> [Double] {
+    func recoveries(_ count: Int, lab: Lab, warren: WarrenSupervisor, port: Int, fault: (Int32) -> Void) throws -> [Double] {
         var times: [Double] = []
         for round in 1...count {
             Thread.sleep(forTimeInterval: 1)
@@ -33,10 +33,11 @@ import WarrenTestSupport
     }
 
     @Test func tenKillsOneSecondApartAreEachRecoveredAtOnce() throws {
-        let scene = try Scene()
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer { warren.stop() }
-        let times = try recoveries(10, scene: scene, warren: warren, port: port) { kill($0, SIGKILL) }
+        let times = try recoveries(10, lab: lab, warren: warren, port: port) { kill($0, SIGKILL) }
         report("10 kills, recovery", times)
         #expect(times.allSatisfy { $0 < 3 }, "each recovery well under the old backoff's 1-13 s: \(times)")
         #expect(warren.tunnel("db")?.restarts == 10)
@@ -44,10 +45,11 @@ import WarrenTestSupport
     }
 
     @Test func fiveDropsInARowByTheBastionAreEachRecoveredAtOnce() throws {
-        let scene = try Scene()
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer { warren.stop() }
-        let times = try recoveries(5, scene: scene, warren: warren, port: port) { _ in scene.sshd.killConnections() }
+        let times = try recoveries(5, lab: lab, warren: warren, port: port) { _ in lab.sshd.killConnections() }
         report("5 drops, recovery", times)
         #expect(times.allSatisfy { $0 < 3 }, "\(times)")
         #expect(!warren.logText().contains("-> backoff"))
@@ -56,26 +58,27 @@ import WarrenTestSupport
     }
 
     @Test func statusFollowsTheTargetDownAndBackWithinSeconds() throws {
-        let scene = try Scene()
-        let local = try scene.forward()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
         // probe_interval is long: only the degraded cadence can bring `up` back quickly.
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec])
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
             .replacingOccurrences(of: "probe_interval = 1\n", with: "probe_interval = 300\n")
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "up", warren)
-        scene.target.stop()
+        lab.target.stop()
         _ = try? TCPClient.echo(port: local.port)  // a client meets the dead target
         let degraded = warren.waitFor("db") { $0.state == .degraded }
         try require(degraded?.lastError?.kind == .targetUnreachable, "degraded", warren)
         var returns: [Double] = []
         for _ in 1...3 {
-            try scene.target.start()
+            try lab.target.start()
             let back = ContinuousClock.now
             let up = warren.waitFor("db", timeout: .seconds(10)) { $0.state == .up }
             try require(up?.lastError == nil, "up again with no error", warren)
             returns.append((ContinuousClock.now - back).seconds)
-            scene.target.stop()
+            lab.target.stop()
             _ = try? TCPClient.echo(port: local.port)
             try require(warren.waitForState("db", .degraded), "degraded again", warren)
         }
@@ -101,24 +104,33 @@ import WarrenTestSupport
 
         """
 
-    func scene(banner: String) throws -> Scene {
-        let directory = try TemporaryDirectory(prefix: "wbanner-")
-        let path = try directory.write(banner, to: "banner")
-        chmod(path, 0o644)
-        var options = SSHDServer.Options()
-        options.extraConfig.append("Banner \(path)")
-        return try Scene(sshd: options, keeping: directory)
+    /// A lab whose sshd shows `banner` before login.
+    func bannerLab(_ banner: String) throws -> Lab {
+        let lab = try Lab(sshd: nil)
+        do {
+            let path = try lab.makeDirectory(prefix: "wbanner-").write(banner, to: "banner")
+            chmod(path, 0o644)
+            var options = SSHDServer.Options()
+            options.extraConfig.append("Banner \(path)")
+            try lab.startSSHD(options)
+            try lab.startTarget()
+            return lab
+        } catch {
+            lab.stop()
+            throw error
+        }
     }
 
     @Test func aBannerImitatingSshNeitherMakesATunnelUpNorNamesItsFailure() throws {
-        let scene = try scene(banner: Self.imitation)
-        let local = try scene.forward()
+        let lab = try bannerLab(Self.imitation)
+        defer { lab.stop() }
+        let local = try lab.forward()
         // A key the bastion does not know: the login fails after the banner.
-        let stranger = scene.directory.appending("stranger")
+        let stranger = lab.directory.appending("stranger")
         try SSHKeygen.generate(at: stranger)
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec])
-            .replacingOccurrences(of: "identity_file = \"\(scene.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
+            .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         let failed = warren.waitFor("db") { $0.state == .failed }
         try require(failed?.lastError?.kind == .authFailed, "failed with auth_failed, not what the banner says", warren)
@@ -130,8 +142,9 @@ import WarrenTestSupport
     }
 
     @Test func aBannerImitatingFailuresDoesNotDegradeAWorkingTunnel() throws {
-        let scene = try scene(banner: Self.imitation)
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try bannerLab(Self.imitation)
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer { warren.stop() }
         #expect(try TCPClient.echo(port: port))
         Thread.sleep(forTimeInterval: 0.5)
@@ -140,8 +153,9 @@ import WarrenTestSupport
     }
 
     @Test func a150kBBannerLineNeitherHangsWarrenNorLosesTheChild() throws {
-        let scene = try scene(banner: String(repeating: "x", count: 150_000) + "\n")
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try bannerLab(String(repeating: "x", count: 150_000) + "\n")
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         #expect(try TCPClient.echo(port: port))
         let pid = try #require(warren.sshPID("db"))
         warren.process.signal(SIGTERM)
@@ -155,14 +169,15 @@ import WarrenTestSupport
 /// doctor and check read ssh's log apart from the server's text too.
 @Suite(.serialized) struct OneShotServerTextTests {
     @Test func doctorShowsTheBannerAsDataAndJudgesOnlySshsLog() async throws {
-        let scene = try ServerTextTests().scene(banner: ServerTextTests.imitation)
-        let local = try scene.forward()
-        let stranger = scene.directory.appending("stranger")
+        let lab = try ServerTextTests().bannerLab(ServerTextTests.imitation)
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let stranger = lab.directory.appending("stranger")
         try SSHKeygen.generate(at: stranger)
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec])
-            .replacingOccurrences(of: "identity_file = \"\(scene.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
-        let path = try scene.directory.write(config, to: "warren.toml")
-        let doctor = try await CommandRunner.warren(["doctor", "db", "--config", path, "--state-dir", scene.directory.appending("state"), "--json"])
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
+            .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
+        let path = try lab.directory.write(config, to: "warren.toml")
+        let doctor = try await CommandRunner.warren(["doctor", "db", "--config", path, "--state-dir", lab.stateDir, "--json"])
         #expect(doctor.status == 1)
         #expect(doctor.stdout.contains("auth_failed"), "\(doctor.stdout)")
         #expect(!doctor.stdout.contains("host_key_changed"), "the banner's imitation is not a diagnosis")

@@ -37,7 +37,7 @@ import Glibc
         defer { dir.remove() }
         mkdir(dir.appending("state"), 0o750)
         #expect(problem(dir.appending("state")) == nil)
-        #expect(Workspace.mode(dir.appending("state")) == 0o750)
+        #expect(Lab.mode(dir.appending("state")) == 0o750)
     }
 
     @Test func groupWritableOrForeignDirectoriesAreRefused() throws {
@@ -47,7 +47,7 @@ import Glibc
         mkdir(dir.appending("theirs"), 0o700, owner: nobody)
         #expect(problem(dir.appending("group")) == .writableByOthers(mode: 0o770))
         #expect(problem(dir.appending("theirs")) == .owner(nobody))
-        #expect(Workspace.mode(dir.appending("group")) == 0o770)
+        #expect(Lab.mode(dir.appending("group")) == 0o770)
     }
 
     @Test func aTrustedLinkIsWalkedWithTheSameRules() throws {

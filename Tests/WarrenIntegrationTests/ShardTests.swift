@@ -10,11 +10,11 @@ import WarrenTestSupport
     static let tunnels = ["billing", "crm", "events", "ledger", "orders", "warehouse"]
 
     @Test func everyTunnelRunsOnExactlyKShardsAndSurvivesALostShard() async throws {
-        let fleet = try ShardFleet(tunnels: Self.tunnels, replicas: 2)
+        let fleet = try Lab.fleet(tunnels: Self.tunnels, replicas: 2)
         defer { fleet.stop() }
         let planned = try await fleet.whereabouts(shards: 3)
-        for index in 0..<3 { try fleet.start(index, of: 3) }
-        let running = try #require(fleet.waitUntilSettled(shards: 3), "the three shards did not settle\n\(fleet.logs())")
+        for index in 0..<3 { try fleet.startShard(index, of: 3) }
+        let running = try #require(fleet.waitUntilSettled(), "the three shards did not settle\n\(fleet.shardLogs())")
 
         for tunnel in Self.tunnels {
             let shards = try #require(planned[tunnel])
@@ -22,54 +22,54 @@ import WarrenTestSupport
             #expect(shards.count == 2 && running[tunnel]?.count == 2)
             for index in 0..<3 {
                 // Its own shards serve it; on the others nothing listens there.
-                #expect(fleet.answers(tunnel, on: index) == shards.contains(index), "\(tunnel) on shard \(index)")
+                #expect(fleet.answers(tunnel, onShard: index) == shards.contains(index), "\(tunnel) on shard \(index)")
             }
         }
         // Status says which shard it is and whose the other tunnels are.
-        let report = try #require(fleet.supervisors[1]?.status())
+        let report = try #require(fleet.shard(1)?.status())
         #expect(report.shard == ShardSpec(index: 1, count: 3))
-        #expect(report.forwardBind == ShardFleet.address(1))
+        #expect(report.forwardBind == Lab.shardAddress(1))
         for tunnel in report.tunnels where tunnel.state == .otherShard {
             #expect(tunnel.shards == planned[tunnel.name], "\(tunnel.name)")
         }
-        let status = try await CommandRunner.warren(["status", "--state-dir", fleet.supervisors[1]!.stateDir, "--config", fleet.configPath])
+        let status = try await CommandRunner.warren(["status", "--state-dir", fleet.shard(1)!.stateDir, "--config", fleet.configPath])
         #expect(status.stdout.contains("shard 1/3"), "\(status)")
         #expect(status.stdout.contains("other_shard"), "\(status)")
 
         // warren check on a shard's state directory checks that shard's tunnels
         // where they listen, with no --shard or --forward-bind of its own.
         let mine = Self.tunnels.filter { planned[$0]!.contains(1) }
-        let check = try await CommandRunner.warren(["check", "--json", "--config", fleet.supervisors[1]!.configPath, "--state-dir", fleet.supervisors[1]!.stateDir])
+        let check = try await CommandRunner.warren(["check", "--json", "--config", fleet.shard(1)!.configPath, "--state-dir", fleet.shard(1)!.stateDir])
         #expect(check.status == 0, "\(check)")
         let checked = try JSONDecoder().decode(CheckJSON.self, from: Data(check.stdout.utf8))
         #expect(checked.tunnels.map(\.name) == mine && checked.tunnels.allSatisfy { $0.state == "up" }, "\(check.stdout)")
 
         // A shard dies (SIGKILL, no goodbye): every tunnel still answers on another.
-        fleet.supervisors[0]!.kill()
+        fleet.shard(0)!.kill()
         for tunnel in Self.tunnels {
             let survivors = planned[tunnel]!.filter { $0 != 0 }
             #expect(!survivors.isEmpty)
-            #expect(survivors.allSatisfy { fleet.answers(tunnel, on: $0) }, "\(tunnel) does not answer on \(survivors)")
+            #expect(survivors.allSatisfy { fleet.answers(tunnel, onShard: $0) }, "\(tunnel) does not answer on \(survivors)")
         }
         let lost = Self.tunnels.filter { planned[$0]!.contains(0) }
-        #expect(lost.allSatisfy { !fleet.answers($0, on: 0) }, "shard 0's forwards died with it")
+        #expect(lost.allSatisfy { !fleet.answers($0, onShard: 0) }, "shard 0's forwards died with it")
     }
 
     @Test func reshardingFromThreeToFourMovesFewTunnels() async throws {
-        let fleet = try ShardFleet(tunnels: Self.tunnels, replicas: 2)
+        let fleet = try Lab.fleet(tunnels: Self.tunnels, replicas: 2)
         defer { fleet.stop() }
-        for index in 0..<3 { try fleet.start(index, of: 3) }
-        let before = try #require(fleet.waitUntilSettled(shards: 3), "three shards did not settle\n\(fleet.logs())")
+        for index in 0..<3 { try fleet.startShard(index, of: 3) }
+        let before = try #require(fleet.waitUntilSettled(), "three shards did not settle\n\(fleet.shardLogs())")
         fleet.stopSupervisors()
-        for index in 0..<4 { try fleet.start(index, of: 4) }
-        let after = try #require(fleet.waitUntilSettled(shards: 4), "four shards did not settle\n\(fleet.logs())")
+        for index in 0..<4 { try fleet.startShard(index, of: 4) }
+        let after = try #require(fleet.waitUntilSettled(), "four shards did not settle\n\(fleet.shardLogs())")
         let planned = try await fleet.whereabouts(shards: 4)
         var moved = 0
         for tunnel in Self.tunnels {
             #expect(after[tunnel] == Set(planned[tunnel] ?? []), "\(tunnel): runs on \(after[tunnel] ?? []), where says \(planned[tunnel] ?? [])")
             #expect(after[tunnel]?.count == 2)
             moved += before[tunnel, default: []].subtracting(after[tunnel, default: []]).count
-            for shard in after[tunnel] ?? [] { #expect(fleet.answers(tunnel, on: shard), "\(tunnel) on shard \(shard)") }
+            for shard in after[tunnel] ?? [] { #expect(fleet.answers(tunnel, onShard: shard), "\(tunnel) on shard \(shard)") }
         }
         // Of the 12 running replicas, only those that the new shard takes move.
         #expect(Double(moved) / Double(2 * Self.tunnels.count) <= 0.4, "\(moved) of \(2 * Self.tunnels.count) replicas moved")
@@ -78,11 +78,11 @@ import WarrenTestSupport
     /// The same figure over many tunnels, computed by `warren where` alone.
     @Test(arguments: [1, 2])
     func whereMovesAtMostFortyPercentFromThreeToFour(_ replicas: Int) async throws {
-        let directory = try TemporaryDirectory(prefix: "wwhere-")
-        defer { directory.remove() }
+        let lab = try Lab(prefix: "wwhere-", sshd: nil)
+        defer { lab.stop() }
         var text = "[defaults]\nreplicas = \(replicas)\nhost_key_policy = \"accept-new\"\nidentity_file = \"/nonexistent/key\"\n"
         for index in 0..<300 { text += "[tunnels.t\(index)]\nhost = \"bastion.example\"\nlocal_forward = [\"\(20000 + index):db:5432\"]\n" }
-        let config = try directory.write(text, to: "warren.toml")
+        let config = try lab.directory.write(text, to: "warren.toml")
         func placements(_ shards: Int) async throws -> [String: Set<Int>] {
             let result = try await CommandRunner.warren(["where", "--config", config, "--shards", "\(shards)", "--json"])
             let report = try JSONDecoder().decode(WhereJSON.self, from: Data(result.stdout.utf8))
@@ -97,11 +97,11 @@ import WarrenTestSupport
 
     /// More shards than tunnels: an idle shard is healthy (its readiness probe passes).
     @Test func aShardWithoutTunnelsChecksOK() async throws {
-        let fleet = try ShardFleet(tunnels: ["solo"], replicas: 1)
+        let fleet = try Lab.fleet(tunnels: ["solo"], replicas: 1)
         defer { fleet.stop() }
         let owner = try #require(try await fleet.whereabouts(shards: 3)["solo"]?.first)
         let idle = (owner + 1) % 3
-        let supervisor = try fleet.start(idle, of: 3)
+        let supervisor = try fleet.startShard(idle, of: 3)
         try require(supervisor.waitForState("solo", .otherShard), "solo is another shard's", supervisor)
         let check = try await CommandRunner.warren(["check", "--config", supervisor.configPath, "--state-dir", supervisor.stateDir])
         #expect(check.status == 0, "\(check)")
@@ -112,25 +112,26 @@ import WarrenTestSupport
 
     /// SIGHUP with a new replica count: tunnels join and leave the shard.
     @Test func reloadMovesTunnelsInAndOutOfAShard() async throws {
-        let fleet = try ShardFleet(tunnels: ["alpha", "ledger", "orders"], replicas: 1)
+        let fleet = try Lab.fleet(tunnels: ["alpha", "ledger", "orders"], replicas: 1)
         defer { fleet.stop() }
         let planned = try await fleet.whereabouts(shards: 2)
-        let supervisor = try fleet.start(0, of: 2)
+        let supervisor = try fleet.startShard(0, of: 2)
         let elsewhere = try #require(planned.filter { $0.value != [0] }.keys.sorted().first, "every tunnel on shard 0: \(planned)")
         let own = try #require(planned.filter { $0.value == [0] }.keys.sorted().first, "no tunnel on shard 0: \(planned)")
         try require(supervisor.waitForState(elsewhere, .otherShard), "\(elsewhere) is shard 1's", supervisor)
         try require(supervisor.waitForState(own, .up), "\(own) up", supervisor)
         let ownPid = supervisor.sshPID(own)
-        try supervisor.reload(with: fleet.config.replacingOccurrences(of: "replicas = 1", with: "replicas = 2"))
+        let config = try String(contentsOfFile: fleet.configPath, encoding: .utf8)
+        try supervisor.reload(with: config.replacingOccurrences(of: "replicas = 1", with: "replicas = 2"))
         try require(supervisor.waitForState(elsewhere, .up), "\(elsewhere) runs here with replicas = 2", supervisor)
-        #expect(fleet.answers(elsewhere, on: 0))
+        #expect(fleet.answers(elsewhere, onShard: 0))
         // Where a tunnel runs is not how it runs: the one already here keeps its ssh.
         #expect(supervisor.sshPID(own) == ownPid && ownPid != nil)
-        try supervisor.reload(with: fleet.config)
+        try supervisor.reload(with: config)
         let back = supervisor.waitFor(elsewhere) { $0.state == .otherShard }
         try require(back?.state == .otherShard, "\(elsewhere) leaves again", supervisor)
         #expect(back?.shards == [1])
-        #expect(!fleet.answers(elsewhere, on: 0))
+        #expect(!fleet.answers(elsewhere, onShard: 0))
     }
 
     @Test func systemdStatusCountsOnlyThisShardsTunnels() {
@@ -142,7 +143,7 @@ import WarrenTestSupport
     }
 
     @Test func shardErrorsAreClearAndExit78() async throws {
-        let fleet = try ShardFleet(tunnels: ["a", "b"], replicas: 3)
+        let fleet = try Lab.fleet(tunnels: ["a", "b"], replicas: 3)
         defer { fleet.stop() }
         let tooFew = try await CommandRunner.warren(["run", "--config", fleet.configPath, "--shard", "0/2", "--state-dir", fleet.directory.appending("s1")])
         #expect(tooFew.status == 78)

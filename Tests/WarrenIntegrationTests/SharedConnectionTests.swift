@@ -10,8 +10,8 @@ import Glibc
 /// `share_connection = true`: one ssh master per bastion, each tunnel's
 /// forwards added and removed on it, against a real sshd.
 @Suite(.serialized) struct SharedConnectionTests {
-    func sharedConfig(_ scene: Scene, _ tunnels: [(String, [String])]) -> String {
-        tunnels.map { SupervisorConfig.tunnel($0.0, sshd: scene.sshd, local: $0.1, extra: ["share_connection = true"]) }.joined(separator: "\n")
+    func sharedConfig(_ lab: Lab, _ tunnels: [(String, [String])]) -> String {
+        tunnels.map { SupervisorConfig.tunnel($0.0, sshd: lab.sshd, local: $0.1, extra: ["share_connection = true"]) }.joined(separator: "\n")
     }
 
     /// The long-lived ssh processes of the supervisor (not the short `-O` ones).
@@ -21,17 +21,18 @@ import Glibc
     }
 
     @Test func tunnelsToOneBastionRideOneMasterAndComeBackTogether() throws {
-        let scene = try Scene()
-        let forwards = try (0..<3).map { _ in try scene.forward() }
+        let lab = try Lab()
+        defer { lab.stop() }
+        let forwards = try (0..<3).map { _ in try lab.forward() }
         let names = ["a", "b", "c"]
-        let warren = try WarrenSupervisor.start(config: sharedConfig(scene, zip(names, forwards).map { ($0, [$1.spec]) }), in: scene.directory)
+        let warren = try lab.startSupervisor(config: sharedConfig(lab, zip(names, forwards).map { ($0, [$1.spec]) }))
         defer { warren.stop() }
         for name in names { try require(warren.waitForState(name, .up), "\(name) up", warren) }
         for forward in forwards { #expect(try TCPClient.echo(port: forward.port)) }
         let pids = Set(names.compactMap { warren.tunnel($0)?.pid })
         #expect(pids.count == 1, "every tunnel reports the one master: \(pids)")
         #expect(masters(warren).count == 1, "one ssh process for three tunnels: \(masters(warren))")
-        #expect(scene.sshd.connectionProcesses.filter { !$0.isZombie }.count <= 2, "one connection to the bastion (sshd and its privsep child)")
+        #expect(lab.sshd.connectionProcesses.filter { !$0.isZombie }.count <= 2, "one connection to the bastion (sshd and its privsep child)")
 
         let master = try #require(pids.first)
         let killed = ContinuousClock.now
@@ -46,12 +47,13 @@ import Glibc
     }
 
     @Test func aPortHeldByAnotherProgramFailsThatTunnelOnly() throws {
-        let scene = try Scene()
-        let good = try scene.forward()
-        let squatter = try TCPTarget.start()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let good = try lab.forward()
+        let squatter = try lab.startTarget()
         defer { squatter.stop() }
-        let held = "127.0.0.1:\(squatter.port):127.0.0.1:\(scene.target.port)"
-        let warren = try WarrenSupervisor.start(config: sharedConfig(scene, [("good", [good.spec]), ("held", [held])]), in: scene.directory)
+        let held = "127.0.0.1:\(squatter.port):127.0.0.1:\(lab.target.port)"
+        let warren = try lab.startSupervisor(config: sharedConfig(lab, [("good", [good.spec]), ("held", [held])]))
         defer { warren.stop() }
         try require(warren.waitForState("good", .up), "good up", warren)
         let down = warren.waitFor("held") { $0.lastError?.kind == .localPortInUse }
@@ -62,9 +64,10 @@ import Glibc
     }
 
     @Test func aReloadThatAddsAForwardDropsNoOpenConnection() throws {
-        let scene = try Scene()
-        let a = try scene.forward(), b = try scene.forward(), added = try scene.forward()
-        let warren = try WarrenSupervisor.start(config: sharedConfig(scene, [("a", [a.spec]), ("b", [b.spec])]), in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward(), b = try lab.forward(), added = try lab.forward()
+        let warren = try lab.startSupervisor(config: sharedConfig(lab, [("a", [a.spec]), ("b", [b.spec])]))
         defer { warren.stop() }
         try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "up", warren)
         let master = warren.tunnel("a")?.pid
@@ -73,7 +76,7 @@ import Glibc
         #expect(TCPClient.echo(on: throughA) && TCPClient.echo(on: throughB))
 
         // Tunnel a gets a second forward; b is unchanged.
-        try scene.directory.write(sharedConfig(scene, [("a", [a.spec, added.spec]), ("b", [b.spec])]), to: "warren.toml")
+        try lab.directory.write(sharedConfig(lab, [("a", [a.spec, added.spec]), ("b", [b.spec])]), to: "warren.toml")
         warren.process.signal(SIGHUP)
         let reloaded = warren.waitFor("a") { $0.forwards.count == 2 && $0.state == .up }
         try require(reloaded != nil, "a up with two forwards", warren)

@@ -6,8 +6,9 @@ import WarrenTestSupport
 /// `warren status` and the log formats, as a user sees them.
 @Suite(.serialized) struct StatusCommandTests {
     @Test func statusPrintsTheTableAndJSON() async throws {
-        let scene = try Scene()
-        let (warren, _) = try scene.startOneTunnel("warehouse")
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, _) = try lab.startOneTunnel("warehouse")
         defer { warren.stop() }
         let table = try await CommandRunner.warren(["status", "--config", warren.configPath, "--state-dir", warren.stateDir])
         #expect(table.status == 0, "\(table)")
@@ -28,10 +29,11 @@ import WarrenTestSupport
     }
 
     @Test func statusShowsTheErrorAndItsFix() async throws {
-        let scene = try Scene()
-        try scene.sshd.setAuthorizedKeys([])
-        let local = try scene.forward()
-        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec]), in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        try lab.sshd.setAuthorizedKeys([])
+        let local = try lab.forward()
+        let warren = try lab.startSupervisor(config: SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec]))
         defer { warren.stop() }
         try require(warren.waitForState("db", .failed), "db failed", warren)
         let table = try await CommandRunner.warren(["status", "--state-dir", warren.stateDir, "--config", warren.configPath])
@@ -50,10 +52,11 @@ import WarrenTestSupport
     }
 
     @Test func jsonLogsHaveOneObjectPerLine() throws {
-        let scene = try Scene()
-        let local = try scene.forward()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec]), in: scene.directory,
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let warren = try lab.startSupervisor(
+            config: SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec]),
             arguments: ["--log-format", "json", "--log-level", "info"])
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "db up", warren)
@@ -71,11 +74,12 @@ import WarrenTestSupport
     }
 
     @Test func insecureHostKeyPolicyWarnsOnEveryStart() throws {
-        let scene = try Scene()
-        let local = try scene.forward()
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec])
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
             .replacingOccurrences(of: #"host_key = ""#, with: "host_key_policy = \"insecure-no-check\"\n# was: host_key = \"")
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "db up", warren)
         #expect(warren.logText().contains("host key checking is OFF"))

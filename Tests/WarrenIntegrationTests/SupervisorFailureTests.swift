@@ -7,17 +7,17 @@ import WarrenTestSupport
 /// never takes the others down.
 @Suite(.serialized) struct SupervisorFailureTests {
     @Test func keyNotAuthorizedFailsWithTheHintAndOthersStayUp() throws {
-        let scene = try Scene()
-        let other = try SSHDServer.start()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let other = try lab.startSSHD()
         defer { other.stop() }
         try other.setAuthorizedKeys([])  // this bastion does not know the key
         let goodPort = try FreePort.find(), badPort = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: scene.config(
-                SupervisorConfig.tunnel("good", sshd: scene.sshd, local: ["127.0.0.1:\(goodPort):127.0.0.1:\(scene.target.port)"]),
+        let warren = try lab.startSupervisor(
+            config: lab.config(
+                SupervisorConfig.tunnel("good", sshd: lab.sshd, local: ["127.0.0.1:\(goodPort):127.0.0.1:\(lab.target.port)"]),
                 // The refused tunnel uses the first server's key pair, which `other` does not accept.
-                SupervisorConfig.tunnel("refused", sshd: other, local: ["127.0.0.1:\(badPort):127.0.0.1:\(scene.target.port)"])),
-            in: scene.directory)
+                SupervisorConfig.tunnel("refused", sshd: other, local: ["127.0.0.1:\(badPort):127.0.0.1:\(lab.target.port)"])))
         defer { warren.stop() }
         let failed = warren.waitFor("refused") { $0.state == .failed }
         try require(failed?.state == .failed, "refused goes to failed", warren)
@@ -31,28 +31,28 @@ import WarrenTestSupport
     }
 
     @Test func changedHostKeyIsRefusedAndNoByteReachesTheTarget() throws {
-        let scene = try Scene()
+        let lab = try Lab()
+        defer { lab.stop() }
         let port = try FreePort.find()
-        let pinned = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
-        try scene.sshd.rotateHostKey()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"], hostKey: pinned),
-            in: scene.directory)
+        let pinned = SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine)
+        try lab.sshd.rotateHostKey()
+        let warren = try lab.startSupervisor(
+            config: SupervisorConfig.tunnel("db", sshd: lab.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(lab.target.port)"], hostKey: pinned))
         defer { warren.stop() }
         let failed = warren.waitFor("db") { $0.state == .failed }
         try require(failed?.lastError?.kind == .hostKeyChanged, "host_key_changed", warren)
         #expect(failed?.lastError?.hint.contains("warren hostkey") == true)
         #expect(!FreePort.isListening(port), "the forward was never opened")
-        #expect(scene.target.acceptedConnections == 0 && scene.target.bytesReceived == 0, "no byte reached the target")
+        #expect(lab.target.acceptedConnections == 0 && lab.target.bytesReceived == 0, "no byte reached the target")
     }
 
     @Test func localPortTakenIsNamedAndTakenTheMomentItIsFree() throws {
-        let scene = try Scene()
-        let squatter = try TCPTarget.start()  // something else already listens on the port
+        let lab = try Lab()
+        defer { lab.stop() }
+        let squatter = try lab.startTarget()  // something else already listens on the port
         defer { squatter.stop() }
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(squatter.port):127.0.0.1:\(scene.target.port)"]),
-            in: scene.directory)
+        let warren = try lab.startSupervisor(
+            config: SupervisorConfig.tunnel("db", sshd: lab.sshd, local: ["127.0.0.1:\(squatter.port):127.0.0.1:\(lab.target.port)"]))
         defer { warren.stop() }
         // The first retry is immediate; the tunnel then waits in backoff, still naming the cause.
         let down = warren.waitFor("db") { $0.lastError?.kind == .localPortInUse && $0.state == .backoff }
@@ -68,47 +68,50 @@ import WarrenTestSupport
     }
 
     @Test func deadTargetDegradesAndRecoversByItself() throws {
-        let scene = try Scene()
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer { warren.stop() }
         let pid = warren.sshPID("db")
-        scene.target.stop()
+        lab.target.stop()
         let degraded = warren.waitFor("db") { $0.state == .degraded }
         try require(degraded?.state == .degraded, "degraded", warren)
         #expect(degraded?.lastError?.kind == .targetUnreachable)
         #expect(degraded?.lastError?.hint.contains("nc -z") == true)
         #expect(degraded?.pid == pid, "the ssh connection itself stays")
-        try scene.target.start()
+        try lab.target.start()
         try require(warren.waitForState("db", .up), "up when the target returns", warren)
         #expect(warren.sshPID("db") == pid)
         #expect(try TCPClient.echo(port: port))
     }
 
     @Test func missingKeyFileAfterStartIsKeyMissing() throws {
-        let scene = try Scene()
+        let lab = try Lab()
+        defer { lab.stop() }
         let port = try FreePort.find()
-        let key = scene.directory.appending("vanishing_key")
-        try FileManager.default.copyItem(atPath: scene.sshd.clientKeyPath, toPath: key)
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"])
-            .replacingOccurrences(of: scene.sshd.clientKeyPath, with: key)
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let key = lab.directory.appending("vanishing_key")
+        try FileManager.default.copyItem(atPath: lab.sshd.clientKeyPath, toPath: key)
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(lab.target.port)"])
+            .replacingOccurrences(of: lab.sshd.clientKeyPath, with: key)
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "db up", warren)
         try FileManager.default.removeItem(atPath: key)
-        scene.sshd.killConnections()
+        lab.sshd.killConnections()
         let failed = warren.waitFor("db") { $0.state == .failed }
         try require(failed?.lastError?.kind == .keyMissing, "key_missing", warren)
     }
 
     @Test func jumpHopThatCannotReachTheBastionBlamesTheBastionNotTheTarget() throws {
-        let scene = try Scene()
-        let local = try scene.forward()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
         let closed = try FreePort.find()  // nothing listens: the bastion behind the hop is down
-        let key = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
-        let config = SupervisorConfig.tunnel("jumped", sshd: scene.sshd, local: [local.spec])
-            .replacingOccurrences(of: "port = \(scene.sshd.port)", with: "port = \(closed)")
-            + "[[tunnels.jumped.jump]]\nhost = \"127.0.0.1\"\nport = \(scene.sshd.port)\nhost_key = \"\(key)\"\n"
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let key = SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine)
+        let config = SupervisorConfig.tunnel("jumped", sshd: lab.sshd, local: [local.spec])
+            .replacingOccurrences(of: "port = \(lab.sshd.port)", with: "port = \(closed)")
+            + "[[tunnels.jumped.jump]]\nhost = \"127.0.0.1\"\nport = \(lab.sshd.port)\nhost_key = \"\(key)\"\n"
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         let down = warren.waitFor("jumped") { $0.lastError != nil }
         try require(down?.lastError?.kind == .connectionRefused, "connection_refused through the hop", warren)
@@ -116,17 +119,18 @@ import WarrenTestSupport
     }
 
     @Test func fingerprintPinnedBastionDownAtStartIsRetriedUntilItAnswers() throws {
-        let scene = try Scene()
-        let local = try scene.forward()
-        let fingerprint = try #require(HostKey.parse(SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)).get().fingerprint)
-        scene.sshd.halt()
-        let config = SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec], hostKey: fingerprint)
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let fingerprint = try #require(HostKey.parse(SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine)).get().fingerprint)
+        lab.sshd.halt()
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec], hostKey: fingerprint)
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         let down = warren.waitFor("db") { $0.lastError?.kind == .connectionRefused && $0.state == .backoff }
         try require(down?.lastError?.kind == .connectionRefused && down?.state == .backoff,
                     "backoff with connection_refused while the pin cannot be checked: retried, not left for a human", warren)
-        try scene.sshd.restart()
+        try lab.sshd.restart()
         try require(warren.waitForState("db", .up), "up once the bastion answers with the pinned key", warren)
         #expect(try TCPClient.echo(port: local.port))
     }

@@ -7,13 +7,13 @@ import WarrenTestSupport
 @Suite(.serialized) struct SupervisorLifecycleTests {
     @Test(arguments: [SIGTERM, SIGINT])
     func stopSignalStopsEveryChildAndWritesTheFinalStatus(_ signal: Int32) throws {
-        let scene = try Scene()
-        let a = try scene.forward(), b = try scene.forward()
-        let warren = try WarrenSupervisor.start(
-            config: scene.config(
-                SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]),
-                SupervisorConfig.tunnel("b", sshd: scene.sshd, local: [b.spec])),
-            in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward(), b = try lab.forward()
+        let warren = try lab.startSupervisor(
+            config: lab.config(
+                SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [a.spec]),
+                SupervisorConfig.tunnel("b", sshd: lab.sshd, local: [b.spec])))
         defer { warren.stop() }
         try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "both up", warren)
         let children = [warren.sshPID("a"), warren.sshPID("b")].compactMap { $0 }
@@ -29,15 +29,16 @@ import WarrenTestSupport
     }
 
     @Test func sigkilledSupervisorTakesItsChildrenAlongAndANewOneStartsCleanly() throws {
-        let scene = try Scene()
-        let a = try scene.forward()
-        let jumpKey = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
-        let b = try scene.forward()
-        let config = scene.config(
-            SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]),
-            SupervisorConfig.tunnel("b", sshd: scene.sshd, local: [b.spec])
-                + "[[tunnels.b.jump]]\nhost = \"127.0.0.1\"\nport = \(scene.sshd.port)\nhost_key = \"\(jumpKey)\"\n")
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward()
+        let jumpKey = SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine)
+        let b = try lab.forward()
+        let config = lab.config(
+            SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [a.spec]),
+            SupervisorConfig.tunnel("b", sshd: lab.sshd, local: [b.spec])
+                + "[[tunnels.b.jump]]\nhost = \"127.0.0.1\"\nport = \(lab.sshd.port)\nhost_key = \"\(jumpKey)\"\n")
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "both up", warren)
         let children = ProcessTable.descendants(of: warren.process.pid).filter { $0.name == "ssh" }.map(\.pid)
@@ -47,7 +48,7 @@ import WarrenTestSupport
         let gone = waitUntil(timeout: .seconds(2)) { children.allSatisfy { !isLiveProcess($0) } }
         #expect(gone, "ssh children alive 2 s after the supervisor's SIGKILL: \(children.filter(isLiveProcess))")
 
-        let second = try WarrenSupervisor.restart(on: warren.configPath, stateDir: warren.stateDir, log: scene.directory.appending("second.log"))
+        let second = try lab.startSupervisor(name: "second")
         defer { second.stop() }
         try require(second.waitFor("a") { $0.state == .up && $0.pid.map { !children.contains($0) } == true }?.state == .up, "a up under the new supervisor", second)
         try require(second.waitFor("b") { $0.state == .up && $0.pid.map { !children.contains($0) } == true }?.state == .up, "b up under the new supervisor", second)
@@ -58,23 +59,23 @@ import WarrenTestSupport
     /// `relative`: the stale ssh was started by hand from the state directory with `-F tunnels/a/ssh_config`.
     @Test(arguments: [false, true])
     func staleChildOfAnEarlierSupervisorIsStoppedBeforeItsPortIsBound(relative: Bool) throws {
-        let scene = try Scene()
-        let a = try scene.forward()
-        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward()
+        let warren = try lab.startSupervisor(config: SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [a.spec]))
         try require(warren.waitForState("a", .up), "a up", warren)
         warren.stop()
         // An ssh on warren's own files that no supervisor owns (as if PDEATHSIG had
         // not been armed yet when the old supervisor died), holding the port.
         let sshConfig = "\(warren.stateDir)/tunnels/a/ssh_config"
         let stale = relative
-            ? try SpawnedProcess.spawn(
-                "/bin/sh", ["-c", "cd \"$0\" && exec /usr/bin/ssh -F tunnels/a/ssh_config -N warren-a", warren.stateDir],
-                log: scene.directory.appending("stale.log"), diesWithTestProcess: true)
-            : try SpawnedProcess.spawn("/usr/bin/ssh", ["-F", sshConfig, "-N", "warren-a"], log: scene.directory.appending("stale.log"), diesWithTestProcess: true)
+            ? try lab.spawn(
+                "/bin/sh", ["-c", "cd \"$0\" && exec /usr/bin/ssh -F tunnels/a/ssh_config -N warren-a", warren.stateDir], log: "stale.log")
+            : try lab.spawn("/usr/bin/ssh", ["-F", sshConfig, "-N", "warren-a"], log: "stale.log")
         defer { stale.terminate() }
         #expect(FreePort.waitUntilListening(a.port), "the stale ssh holds the port")
 
-        let second = try WarrenSupervisor.restart(on: warren.configPath, stateDir: warren.stateDir, log: scene.directory.appending("second.log"))
+        let second = try lab.startSupervisor(name: "second")
         defer { second.stop() }
         try require(second.waitFor("a") { $0.state == .up && second.status()?.supervisorPid == second.process.pid }?.state == .up, "a up after stopping the stale child", second)
         #expect(stale.waitForTermination(timeout: .seconds(5)) != nil, "the stale ssh was stopped")
@@ -83,9 +84,10 @@ import WarrenTestSupport
     }
 
     @Test func secondSupervisorOnTheSameStateDirNamesTheHolder() async throws {
-        let scene = try Scene()
-        let a = try scene.forward()
-        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward()
+        let warren = try lab.startSupervisor(config: SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [a.spec]))
         defer { warren.stop() }
         try require(warren.waitForState("a", .up), "a up", warren)
         let second = try await CommandRunner.warren(["run", "--config", warren.configPath, "--state-dir", warren.stateDir])
@@ -95,28 +97,30 @@ import WarrenTestSupport
     }
 
     @Test func invalidConfigAtStartExits78() async throws {
-        let scene = try Scene()
-        let path = try scene.directory.write("[tunnels.x]\nhost = \"-bad\"\n", to: "bad.toml")
-        let result = try await CommandRunner.warren(["run", "--config", path, "--state-dir", scene.directory.appending("state")])
+        let lab = try Lab()
+        defer { lab.stop() }
+        let path = try lab.directory.write("[tunnels.x]\nhost = \"-bad\"\n", to: "bad.toml")
+        let result = try await CommandRunner.warren(["run", "--config", path, "--state-dir", lab.stateDir])
         #expect(result.status == 78)
         #expect(result.stderr.contains("tunnels.x.host"))
     }
 
     @Test func sighupRestartsOnlyTheChangedTunnel() throws {
-        let scene = try Scene()
-        let a = try scene.forward(), b = try scene.forward(), c = try scene.forward(), d = try scene.forward()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward(), b = try lab.forward(), c = try lab.forward(), d = try lab.forward()
         let tunnels = [("a", a), ("b", b), ("c", c)]
-        let config = scene.config(tunnels.map { SupervisorConfig.tunnel($0.0, sshd: scene.sshd, local: [$0.1.spec]) }.joined(separator: "\n"))
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let config = lab.config(tunnels.map { SupervisorConfig.tunnel($0.0, sshd: lab.sshd, local: [$0.1.spec]) }.joined(separator: "\n"))
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         for (name, _) in tunnels { try require(warren.waitForState(name, .up), "\(name) up", warren) }
         let before = Dictionary(uniqueKeysWithValues: tunnels.map { ($0.0, warren.sshPID($0.0)) })
 
         // b gets a second forward; c is removed; e is added.
-        let changed = scene.config(
-            SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]),
-            SupervisorConfig.tunnel("b", sshd: scene.sshd, local: [b.spec, d.spec]),
-            SupervisorConfig.tunnel("e", sshd: scene.sshd, local: [c.spec]))
+        let changed = lab.config(
+            SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [a.spec]),
+            SupervisorConfig.tunnel("b", sshd: lab.sshd, local: [b.spec, d.spec]),
+            SupervisorConfig.tunnel("e", sshd: lab.sshd, local: [c.spec]))
         try warren.reload(with: changed)
         try require(warren.waitFor("b") { $0.state == .up && $0.pid != before["b"]! }?.state == .up, "b restarted", warren)
         try require(warren.waitForState("e", .up), "e added", warren)
@@ -141,9 +145,10 @@ import WarrenTestSupport
     }
 
     @Test func invalidConfigOnSighupKeepsEverythingRunning() throws {
-        let scene = try Scene()
-        let a = try scene.forward()
-        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel("a", sshd: scene.sshd, local: [a.spec]), in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward()
+        let warren = try lab.startSupervisor(config: SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [a.spec]))
         defer { warren.stop() }
         try require(warren.waitForState("a", .up), "a up", warren)
         let pid = warren.sshPID("a")
@@ -156,22 +161,23 @@ import WarrenTestSupport
     }
 
     @Test func fiftyTunnelsToOneBastionWithDefaultMaxStartupsAllComeUp() throws {
-        let scene = try Scene(sshd: SSHDServer.Options(logLevel: .verbose))
+        let lab = try Lab(sshd: SSHDServer.Options(logLevel: .verbose))
+        defer { lab.stop() }
         var ports: [Int] = []
         var text = ""
         for i in 0..<50 {
             let port = try FreePort.find()
             ports.append(port)
-            text += SupervisorConfig.tunnel(String(format: "t%02d", i), sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"]) + "\n"
+            text += SupervisorConfig.tunnel(String(format: "t%02d", i), sshd: lab.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(lab.target.port)"]) + "\n"
         }
-        let warren = try WarrenSupervisor.start(config: text, in: scene.directory)
+        let warren = try lab.startSupervisor(config: text)
         defer { warren.stop() }
         let allUp = waitUntil(timeout: .seconds(90), every: .milliseconds(100)) {
             (warren.status()?.tunnels.filter { $0.state == .up }.count ?? 0) == 50
         }
         try require(allUp, "50 up; states: \(warren.status()?.tunnels.map { "\($0.name)=\($0.state.rawValue)" } ?? [])", warren)
         #expect(warren.status()?.tunnels.allSatisfy { $0.restarts == 0 } == true, "no start was refused by MaxStartups")
-        #expect(!scene.sshd.logText().contains("drop connection"), "sshd dropped none for MaxStartups")
+        #expect(!lab.sshd.logText().contains("drop connection"), "sshd dropped none for MaxStartups")
         for port in ports.prefix(5) + ports.suffix(5) { #expect(try TCPClient.echo(port: port)) }
     }
 
@@ -180,13 +186,13 @@ import WarrenTestSupport
         // subprocess spawns from one long-lived thread. Churn the supervisor's
         // thread pool (probes and status writes every second, restarts of another
         // tunnel) for more than 10 s, and check the first child is the same process.
-        let scene = try Scene()
-        let a = try scene.forward(), b = try scene.forward()
-        let warren = try WarrenSupervisor.start(
-            config: scene.config(
-                SupervisorConfig.tunnel("steady", sshd: scene.sshd, local: [a.spec]),
-                SupervisorConfig.tunnel("churn", sshd: scene.sshd, local: [b.spec])),
-            in: scene.directory)
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward(), b = try lab.forward()
+        let warren = try lab.startSupervisor(
+            config: lab.config(
+                SupervisorConfig.tunnel("steady", sshd: lab.sshd, local: [a.spec]),
+                SupervisorConfig.tunnel("churn", sshd: lab.sshd, local: [b.spec])))
         defer { warren.stop() }
         try require(warren.waitForState("steady", .up) && warren.waitForState("churn", .up), "up", warren)
         let steady = try #require(warren.sshPID("steady"))
@@ -215,13 +221,14 @@ func isLiveProcess(_ pid: Int32) -> Bool {
 /// starts with a soft limit of 1024 (systemd's default).
 @Suite(.serialized) struct OpenFileLimitTests {
     @Test func runRaisesItsSoftOpenFileLimitToTheHardOne() throws {
-        let scene = try Scene()
-        let local = try scene.forward()
-        let config = try scene.directory.write(SupervisorConfig.tunnel("db", sshd: scene.sshd, local: [local.spec]), to: "warren.toml")
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let config = try lab.directory.write(SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec]), to: "warren.toml")
         // prlimit execs warren with soft 1024, hard 8192: the pid is warren's.
-        let process = try SpawnedProcess.spawn(
-            "/usr/bin/prlimit", ["--nofile=1024:8192", CommandRunner.warrenBinary, "run", "--config", config, "--state-dir", scene.directory.appending("state")],
-            log: scene.directory.appending("warren.log"))
+        let process = try lab.spawn(
+            "/usr/bin/prlimit", ["--nofile=1024:8192", CommandRunner.warrenBinary, "run", "--config", config, "--state-dir", lab.stateDir],
+            log: "warren.log")
         defer { _ = process.terminate() }
         var limits = ""
         let raised = waitUntil(timeout: .seconds(10)) {

@@ -3,52 +3,6 @@ import Testing
 import WarrenCore
 import WarrenTestSupport
 
-/// A bastion (real sshd), a target behind it and a scratch directory, all
-/// cleaned up when the test ends, however it ends.
-final class Scene {
-    let directory: TemporaryDirectory
-    let sshd: SSHDServer
-    let target: TCPTarget
-    /// Another directory the scene's sshd reads (a banner file), removed with it.
-    let kept: TemporaryDirectory?
-
-    init(sshd options: SSHDServer.Options = SSHDServer.Options(), keeping kept: TemporaryDirectory? = nil) throws {
-        self.kept = kept
-        directory = try TemporaryDirectory(prefix: "wsup-")
-        sshd = try SSHDServer.start(options)
-        target = try TCPTarget.start()
-    }
-
-    deinit {
-        target.stop()
-        sshd.stop()
-        directory.remove()
-        kept?.remove()
-    }
-
-    func config(_ tunnels: String...) -> String { tunnels.joined(separator: "\n") }
-
-    /// A local forward to the target on a free port: (port, spec).
-    func forward() throws -> (port: Int, spec: String) {
-        let port = try FreePort.find()
-        return (port, "127.0.0.1:\(port):127.0.0.1:\(target.port)")
-    }
-
-    /// Starts `warren run` with one tunnel forwarding a free local port to the
-    /// target, and waits until it is up.
-    func startOneTunnel(_ name: String = "db") throws -> (warren: WarrenSupervisor, port: Int) {
-        let local = try forward()
-        let warren = try WarrenSupervisor.start(config: SupervisorConfig.tunnel(name, sshd: sshd, local: [local.spec]), in: directory)
-        do {
-            try require(warren.waitForState(name, .up), "\(name) up", warren)
-        } catch {
-            warren.stop()
-            throw error
-        }
-        return (warren, local.port)
-    }
-}
-
 /// Fails the test with the supervisor's log when a condition does not come.
 func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, sourceLocation: SourceLocation = #_sourceLocation) throws {
     if !condition {
@@ -59,39 +13,41 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
 
 @Suite(.serialized) struct SupervisorTests {
     @Test func localForwardComesUpAndPassesData() throws {
-        let scene = try Scene()
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer { warren.stop() }
         #expect(try TCPClient.echo(port: port))
         let status = try #require(warren.tunnel("db"))
         #expect(status.pid != nil && status.restarts == 0 && status.lastError == nil)
-        #expect(status.forwards == ["L 127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"])
+        #expect(status.forwards == ["L 127.0.0.1:\(port):127.0.0.1:\(lab.target.port)"])
         #expect(warren.status()?.running == true)
         // ssh's debug chatter stays out at the default level; here --log-level debug shows it.
         #expect(warren.logText().contains("tunnel db: connecting -> up"))
     }
 
     @Test func throughAProxyJumpHop() throws {
-        let scene = try Scene()
+        let lab = try Lab()
+        defer { lab.stop() }
         let port = try FreePort.find()
-        let key = SSHKeygen.keyWithoutComment(scene.sshd.hostKeyLine)
+        let key = SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine)
         // The hop is the same sshd: ssh -W through it, then the bastion behind it.
-        let config = SupervisorConfig.tunnel("jumped", sshd: scene.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(scene.target.port)"])
-            + "[[tunnels.jumped.jump]]\nhost = \"127.0.0.1\"\nport = \(scene.sshd.port)\nhost_key = \"\(key)\"\n"
-        let warren = try WarrenSupervisor.start(config: config, in: scene.directory)
+        let config = SupervisorConfig.tunnel("jumped", sshd: lab.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(lab.target.port)"])
+            + "[[tunnels.jumped.jump]]\nhost = \"127.0.0.1\"\nport = \(lab.sshd.port)\nhost_key = \"\(key)\"\n"
+        let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         try require(warren.waitForState("jumped", .up), "jumped up", warren)
         #expect(try TCPClient.echo(port: port))
-        let log = scene.sshd.logText()
+        let log = lab.sshd.logText()
         #expect(log.components(separatedBy: "Accepted publickey").count - 1 >= 2, "two logins: the hop and the bastion")
     }
 
     @Test func remoteForwardListensOnTheBastion() throws {
-        let scene = try Scene()
+        let lab = try Lab()
+        defer { lab.stop() }
         let remotePort = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("back", sshd: scene.sshd, remote: ["127.0.0.1:\(remotePort):127.0.0.1:\(scene.target.port)"]),
-            in: scene.directory)
+        let warren = try lab.startSupervisor(
+            config: SupervisorConfig.tunnel("back", sshd: lab.sshd, remote: ["127.0.0.1:\(remotePort):127.0.0.1:\(lab.target.port)"]))
         defer { warren.stop() }
         try require(warren.waitForState("back", .up), "back up", warren)
         // The bastion (this machine's sshd) listens; bytes go back through ssh to the target.
@@ -99,18 +55,20 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
     }
 
     @Test func dynamicForwardIsASocksProxy() throws {
-        let scene = try Scene()
+        let lab = try Lab()
+        defer { lab.stop() }
         let port = try FreePort.find()
-        let warren = try WarrenSupervisor.start(
-            config: SupervisorConfig.tunnel("socks", sshd: scene.sshd, dynamic: ["127.0.0.1:\(port)"]), in: scene.directory)
+        let warren = try lab.startSupervisor(
+            config: SupervisorConfig.tunnel("socks", sshd: lab.sshd, dynamic: ["127.0.0.1:\(port)"]))
         defer { warren.stop() }
         try require(warren.waitForState("socks", .up), "socks up", warren)
-        #expect(try Socks5.echo(proxyPort: port, targetPort: scene.target.port))
+        #expect(try Socks5.echo(proxyPort: port, targetPort: lab.target.port))
     }
 
     @Test func killedChildIsRestartedAndDataFlowsAgain() throws {
-        let scene = try Scene()
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer { warren.stop() }
         let first = try #require(warren.sshPID("db"))
         #expect(kill(first, SIGKILL) == 0)
@@ -121,11 +79,12 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
     }
 
     @Test func bastionDroppingTheConnectionReconnects() throws {
-        let scene = try Scene()
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer { warren.stop() }
         let first = warren.sshPID("db")
-        scene.sshd.killConnections()
+        lab.sshd.killConnections()
         let back = warren.waitFor("db") { $0.state == .up && $0.pid != first && $0.restarts >= 1 }
         try require(back != nil && back?.state == .up, "reconnected", warren)
         #expect(warren.logText().contains("kind=connection_lost"))
@@ -133,20 +92,21 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
     }
 
     @Test func stoppedBastionBacksOffThenRecoversByItself() throws {
-        let scene = try Scene()
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer { warren.stop() }
-        scene.sshd.halt()
+        lab.sshd.halt()
         let down = warren.waitFor("db") { $0.lastError?.kind == .connectionRefused && $0.state == .backoff }
         try require(down != nil && down?.state == .backoff, "backoff with connection_refused", warren)
         // The hint names the real values: the bastion's port and the tunnel's key path.
-        #expect(down?.lastError?.hint.contains("127.0.0.1 port \(scene.sshd.port)") == true, "\(String(describing: down?.lastError?.hint))")
+        #expect(down?.lastError?.hint.contains("127.0.0.1 port \(lab.sshd.port)") == true, "\(String(describing: down?.lastError?.hint))")
         #expect(down?.lastError?.hint.contains("tunnels.db") == true)
         #expect(down?.nextRetry != nil)
         // Let the backoff grow past what the watch needs, then bring the bastion back:
         // warren dials it as soon as its port accepts, not when the backoff is over.
         Thread.sleep(forTimeInterval: 2.5)
-        try scene.sshd.restart()
+        try lab.sshd.restart()
         let back = ContinuousClock.now
         try require(warren.waitForState("db", .up), "up again without intervention", warren)
         print("bastion restarted -> tunnel up in \(String(format: "%.2f", (ContinuousClock.now - back).seconds)) s")
@@ -154,20 +114,21 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
     }
 
     @Test func frozenBastionIsDetectedByKeepalivesAndRecovers() throws {
-        let scene = try Scene()
-        let (warren, port) = try scene.startOneTunnel()
+        let lab = try Lab()
+        defer { lab.stop() }
+        let (warren, port) = try lab.startOneTunnel()
         defer {
-            scene.sshd.thawConnections()
+            lab.sshd.thawConnections()
             warren.stop()
         }
-        scene.sshd.freezeConnections()
+        lab.sshd.freezeConnections()
         let frozenAt = ContinuousClock.now
         // keepalive_interval 1 x (count 2 + 1) = 3 s, plus generous slack.
         let detected = warren.waitFor("db", timeout: .seconds(15)) { $0.lastError?.kind == .keepaliveTimeout }
         let elapsed = ContinuousClock.now - frozenAt
         try require(detected?.lastError?.kind == .keepaliveTimeout, "keepalive_timeout", warren)
         #expect(elapsed < .seconds(3 + 5), "detected after \(elapsed)")
-        scene.sshd.thawConnections()
+        lab.sshd.thawConnections()
         try require(warren.waitForState("db", .up, timeout: .seconds(30)), "up after SIGCONT", warren)
         #expect(try TCPClient.echo(port: port))
     }

@@ -34,9 +34,9 @@ struct SystemdNotifyTests {
     }
 
     @Test func readyReloadingStoppingAndWatchdogInOrder() async throws {
-        let lab = try TunnelLab([.ok, .deg])
+        let lab = try Lab.conditions([.ok, .deg])
         defer { lab.stop() }
-        let socket = try DatagramSocket(name: lab.dir.appending("notify.sock"))
+        let socket = try DatagramSocket(name: lab.directory.appending("notify.sock"))
         defer { socket.close() }
         let warren = try lab.startSupervisor(environment: ["NOTIFY_SOCKET": socket.name, "WATCHDOG_USEC": "400000"])
         var messages: [String] = []
@@ -52,13 +52,13 @@ struct SystemdNotifyTests {
         #expect(messages.contains { $0.hasPrefix("STATUS=1/2 tunnels up") } || Self.receive(socket, into: &messages) { $0.hasPrefix("STATUS=1/2 tunnels up") }, "\(messages)")
 
         let beforeReload = Self.monotonicMicroseconds()
-        warren.signal(SIGHUP)
+        warren.process.signal(SIGHUP)
         #expect(Self.receive(socket, into: &messages) { Self.fields($0)["READY"] == "1" }, "no READY=1 after the reload: \(messages)")
         let afterReload = Self.monotonicMicroseconds()
 
-        warren.signal(SIGTERM)
+        warren.process.signal(SIGTERM)
         #expect(Self.receive(socket, into: &messages) { Self.fields($0)["STOPPING"] == "1" }, "no STOPPING=1: \(messages)")
-        #expect(warren.waitForExit(timeout: .seconds(15)) == 0, "\(lab.supervisorLog())")
+        #expect(warren.process.waitForExit(timeout: .seconds(15)) == 0, "\(lab.supervisorLog())")
         messages += socket.drain()
 
         let lifecycle = messages.compactMap { message -> String? in

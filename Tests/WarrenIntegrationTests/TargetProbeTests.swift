@@ -41,6 +41,7 @@ import Glibc
 
     @Test func aUnixSocketForwardIsProbedToo() async throws {
         let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let path = directory.path + "/forward.sock"
         let missing = await TargetProbe.probe(.unix(path: path), wait: 0.1)
         #expect(missing == .notListening("nothing accepts connections on \(Forward.Endpoint.unix(path: path))"))

@@ -12,15 +12,15 @@ import WarrenTestSupport
 
     /// A local process holding the tunnel's port with the payload in its command line.
     @Test func doctorEscapesThePortHoldersCommandLine() async throws {
-        try await withBastion { b in
-            let squatter = try SpawnedProcess.spawn(
+        try await withLab(.bastion()) { b in
+            let squatter = try b.spawn(
                 "/usr/bin/python3",
                 ["-c", "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', \(b.localPort))); s.listen(); time.sleep(120)", Self.payload],
-                log: b.workspace.dir.appending("squatter.log"))
+                log: "squatter.log")
             defer { _ = squatter.terminate() }
             #expect(FreePort.waitUntilListening(b.localPort, timeout: .seconds(20)))
             for arguments in [["doctor", "db"], ["doctor", "db", "--json"]] {
-                let result = try await b.workspace.warren(arguments)
+                let result = try await b.warren(arguments)
                 #expect(result.status == 1, "\(result)")
                 #expect(!result.stdout.unicodeScalars.contains { TerminalText.needsEscape($0, keepingLines: true) }, "nothing raw: \(result.stdout.debugDescription)")
                 #expect(!result.stdout.contains("\nAll steps passed."), "no line of the holder's making")

@@ -5,24 +5,22 @@ import WarrenTestSupport
 /// `warren validate` and `warren render` as a user runs them: the real binary,
 /// real files, and the real `ssh -G` judging what was rendered.
 @Suite struct ValidateRenderTests {
-    /// A scratch directory with a real key pair and a config written from `text`.
+    /// A bare lab with a key file and a config written from `text` (`@KEY@`
+    /// and `@STATE@` replaced by the key's path and the lab's state directory).
     struct Scratch {
-        let directory: String
-        let config: String
-        let state: String
+        let lab: Lab
+        var directory: String { lab.directory.path }
+        var config: String { lab.configPath }
+        var state: String { lab.stateDir }
 
         init(_ text: String) throws {
-            directory = NSTemporaryDirectory() + "warren-vr-" + UUID().uuidString.prefix(8)
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            state = directory + "/state"
-            let key = directory + "/id_ed25519"
-            _ = FileManager.default.createFile(atPath: key, contents: Data("not a real key, only has to exist\n".utf8), attributes: [.posixPermissions: 0o600])
-            config = directory + "/warren.toml"
+            lab = try Lab(prefix: "warren-vr-", sshd: nil)
+            let key = try lab.directory.write("not a real key, only has to exist\n", to: "id_ed25519", mode: 0o600)
             let body = text.replacingOccurrences(of: "@KEY@", with: key).replacingOccurrences(of: "@STATE@", with: state)
-            try body.write(toFile: config, atomically: true, encoding: .utf8)
+            try lab.directory.write(body, to: "warren.toml", mode: 0o644)
         }
 
-        func remove() { try? FileManager.default.removeItem(atPath: directory) }
+        func remove() { lab.stop() }
     }
 
     @Test func validConfigValidates() async throws {
