@@ -61,33 +61,43 @@ final class ProbeLoop: Sendable {
     // MARK: - The loop (its own thread only)
 
     private func run() {
+        // Both arrays keep their storage and each probe is changed in place:
+        // a thousand tunnels' probes in flight cost no copying per wake-up.
         var probes: [InFlight] = []
+        var fds: [pollfd] = []
+        var drain = [UInt8](repeating: 0, count: 256)
         while true {
             let arrived = inbox.withLock { inbox in
-                defer { inbox.requests.removeAll() }
+                defer { inbox.requests.removeAll(keepingCapacity: true) }
                 return inbox.requests
             }
             for request in arrived {
                 var probe = InFlight(request: request)
                 if probe.connectNext(now: Self.now()) { probes.append(probe) }
             }
-            var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-            fds += probes.map { pollfd(fd: $0.fd, events: $0.events, revents: 0) }
-            let timeout = probes.map(\.deadline).min().map { max(0, Int32((($0 - Self.now()) * 1000).rounded(.up))) }
-            let ready = poll(&fds, nfds_t(fds.count), timeout ?? -1)
+            fds.removeAll(keepingCapacity: true)
+            fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
+            var earliest = Double.infinity
+            for index in probes.indices {
+                fds.append(pollfd(fd: probes[index].fd, events: probes[index].events, revents: 0))
+                earliest = min(earliest, probes[index].deadline)
+            }
+            let timeout = earliest.isFinite ? max(0, Int32(((earliest - Self.now()) * 1000).rounded(.up))) : -1
+            let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR {
                 fatalError("poll failed in the probe loop: \(String(cString: strerror(errno)))")
             }
             if fds[0].revents != 0 {
-                var drain = [UInt8](repeating: 0, count: 256)
                 while read(wakeFD, &drain, drain.count) > 0 {}
             }
             let now = Self.now()
-            var next: [InFlight] = []
-            for (index, var probe) in probes.enumerated() {
-                if probe.advance(revents: fds[index + 1].revents, now: now) { next.append(probe) }
+            var kept = 0
+            for index in probes.indices {
+                guard probes[index].advance(revents: fds[index + 1].revents, now: now) else { continue }
+                if kept != index { probes.swapAt(kept, index) }
+                kept += 1
             }
-            probes = next
+            probes.removeLast(probes.count - kept)
         }
     }
 
