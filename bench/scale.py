@@ -1,9 +1,13 @@
 """`make bench-scale` (bench.py --only scale): N tunnels spread over M loopback
-sshd instances, each one a "bastion" with sshd's default MaxStartups, warren
-(one process) against one `autossh -M 0` per tunnel. Per tool: time until
+sshd instances, each one a "bastion" with sshd's default MaxStartups: warren
+(one process, one ssh per tunnel), warren with `share_connection = true` (one
+ssh master per bastion) and one `autossh -M 0` per tunnel. Per tool: time until
 every forward passes data, MaxStartups drops in the sshd logs, and after a
 calm moment the supervisor's idle CPU, wake-ups, RSS, PSS and threads, and the
-ssh children's count and PSS. Issue 13; the lead runs 1000 over 50."""
+ssh children's count and PSS; then kill -9 of an ssh (shared: of a master) and
+the time until every tunnel it carried passes data again; then (warren only) a
+reload adding one forward while connections through others stay open.
+Issue 13; the lead runs 1000 over 50."""
 
 import os
 import signal
@@ -13,9 +17,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from fixtures import Bastion, log
-from net import ReadyPoller, echo_once, free_ports, wait_echo
-from procs import CLK_TCK, cpu_ticks, memory_kb
-from tools import Autossh, Warren
+from net import Held, ReadyPoller, echo_once, free_ports, wait_echo
+from procs import CLK_TCK, alive, cpu_ticks, memory_kb, wait_until
+from tools import Autossh, Warren, is_master
 
 
 class ScaleFleet:
@@ -38,16 +42,31 @@ class ScaleFleet:
     def port(self, name):
         return self.ports[self.names.index(name)]
 
-    def write_config(self, n=None):
+    def on_bastion(self, index):
+        """The tunnels of bastion `index` (the ones a shared master carries)."""
+        return self.names[index::len(self.bastions)]
+
+    def forward(self, port):
+        return f"127.0.0.1:{port}:127.0.0.1:{self.bench.echo_port}"
+
+    def write_config(self, n=None, shared=False, extra=None, path=None):
+        """warren.toml for every tunnel; `shared`: `share_connection = true` in
+        [defaults]; `extra` maps a tunnel name to more local forward ports."""
+        extra = extra or {}
         lines = [f'state_dir = "{self.dir}/state"', "", "[defaults]", 'user = "root"']
+        if shared:
+            lines.append("share_connection = true")
         for i, (name, port) in enumerate(zip(self.names, self.ports)):
             b = self.bastion_of(i)
+            forwards = ", ".join(f'"{self.forward(p)}"' for p in [port] + extra.get(name, []))
             lines += ["", f"[tunnels.{name}]", 'host = "127.0.0.1"', f"port = {b.port}",
                       f'identity_file = "{b.client_key}"', f'host_key = "{b.host_key}"',
-                      f'local_forward = ["127.0.0.1:{port}:127.0.0.1:{self.bench.echo_port}"]']
-        path = os.path.join(self.dir, "warren.toml")
-        with open(path, "w") as f:
+                      f"local_forward = [{forwards}]"]
+        path = path or os.path.join(self.dir, "warren.toml")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
             f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
         return path
 
     def render(self):
@@ -98,7 +117,7 @@ def context_switches(pid):
     return total
 
 
-def measure(bench, tool, fleet, bastions, timeout, idle):
+def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
     offsets = log_offsets(bastions)
     t0 = time.monotonic()
     tool.start()
@@ -116,8 +135,10 @@ def measure(bench, tool, fleet, bastions, timeout, idle):
     mem = [memory_kb(p) for p in sup]
     mem_kids = [memory_kb(p) for p in kids]
     kills = kill_recoveries(tool, fleet, 3 if bench.quick else 5)
+    reload = reload_adding_forward(tool, fleet, new_port) if isinstance(tool, Warren) else None
     return {
         "kill_recovery_seconds": kills,
+        "reload": reload,
         "up": len(done), "of": len(fleet.ports), "ready_seconds": ready, "maxstartups_drops": drops,
         "restarts_during_start": restarts, "idle_seconds": elapsed,
         "supervisor_processes": len(sup),
@@ -132,29 +153,88 @@ def measure(bench, tool, fleet, bastions, timeout, idle):
     }
 
 
-def kill_recoveries(tool, fleet, count):
-    """kill -9 of one tunnel's ssh at a time, among all the others up: seconds
-    until an echo passes through it again (None: not within 20 s)."""
-    out = []
+def kill_groups(tool, fleet, count):
+    """What one kill -9 takes down, `count` times: one tunnel (one ssh per
+    tunnel), or every tunnel of one bastion (shared: its master)."""
+    if getattr(tool, "shared", False):
+        m = len(fleet.bastions)
+        return [fleet.on_bastion(i) for i in range(0, m, max(1, m // count))][:count]
     step = max(1, len(fleet.names) // count)
-    for name in fleet.names[::step][:count]:
-        port, pid = fleet.port(name), tool.ssh_pid(name)
-        if not pid or not echo_once(port):
+    return [[name] for name in fleet.names[::step][:count]]
+
+
+def kill_recoveries(tool, fleet, count):
+    """kill -9 of one ssh at a time (one tunnel's, or shared, one bastion's
+    master), among all the others up: seconds until an echo has passed
+    through every tunnel it carried again (None: not within 20 s)."""
+    out = []
+    for names in kill_groups(tool, fleet, count):
+        ports = [fleet.port(name) for name in names]
+        pid = tool.ssh_pid(names[0])
+        if getattr(tool, "shared", False):
+            everyone = tool.ssh_pids()
+            pids = {everyone.get(name) for name in names}
+            if pids != {pid} or not is_master(pid):
+                log(f"scale: {tool.label}: the tunnels of one bastion report {sorted(map(str, pids))}, not one master")
+                pid = None
+        if not pid or not all(echo_once(port) for port in ports):
             out.append(None)
             continue
         t0 = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        t = wait_echo(port, 20)
-        out.append(None if t is None else t - t0)
+        # Until it is gone (a zombie), its listeners may still answer.
+        wait_until(lambda: not alive(pid), 5, 0.0005)
+        done = ReadyPoller(every=0.005).run(ports, 20)
+        out.append(max(done.values()) - t0 if len(done) == len(ports) else None)
         time.sleep(0.3)
     return out
+
+
+def held_tunnels(fleet, changed, count):
+    """Where to hold `count` connections during the reload: two through the
+    changed tunnel's existing forward, then alternately tunnels of its bastion
+    (shared: of its master) and of the others."""
+    b = fleet.names.index(changed) % len(fleet.bastions)
+    same = [x for x in fleet.on_bastion(b) if x != changed]
+    other = [x for x in fleet.names if x != changed and x not in same]
+    mixed = [x for pair in zip(same, other) for x in pair] + same[len(other):] + other[len(same):]
+    return ([changed, changed] + mixed)[:count]
+
+
+def reload_adding_forward(tool, fleet, new_port, count=20):
+    """Rewrite warren.toml with one more forward on one tunnel and SIGHUP,
+    while `count` connections through it and others stay open: seconds until
+    the new forward passes data, the held connections that no longer echo,
+    and the ssh processes whose pid changed."""
+    changed = fleet.names[0]
+    held = [Held(fleet.port(name)) for name in held_tunnels(fleet, changed, count)]
+    try:
+        if not all(h.roundtrip() for h in held):
+            raise RuntimeError(f"scale: {tool.label}: a held connection failed before the reload")
+        before = tool.ssh_pids()
+        fleet.write_config(shared=tool.shared, extra={changed: [new_port]}, path=tool.config)
+        t0 = time.monotonic()
+        tool.reload()
+        t = wait_echo(new_port, 30)
+        serving = None if t is None else t - t0
+        time.sleep(1.5)
+        after = tool.ssh_pids()
+        dropped = [h.port for h in held if not h.roundtrip()]
+        others_up = sum(1 for name in fleet.names if echo_once(fleet.port(name)))
+    finally:
+        for h in held:
+            h.close()
+    restarted = sorted({before[x] for x in before if after.get(x) != before[x]} - {None})
+    return {"changed": changed, "new_port": new_port, "held": len(held), "held_on_changed": 2,
+            "new_forward_serving_after": serving, "dropped": len(dropped), "dropped_ports": dropped,
+            "ssh_restarted": len(restarted), "tunnels_passing_after": others_up}
 
 
 def section_scale(bench):
     n, m = bench.args.scale_tunnels, bench.args.scale_bastions
     idle = 5 if bench.quick else 20
     low, high = bench.port_range
-    ports = free_ports(n + m, start=low, end=high, avoid=set(bench.used_ports))
+    ports = free_ports(n + m + 1, start=low, end=high, avoid=set(bench.used_ports))
     bastions = []
     for i in range(m):
         workspace = os.path.join(bench.workspace, f"scale-b{i:03d}")
@@ -162,19 +242,30 @@ def section_scale(bench):
         b = Bastion(bench.procs, workspace, ports[i])
         b.start()
         bastions.append(b)
-    fleet = ScaleFleet(bench, bastions, ports[m:])
+    fleet = ScaleFleet(bench, bastions, ports[m:m + n])
+    new_port = ports[m + n]
     log(f"scale: {m} bastions up; rendering {n} tunnels")
     fleet.render()
     result = {"tunnels": n, "bastions": m, "idle_window": idle}
-    for make in (Warren, Autossh):
-        tool = make(bench, fleet, n, f"scale{n}x{m}", **({"config": fleet.write_config()} if make is Warren else {}))
-        r = measure(bench, tool, fleet, bastions, timeout=max(120, n), idle=idle)
+    tag = f"scale{n}x{m}"
+    runs = (
+        lambda: Warren(bench, fleet, n, tag, config=fleet.write_config()),
+        lambda: Warren(bench, fleet, n, tag + "s", shared=True,
+                       config=fleet.write_config(shared=True, path=os.path.join(fleet.dir, "warren-shared.toml"))),
+        lambda: Autossh(bench, fleet, n, tag),
+    )
+    for make in runs:
+        tool = make()
+        r = measure(bench, tool, fleet, bastions, timeout=max(120, n), idle=idle, new_port=new_port)
         result[tool.label] = r
         took = "-" if r["ready_seconds"] is None else f"{r['ready_seconds']:.1f} s"
         log(f"scale {n} over {m}: {tool.label}: {r['up']}/{n} up in {took}, "
             f"{r['maxstartups_drops']} MaxStartups drops; idle CPU {r['supervisor_cpu_percent']:.2f} %, "
             f"{r['supervisor_wakeups_per_second']:.0f} wake-ups/s, RSS {r['supervisor_rss_kb'] / 1024:.0f} MB, "
-            f"{r['supervisor_threads']} threads")
+            f"{r['supervisor_threads']} threads, {r['ssh_processes']} ssh; kill -9: "
+            + ", ".join("-" if x is None else f"{x:.2f} s" for x in r["kill_recovery_seconds"])
+            + ("" if not r["reload"] else f"; reload: new forward after {_s(r['reload']['new_forward_serving_after'])}, "
+               f"{r['reload']['dropped']}/{r['reload']['held']} held dropped, {r['reload']['ssh_restarted']} ssh restarted"))
         tool.stop()
         bench.procs.forget_exited()
         for b in bastions:
@@ -184,32 +275,58 @@ def section_scale(bench):
     rows(bench, result)
 
 
+def _s(x):
+    return "-" if x is None else f"{x:.3f} s"
+
+
 def rows(bench, result):
+    """Each figure for warren against autossh, then the same for warren with
+    share_connection = true (in the warren column) against autossh."""
     n, m, idle = result["tunnels"], result["bastions"], result["idle_window"]
-    w, a = result["warren"], result["autossh"]
+    w, s, a = result["warren"], result["warren-shared"], result["autossh"]
     sec = f"scale {n}x{m}"
+    shared = "shared: "
+
+    def both(metric, unit, value, note="", shared_note=""):
+        bench.row(sec, metric, unit, value(w), value(a), note=note)
+        bench.row(sec, shared + metric, unit, value(s), value(a), note=shared_note)
 
     def up(r):
         return r["ready_seconds"] if r["up"] == n else f"{r['up']}/{n} up"
 
-    bench.row(sec, f"{n} tunnels over {m} sshd: all pass data after", "s", up(w), up(a),
-              note=f"ssh restarts while starting: warren {w['restarts_during_start']}, autossh {a['restarts_during_start']}")
-    bench.row(sec, f"{n} over {m}: MaxStartups drops (sshd logs)", "", w["maxstartups_drops"], a["maxstartups_drops"])
-    bench.row(sec, f"{n} over {m}: supervisor CPU, {idle} s idle", "% of a core",
-              w["supervisor_cpu_percent"], a["supervisor_cpu_percent"])
-    bench.row(sec, f"{n} over {m}: supervisor wake-ups per second, idle", "",
-              round(w["supervisor_wakeups_per_second"]), round(a["supervisor_wakeups_per_second"]),
-              note="context switches of all its threads (autossh: of all autossh processes)")
-    bench.row(sec, f"{n} over {m}: supervisor RSS (autossh: sum of {a['supervisor_processes']})", "MB",
-              w["supervisor_rss_kb"] / 1024, a["supervisor_rss_kb"] / 1024)
-    bench.row(sec, f"{n} over {m}: supervisor PSS", "MB", w["supervisor_pss_kb"] / 1024, a["supervisor_pss_kb"] / 1024)
-    bench.row(sec, f"{n} over {m}: supervisor threads", "", w["supervisor_threads"], a["supervisor_threads"])
-    for label, r in (("warren", w), ("autossh", a)):
+    for r in (w, s, a):
         ok = [x for x in r["kill_recovery_seconds"] if x is not None]
         r["kill_recovery_median"] = statistics.median(ok) if len(ok) == len(r["kill_recovery_seconds"]) else (
             f"{len(ok)}/{len(r['kill_recovery_seconds'])} recovered")
+
+    both(f"{n} tunnels over {m} sshd: all pass data after", "s", up,
+         note=f"ssh restarts while starting: warren {w['restarts_during_start']}, autossh {a['restarts_during_start']}",
+         shared_note="share_connection = true: one ssh master per bastion, forwards added with ssh -O forward; "
+         "issue 13: within 5 s and within a quarter of autossh's time")
+    both(f"{n} over {m}: MaxStartups drops (sshd logs)", "", lambda r: r["maxstartups_drops"])
+    both(f"{n} over {m}: supervisor CPU, {idle} s idle", "% of a core", lambda r: r["supervisor_cpu_percent"])
+    both(f"{n} over {m}: supervisor wake-ups per second, idle", "", lambda r: round(r["supervisor_wakeups_per_second"]),
+         note="context switches of all its threads (autossh: of all autossh processes)")
+    both(f"{n} over {m}: supervisor RSS (autossh: sum of {a['supervisor_processes']})", "MB",
+         lambda r: r["supervisor_rss_kb"] / 1024)
+    both(f"{n} over {m}: supervisor PSS", "MB", lambda r: r["supervisor_pss_kb"] / 1024)
+    both(f"{n} over {m}: supervisor threads", "", lambda r: r["supervisor_threads"])
     bench.row(sec, f"{n} over {m}: recovery after kill -9 of one ssh, median of {len(w['kill_recovery_seconds'])}", "s",
               w["kill_recovery_median"], a["kill_recovery_median"],
               note="one tunnel at a time, after the idle window, while all the others stay up")
-    bench.row(sec, f"{n} over {m}: ssh processes / their PSS (sum)", "",
-              f"{w['ssh_processes']} / {w['ssh_pss_kb'] / 1024:.0f} MB", f"{a['ssh_processes']} / {a['ssh_pss_kb'] / 1024:.0f} MB")
+    bench.row(sec, shared + f"{n} over {m}: kill -9 of one master: every tunnel on it passes data again, "
+              f"median of {len(s['kill_recovery_seconds'])}", "s", s["kill_recovery_median"], a["kill_recovery_median"],
+              note="one bastion's master at a time (autossh column: its one-tunnel figure above); "
+              "issue 13: back within 1 s")
+    both(f"{n} over {m}: ssh processes / their PSS (sum)", "",
+         lambda r: f"{r['ssh_processes']} / {r['ssh_pss_kb'] / 1024:.0f} MB",
+         shared_note=f"issue 13: at most one per bastion ({m}); the short ssh -O are not counted")
+    held = w["reload"]["held"]
+    both(f"{n} over {m}: reload adding 1 forward: it passes data after", "s",
+         lambda r: r["reload"]["new_forward_serving_after"] if r["reload"] else "n/a",
+         note="from SIGHUP; autossh has no reload")
+    both(f"{n} over {m}: reload adding 1 forward: held connections dropped, of {held}", "count",
+         lambda r: r["reload"]["dropped"] if r["reload"] else "n/a",
+         note=f"{held} connections held through the changed tunnel (2), others of its bastion and of the others; "
+         f"one ssh per tunnel: the changed tunnel's ssh restarts ({w['reload']['ssh_restarted']} ssh restarted)",
+         shared_note=f"issue 13: none; {s['reload']['ssh_restarted']} ssh restarted")
