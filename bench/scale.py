@@ -99,22 +99,35 @@ def log_offsets(bastions):
 
 
 def context_switches(pid):
-    """Voluntary + involuntary context switches of every thread of `pid`: each
-    wake-up of a sleeping thread is one."""
-    total = 0
+    """{tid: voluntary + involuntary context switches} of every thread of
+    `pid`: each wake-up of a sleeping thread is one."""
+    out = {}
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return 0
+        return out
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/status") as f:
-                for line in f:
-                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                        total += int(line.split()[1])
+                out[(pid, tid)] = sum(int(line.split()[1]) for line in f
+                                      if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
         except OSError:
             pass
-    return total
+    return out
+
+
+def wakeups(pids):
+    out = {}
+    for pid in pids:
+        out.update(context_switches(pid))
+    return out
+
+
+def wakeups_between(before, after):
+    """Context switches in a window, per thread: a thread that ended in it
+    takes its count along (summing whole processes then went negative), so
+    only threads alive at the end count, from 0 if they started in it."""
+    return sum(n - before.get(tid, 0) for tid, n in after.items())
 
 
 def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
@@ -127,11 +140,11 @@ def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
     restarts = tool.restarts()
     time.sleep(5)
     sup, kids = tool.supervisor_pids(), tool.child_pids()
-    c0, k0, w0 = sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)), sum(map(context_switches, sup))
+    c0, k0, w0 = sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)), wakeups(sup)
     began = time.monotonic()
     time.sleep(idle)
     elapsed = time.monotonic() - began
-    c1, k1, w1 = sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)), sum(map(context_switches, sup))
+    c1, k1, w1 = sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)), wakeups(sup)
     mem = [memory_kb(p) for p in sup]
     mem_kids = [memory_kb(p) for p in kids]
     kills = kill_recoveries(tool, fleet, 3 if bench.quick else 5)
@@ -143,7 +156,7 @@ def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
         "restarts_during_start": restarts, "idle_seconds": elapsed,
         "supervisor_processes": len(sup),
         "supervisor_cpu_percent": 100.0 * (c1 - c0) / CLK_TCK / elapsed,
-        "supervisor_wakeups_per_second": (w1 - w0) / elapsed,
+        "supervisor_wakeups_per_second": wakeups_between(w0, w1) / elapsed,
         "supervisor_rss_kb": sum(m["rss"] or 0 for m in mem),
         "supervisor_pss_kb": sum(m["pss"] or 0 for m in mem),
         "supervisor_threads": sum(m["threads"] or 0 for m in mem),
