@@ -10,9 +10,11 @@ reload adding one forward while connections through others stay open.
 Issue 13; the lead runs 1000 over 50."""
 
 import os
+import re
 import signal
 import statistics
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -136,8 +138,10 @@ def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
     tool.start()
     done = ReadyPoller(every=0.02).run(fleet.ports, timeout)
     ready = max(done.values()) - t0 if len(done) == len(fleet.ports) else None
+    per = sorted(t - t0 for t in done.values())
     drops = maxstartups_drops(bastions, offsets)
     restarts = tool.restarts()
+    collided = port_collisions(tool)
     time.sleep(5)
     sup, kids = tool.supervisor_pids(), tool.child_pids()
     c0, k0, w0 = sum(map(cpu_ticks, sup)), sum(map(cpu_ticks, kids)), wakeups(sup)
@@ -153,7 +157,9 @@ def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
         "kill_recovery_seconds": kills,
         "reload": reload,
         "up": len(done), "of": len(fleet.ports), "ready_seconds": ready, "maxstartups_drops": drops,
-        "restarts_during_start": restarts, "idle_seconds": elapsed,
+        "first_tunnel_seconds": per[0] if per else None, "median_tunnel_seconds": statistics.median(per) if per else None,
+        "p90_tunnel_seconds": per[int(0.9 * (len(per) - 1))] if per else None,
+        "restarts_during_start": restarts, "idle_seconds": elapsed, "local_port_in_use_while_starting": collided,
         "supervisor_processes": len(sup),
         "supervisor_cpu_percent": 100.0 * (c1 - c0) / CLK_TCK / elapsed,
         "supervisor_wakeups_per_second": wakeups_between(w0, w1) / elapsed,
@@ -164,6 +170,38 @@ def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
         "ssh_pss_kb": sum(m["pss"] or 0 for m in mem_kids),
         "ssh_cpu_percent": 100.0 * (k1 - k0) / CLK_TCK / elapsed,
     }
+
+
+def port_collisions(tool):
+    """warren: the tunnels that failed with local_port_in_use so far (their
+    port was taken by another socket after the bench picked it; see
+    ephemeral_overlap). None for autossh (its ssh's words are not kept)."""
+    if not isinstance(tool, Warren):
+        return None
+    try:
+        with open(tool.log, errors="replace") as f:
+            return len({m.group(1) for m in re.finditer(r"kind=local_port_in_use.* tunnel=(\S+)", f.read())})
+    except OSError:
+        return None
+
+
+def ephemeral_overlap(low, high):
+    """The part of LOW-HIGH inside the kernel's ephemeral range: every outgoing
+    connection on the machine (ssh to its bastion, sshd to the target, probes)
+    takes a local port from there, and holds it while connected and 60 s in
+    TIME_WAIT after; a tunnel whose port is taken cannot bind until then."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first, last = map(int, f.read().split())
+    except (OSError, ValueError):
+        return None
+    lo, hi = max(low, first), min(high, last)
+    return (lo, hi) if lo <= hi else None
+
+
+def ephemeral_parity():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        return int(f.read().split()[0]) % 2
 
 
 def kill_groups(tool, fleet, count):
@@ -190,7 +228,13 @@ def kill_recoveries(tool, fleet, count):
             if pids != {pid} or not is_master(pid):
                 log(f"scale: {tool.label}: the tunnels of one bastion report {sorted(map(str, pids))}, not one master")
                 pid = None
-        if not pid or not all(echo_once(port) for port in ports):
+        # A tunnel that does not pass data now (its port taken: see
+        # ephemeral_overlap) is left out rather than failing the sample.
+        ports = [port for port in ports if echo_once(port)]
+        if len(ports) < len(names):
+            log(f"scale: {tool.label}: {len(names) - len(ports)} of the {len(names)} tunnels on pid {pid} "
+                "do not pass data before the kill; timing the others")
+        if not pid or not ports:
             out.append(None)
             continue
         t0 = time.monotonic()
@@ -226,11 +270,13 @@ def reload_adding_forward(tool, fleet, new_port, count=20):
             raise RuntimeError(f"scale: {tool.label}: a held connection failed before the reload")
         before = tool.ssh_pids()
         fleet.write_config(shared=tool.shared, extra={changed: [new_port]}, path=tool.config)
+        watch = GapWatch(fleet.port(changed))
         t0 = time.monotonic()
         tool.reload()
         t = wait_echo(new_port, 30)
         serving = None if t is None else t - t0
         time.sleep(1.5)
+        gap = watch.stop()
         after = tool.ssh_pids()
         dropped = [h.port for h in held if not h.roundtrip()]
         others_up = sum(1 for name in fleet.names if echo_once(fleet.port(name)))
@@ -240,14 +286,49 @@ def reload_adding_forward(tool, fleet, new_port, count=20):
     restarted = sorted({before[x] for x in before if after.get(x) != before[x]} - {None})
     return {"changed": changed, "new_port": new_port, "held": len(held), "held_on_changed": 2,
             "new_forward_serving_after": serving, "dropped": len(dropped), "dropped_ports": dropped,
-            "ssh_restarted": len(restarted), "tunnels_passing_after": others_up}
+            "ssh_restarted": len(restarted), "tunnels_passing_after": others_up,
+            "changed_old_forward_refused_seconds": gap}
+
+
+class GapWatch:
+    """New connections through one forward, one every 5 ms on a thread of its
+    own, until stop(): the time from the first failed echo to the last one
+    (0 when none failed), i.e. how long the forward took no new connection."""
+
+    def __init__(self, port):
+        self.port = port
+        self.failed = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.is_set():
+            began = time.monotonic()
+            if not echo_once(self.port, 0.5):
+                self.failed.append(began)
+            time.sleep(0.005)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.failed[-1] - self.failed[0] + 0.005 if self.failed else 0.0
 
 
 def section_scale(bench):
     n, m = bench.args.scale_tunnels, bench.args.scale_bastions
     idle = 5 if bench.quick else 20
     low, high = bench.port_range
-    ports = free_ports(n + m + 1, start=low, end=high, avoid=set(bench.used_ports))
+    overlap = ephemeral_overlap(low, high)
+    avoid = set(bench.used_ports)
+    if overlap:
+        # Since Linux 4.6 connect() takes ports of the range's first port's
+        # parity first (bind(0) the others): with the usual even start, the
+        # odd ones are left alone while the even ones last.
+        avoid |= {p for p in range(overlap[0], overlap[1] + 1) if p % 2 == ephemeral_parity()}
+        log(f"scale: ports {overlap[0]}-{overlap[1]} are in the kernel's ephemeral range (ip_local_port_range): "
+            "using only those connect() does not take first")
+    ports = free_ports(n + m + 1, start=low, end=high, avoid=avoid)
     bastions = []
     for i in range(m):
         workspace = os.path.join(bench.workspace, f"scale-b{i:03d}")
@@ -259,7 +340,7 @@ def section_scale(bench):
     new_port = ports[m + n]
     log(f"scale: {m} bastions up; rendering {n} tunnels")
     fleet.render()
-    result = {"tunnels": n, "bastions": m, "idle_window": idle}
+    result = {"tunnels": n, "bastions": m, "idle_window": idle, "ports": [low, high], "ephemeral_overlap": overlap}
     tag = f"scale{n}x{m}"
     runs = (
         lambda: Warren(bench, fleet, n, tag, config=fleet.write_config()),
@@ -272,10 +353,14 @@ def section_scale(bench):
         r = measure(bench, tool, fleet, bastions, timeout=max(120, n), idle=idle, new_port=new_port)
         result[tool.label] = r
         took = "-" if r["ready_seconds"] is None else f"{r['ready_seconds']:.1f} s"
-        log(f"scale {n} over {m}: {tool.label}: {r['up']}/{n} up in {took}, "
+        log(f"scale {n} over {m}: {tool.label}: {r['up']}/{n} up in {took} (first {_s(r['first_tunnel_seconds'])}, "
+            f"median {_s(r['median_tunnel_seconds'])}, p90 {_s(r['p90_tunnel_seconds'])}), "
             f"{r['maxstartups_drops']} MaxStartups drops; idle CPU {r['supervisor_cpu_percent']:.2f} %, "
             f"{r['supervisor_wakeups_per_second']:.0f} wake-ups/s, RSS {r['supervisor_rss_kb'] / 1024:.0f} MB, "
-            f"{r['supervisor_threads']} threads, {r['ssh_processes']} ssh; kill -9: "
+            f"{r['supervisor_threads']} threads, {r['ssh_processes']} ssh"
+            + ("" if not r["local_port_in_use_while_starting"] else
+               f", {r['local_port_in_use_while_starting']} tunnels found their port taken")
+            + "; kill -9: "
             + ", ".join("-" if x is None else f"{x:.2f} s" for x in r["kill_recovery_seconds"])
             + ("" if not r["reload"] else f"; reload: new forward after {_s(r['reload']['new_forward_serving_after'])}, "
                f"{r['reload']['dropped']}/{r['reload']['held']} held dropped, {r['reload']['ssh_restarted']} ssh restarted"))
@@ -312,10 +397,19 @@ def rows(bench, result):
         r["kill_recovery_median"] = statistics.median(ok) if len(ok) == len(r["kill_recovery_seconds"]) else (
             f"{len(ok)}/{len(r['kill_recovery_seconds'])} recovered")
 
+    def taken(r):
+        k = r["local_port_in_use_while_starting"]
+        return f"; {k} tunnel(s) found their local port taken (local_port_in_use)" if k else ""
+
+    overlap = result["ephemeral_overlap"]
+    ephemeral = (f"; ports {overlap[0]}-{overlap[1]} are in the kernel's ephemeral range, so only ports of the parity "
+                 "connect() takes last were used: a tunnel port an outgoing connection holds (or its TIME_WAIT, 60 s) "
+                 "delays that tunnel") if overlap else ""
     both(f"{n} tunnels over {m} sshd: all pass data after", "s", up,
-         note=f"ssh restarts while starting: warren {w['restarts_during_start']}, autossh {a['restarts_during_start']}",
+         note=f"ssh restarts while starting: warren {w['restarts_during_start']}, autossh {a['restarts_during_start']}"
+         + taken(w) + ephemeral,
          shared_note="share_connection = true: one ssh master per bastion, forwards added with ssh -O forward; "
-         "issue 13: within 5 s and within a quarter of autossh's time")
+         "issue 13: within 5 s and within a quarter of autossh's time" + taken(s))
     both(f"{n} over {m}: MaxStartups drops (sshd logs)", "", lambda r: r["maxstartups_drops"])
     both(f"{n} over {m}: supervisor CPU, {idle} s idle", "% of a core", lambda r: r["supervisor_cpu_percent"])
     both(f"{n} over {m}: supervisor wake-ups per second, idle", "", lambda r: round(r["supervisor_wakeups_per_second"]),
@@ -338,6 +432,9 @@ def rows(bench, result):
     both(f"{n} over {m}: reload adding 1 forward: it passes data after", "s",
          lambda r: r["reload"]["new_forward_serving_after"] if r["reload"] else "n/a",
          note="from SIGHUP; autossh has no reload")
+    both(f"{n} over {m}: reload adding 1 forward: its tunnel's old forward refused new connections for", "s",
+         lambda r: r["reload"]["changed_old_forward_refused_seconds"] if r["reload"] else "n/a",
+         note="a new connection every 5 ms through the changed tunnel's existing forward: first to last failure")
     both(f"{n} over {m}: reload adding 1 forward: held connections dropped, of {held}", "count",
          lambda r: r["reload"]["dropped"] if r["reload"] else "n/a",
          note=f"{held} connections held through the changed tunnel (2), others of its bastion and of the others; "
