@@ -132,11 +132,24 @@ def wakeups_between(before, after):
     return sum(n - before.get(tid, 0) for tid, n in after.items())
 
 
+def cpu_with_reaped(pid):
+    """(own, reaped children's) CPU seconds of `pid`: utime+stime, and
+    cutime+cstime (the children it has waited for: warren's short
+    `ssh -O` runs, through setpriv and the guard shell)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, (int(fields[13]) + int(fields[14])) / CLK_TCK
+
+
 def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
     offsets = log_offsets(bastions)
     t0 = time.monotonic()
     tool.start()
     done = ReadyPoller(every=0.02).run(fleet.ports, timeout)
+    start_cpu = [cpu_with_reaped(p) for p in tool.supervisor_pids()]
     ready = max(done.values()) - t0 if len(done) == len(fleet.ports) else None
     per = sorted(t - t0 for t in done.values())
     drops = maxstartups_drops(bastions, offsets)
@@ -157,6 +170,7 @@ def measure(bench, tool, fleet, bastions, timeout, idle, new_port):
         "kill_recovery_seconds": kills,
         "reload": reload,
         "up": len(done), "of": len(fleet.ports), "ready_seconds": ready, "maxstartups_drops": drops,
+        "start_cpu_seconds": sum(c[0] for c in start_cpu), "start_reaped_children_cpu_seconds": sum(c[1] for c in start_cpu),
         "first_tunnel_seconds": per[0] if per else None, "median_tunnel_seconds": statistics.median(per) if per else None,
         "p90_tunnel_seconds": per[int(0.9 * (len(per) - 1))] if per else None,
         "restarts_during_start": restarts, "idle_seconds": elapsed, "local_port_in_use_while_starting": collided,
@@ -354,7 +368,8 @@ def section_scale(bench):
         result[tool.label] = r
         took = "-" if r["ready_seconds"] is None else f"{r['ready_seconds']:.1f} s"
         log(f"scale {n} over {m}: {tool.label}: {r['up']}/{n} up in {took} (first {_s(r['first_tunnel_seconds'])}, "
-            f"median {_s(r['median_tunnel_seconds'])}, p90 {_s(r['p90_tunnel_seconds'])}), "
+            f"median {_s(r['median_tunnel_seconds'])}, p90 {_s(r['p90_tunnel_seconds'])}; CPU until then "
+            f"{r['start_cpu_seconds']:.2f} s, reaped children {r['start_reaped_children_cpu_seconds']:.2f} s), "
             f"{r['maxstartups_drops']} MaxStartups drops; idle CPU {r['supervisor_cpu_percent']:.2f} %, "
             f"{r['supervisor_wakeups_per_second']:.0f} wake-ups/s, RSS {r['supervisor_rss_kb'] / 1024:.0f} MB, "
             f"{r['supervisor_threads']} threads, {r['ssh_processes']} ssh"
