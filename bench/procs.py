@@ -59,6 +59,15 @@ def comm(pid):
     return s[3] if s else None
 
 
+def cmdline(pid):
+    """The process's arguments, or [] when gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
 def children(pid):
     """Direct children, from every thread's children list (a multi-threaded
     parent's children hang off the thread that forked them)."""

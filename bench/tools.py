@@ -7,7 +7,7 @@ import os
 import signal
 
 import procs
-from procs import alive, children, comm, wait_until
+from procs import alive, children, cmdline, comm, wait_until
 
 # autossh's environment, and why:
 #   AUTOSSH_GATETIME=0  autossh's default (30 s) gives up for good when the
@@ -31,13 +31,19 @@ def _clean_env(extra=None):
 
 
 class Warren:
+    """`warren run`: one ssh per tunnel, or with `shared` (the config must say
+    `share_connection = true`) one ssh master per bastion."""
+
     label = "warren"
 
-    def __init__(self, bench, fleet, n, tag, config=None):
+    def __init__(self, bench, fleet, n, tag, config=None, shared=False):
         self.bench = bench
         self.fleet = fleet
         self.names = fleet.names[:n]
         self.config = config or fleet.write_config(n)
+        self.shared = shared
+        if shared:
+            self.label = "warren-shared"
         self.state_dir = os.path.join(bench.workspace, f"state-{tag}")
         self.log = os.path.join(bench.workspace, f"warren-{tag}.log")
         self.process = None
@@ -52,7 +58,8 @@ class Warren:
 
     def ssh_pid(self, name):
         """The tunnel's ssh: warren's direct child whose pid status.json names
-        (setpriv and its guard exec into ssh, keeping the pid)."""
+        (setpriv and its guard exec into ssh, keeping the pid). Shared: the
+        master's, which every tunnel riding it reports."""
         t = self.status().get(name)
         return t.get("pid") if t else None
 
@@ -63,7 +70,9 @@ class Warren:
         return [self.process.pid] if self.process and self.process.poll() is None else []
 
     def child_pids(self):
-        return [c for c in children(self.process.pid) if comm(c) == "ssh"]
+        """warren's ssh children; shared: the masters only, not the short
+        `ssh -O forward|cancel` that may be running at that moment."""
+        return [c for c in children(self.process.pid) if comm(c) == "ssh" and (not self.shared or is_master(c))]
 
     def restarts(self):
         return sum(t.get("restarts", 0) for t in self.status().values())
@@ -75,6 +84,13 @@ class Warren:
         if self.process:
             self.bench.procs.stop(self.process, signal.SIGTERM, grace=15)
             self.bench.procs.forget_exited()
+
+
+def is_master(pid):
+    """A shared connection's master: `ssh ... warren-_shared-<id>` (the alias of
+    ConnectionShare.name), not an `ssh -O ...` to its control socket."""
+    argv = cmdline(pid)
+    return bool(argv) and argv[-1].startswith("warren-_shared-") and "-O" not in argv
 
 
 def read_status(state_dir, pid):
