@@ -5,8 +5,9 @@ import WarrenCore
 /// `share_connection = true`: tunnels that reach one bastion the same way
 /// ride one ssh master (`ControlMaster yes`, never `ControlPersist`, whose
 /// fork would hide the process warren watches). The master is a runner of its
-/// own with no forwards; each member's runs add its forwards with
-/// `ssh -O forward` and remove them with `-O cancel`.
+/// own with no forwards; each member's runs add its forwards over the
+/// master's control socket and remove them there (`MuxClient`: what
+/// `ssh -O forward` and `-O cancel` send, without a process each).
 extension Supervisor {
     /// A shared connection's master and the tunnels riding it.
     struct Master {
@@ -32,7 +33,7 @@ extension Supervisor {
                     _ = try await files.write(tunnel, sshBinary: sshBinary, control: .member(path: path))
                 },
                 publish: { [sink] runner, status in sink.yield(.status(runner, status)) },
-                shared: SharedRun(master: hub, addForwards: mux("forward"), cancelForwards: mux("cancel"))))
+                shared: SharedRun(master: hub, forwards: tunnel.forwards)))
         runners[tunnel.name] = runner
         group.addTask { await runner.run() }
     }

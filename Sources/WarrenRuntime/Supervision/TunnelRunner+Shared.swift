@@ -5,14 +5,13 @@ import WarrenCore
 /// How a member of a shared connection carries out its runs.
 public struct SharedRun: Sendable {
     public var master: SharedMaster
-    /// `ssh -F <member config> -O forward ALIAS` and `-O cancel`.
-    public var addForwards: SSHLaunch
-    public var cancelForwards: SSHLaunch
+    /// The member's forwards, added to the master and removed from it over
+    /// its control socket (what `ssh -O forward` and `-O cancel` would send).
+    public var forwards: [Forward]
 
-    public init(master: SharedMaster, addForwards: SSHLaunch, cancelForwards: SSHLaunch) {
+    public init(master: SharedMaster, forwards: [Forward]) {
         self.master = master
-        self.addForwards = addForwards
-        self.cancelForwards = cancelForwards
+        self.forwards = forwards
     }
 }
 
@@ -33,7 +32,7 @@ extension TunnelRunner {
             return
         }
         input.yield(.spawned(run: run, pid: pid))
-        let added = await Self.mux(shared.addForwards)
+        let added = await Self.mux(shared, cancel: false)
         guard added.ok else {
             input.yield(.exited(run: run, .diagnosed(forwardFailure(added.lines))))
             return
@@ -43,7 +42,7 @@ extension TunnelRunner {
         await firstOf({ await shared.master.changed(since: seen) }, { await control.stopRequested() })
         let now = shared.master.snapshot
         if control.isStopRequested, now.pid == pid {
-            _ = await Self.mux(shared.cancelForwards)
+            _ = await Self.mux(shared, cancel: true)
             input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .connectionLost, message: "the forwards were removed from the shared connection"))))
         } else {
             input.yield(.exited(run: run, .diagnosed(Self.masterDown(now, waiting: false))))
@@ -79,17 +78,12 @@ extension TunnelRunner {
         return ExitDiagnosis(kind: .unknown, message: said)
     }
 
-    /// Runs a short `ssh -O ...` to the master's control socket.
-    static func mux(_ launch: SSHLaunch) async -> (ok: Bool, lines: [String]) {
-        do {
-            let said = Mutex(SSHTranscript())
-            let outcome = try await SSHChild.run(launch, control: ChildControl(), onOutput: { output in
-                said.withLock { _ = $0.read(output.text) }
-            })
-            return (outcome.exitCode == 0, said.withLock { $0.lines })
-        } catch {
-            return (false, ["cannot run \(launch.executable): \(error)"])
+    /// Adds (or removes) the member's forwards over the master's control socket.
+    static func mux(_ shared: SharedRun, cancel: Bool) async -> (ok: Bool, lines: [String]) {
+        let failures = await NetworkCheck.offPool {
+            MuxClient.request(shared.forwards, at: shared.master.controlPath, cancel: cancel, timeout: 15)
         }
+        return (failures.isEmpty, failures)
     }
 }
 
