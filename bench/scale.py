@@ -423,7 +423,7 @@ def rows(bench, result):
     both(f"{n} tunnels over {m} sshd: all pass data after", "s", up,
          note=f"ssh restarts while starting: warren {w['restarts_during_start']}, autossh {a['restarts_during_start']}"
          + taken(w) + ephemeral,
-         shared_note="share_connection = true: one ssh master per bastion, forwards added with ssh -O forward; "
+         shared_note="share_connection = true: one ssh master per bastion, forwards added over its control socket; "
          "issue 13: within 5 s and within a quarter of autossh's time" + taken(s))
     both(f"{n} over {m}: MaxStartups drops (sshd logs)", "", lambda r: r["maxstartups_drops"])
     both(f"{n} over {m}: supervisor CPU, {idle} s idle", "% of a core", lambda r: r["supervisor_cpu_percent"])

@@ -41,8 +41,11 @@ extension Warren {
         @Option(help: "Log format: text or json.")
         var logFormat: String = "text"
 
-        @Option(help: "Connection attempts in flight at once to any one bastion, so many tunnels to one sshd stay under its MaxStartups (in all, at most 8 per CPU).")
+        @Option(help: "Connection attempts in flight at once to any one bastion, so many tunnels to one sshd stay under its MaxStartups.")
         var maxStarting: Int = 8
+
+        @Option(help: ArgumentHelp("Connection attempts in flight at once in all, over every bastion (default: 8 per CPU).", valueName: "N"))
+        var maxStartingTotal: Int?
 
         @Option(help: ArgumentHelp("Seconds to wait for every tunnel to settle (up, or its first attempt failed) before telling systemd READY=1.", valueName: "SECONDS"))
         var readyTimeout: Double = 60
@@ -56,6 +59,7 @@ extension Warren {
             }
             guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
             guard maxStarting >= 1 else { throw ValidationError("--max-starting must be at least 1") }
+            guard (maxStartingTotal ?? 1) >= 1 else { throw ValidationError("--max-starting-total must be at least 1") }
             guard readyTimeout > 0, readyTimeout <= 3600 else { throw ValidationError("--ready-timeout must be between 0 and 3600 seconds") }
         }
 
@@ -88,6 +92,7 @@ extension Warren {
                     only: tunnels, maxStarting: maxStarting, logger: logger)
                 supervisorOptions.hooks = monitor.hooks
                 supervisorOptions.readyTimeout = readyTimeout
+                supervisorOptions.maxStartingTotal = maxStartingTotal ?? StartThrottle.defaultLimit()
                 supervisorOptions.shard = shard
                 supervisorOptions.forwardBind = try? deployment.bind()
                 supervisor = try await Supervisor(options: supervisorOptions)

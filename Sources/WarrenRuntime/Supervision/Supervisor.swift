@@ -14,6 +14,8 @@ public actor Supervisor {
         public var only: [String]
         /// Connection attempts in flight at once to any one bastion (sshd).
         public var maxStarting: Int
+        /// Connection attempts in flight at once in all (`StartThrottle.defaultLimit()`: by the CPUs).
+        public var maxStartingTotal = StartThrottle.defaultLimit()
         /// The longest wait, seconds, for every tunnel to settle before systemd is told READY=1.
         public var readyTimeout: Double = 60
         public var logger: Logger
@@ -85,7 +87,7 @@ public actor Supervisor {
         }
         self.launchTools = LaunchTools.find(sshBinary: config.sshBinary)
         // MaxStartups is per sshd: a budget per bastion, and one in all sized to the CPUs.
-        self.throttle = StartThrottle(limit: StartThrottle.defaultLimit(), perBastion: options.maxStarting)
+        self.throttle = StartThrottle(limit: options.maxStartingTotal, perBastion: options.maxStarting)
         self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard, forwardBind: options.forwardBind)
         (events, sink) = AsyncStream.makeStream(of: SupervisorEvent.self)
         readiness = StartReadiness(tunnels: [])
@@ -160,10 +162,14 @@ public actor Supervisor {
     }
 
     private func startAll(in group: inout DiscardingTaskGroup) {
-        for tunnel in config.tunnels where !selected(config).contains(tunnel.unplaced) {
+        // Chosen once: asked per tunnel, it copied every tunnel's config for
+        // each (a quarter of the CPU of starting a thousand).
+        let chosen = selected(config)
+        let chosenNames = Set(chosen.map(\.name))
+        for tunnel in config.tunnels where !chosenNames.contains(tunnel.name) {
             statuses[tunnel.name] = stoppedStatus(tunnel)
         }
-        for tunnel in selected(config) {
+        for tunnel in chosen {
             start(tunnel, in: &group)
         }
         readiness = StartReadiness(tunnels: Set(runners.keys))
