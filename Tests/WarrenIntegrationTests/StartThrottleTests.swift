@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import WarrenCore
 import WarrenRuntime
+import WarrenTestSupport
 
 /// The start budget: per bastion (MaxStartups is per sshd) and in all.
 @Suite struct StartThrottleTests {
@@ -122,5 +123,15 @@ import WarrenRuntime
         #expect(StartThrottle.bastions(of: tunnel) == ["jump.example:22", "db.example:2222"])
         #expect(StartThrottle.defaultLimit(cpus: 2) == 16)
         #expect(StartThrottle.defaultLimit(cpus: 0) == 8)
+    }
+
+    /// The budget in all is `--max-starting-total` (default 8 per CPU); none is refused.
+    @Test func theBudgetInAllIsAnOptionAndZeroIsRefused() async throws {
+        #expect(StartThrottle.defaultLimit(cpus: 2) == 16 && StartThrottle.defaultLimit(cpus: 0) == 8)
+        let refused = try await CommandRunner.warren(["run", "--max-starting-total", "0", "--config", "/nonexistent/warren.toml"])
+        #expect(refused.status == 64, "\(refused)")
+        #expect(refused.stderr.contains("--max-starting-total must be at least 1"), "\(refused)")
+        let help = try await CommandRunner.warren(["run", "--help"])
+        #expect(help.stdout.contains("--max-starting-total"), "\(help)")
     }
 }
