@@ -21,14 +21,16 @@ extension TunnelRunner {
     /// `-O cancel` closes only the listeners, so open connections stay).
     /// Always ends with exactly one `.exited` for `run`, as a process run does.
     func runOnMaster(_ run: Int, control: ChildControl, shared: SharedRun) async {
+        guard let pid = await waitForMaster(shared.master, control: control) else {
+            input.yield(.exited(run: run, .diagnosed(Self.masterDown(shared.master.snapshot, waiting: true))))
+            return
+        }
+        // The member's files (what `ssh -F` by hand would use) once its master
+        // is up: a thousand renders do not compete with the masters' handshakes.
         do {
             try await env.prepare()
         } catch {
             input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: (error as? HostKeyResolutionError)?.kind ?? .unknown, message: "\(error)"))))
-            return
-        }
-        guard let pid = await waitForMaster(shared.master, control: control) else {
-            input.yield(.exited(run: run, .diagnosed(Self.masterDown(shared.master.snapshot, waiting: true))))
             return
         }
         input.yield(.spawned(run: run, pid: pid))

@@ -43,6 +43,10 @@ public final class TunnelRunner: Sendable {
     public let tunnel: TunnelConfig
     /// The forwards as status lists them: the same for every status of the runner.
     private let forwards: [String]
+    /// The status is made after every event (each line ssh logs), and its two
+    /// times change only on transitions: formatting them each time was much
+    /// of a probe's cost at a thousand tunnels.
+    private let dates = DateTexts()
     let env: RunnerEnvironment
     private let events: AsyncStream<TunnelEvent>
     let input: AsyncStream<TunnelEvent>.Continuation
@@ -209,10 +213,10 @@ public final class TunnelRunner: Sendable {
 
     private func makeStatus(_ machine: TunnelMachine) -> TunnelStatus {
         TunnelStatus(
-            name: tunnel.name, state: machine.state, since: clock.date(at: machine.since).formatted(.iso8601),
+            name: tunnel.name, state: machine.state, since: dates.text(at: machine.since, clock),
             pid: machine.state.hasChild ? machine.pid : nil, restarts: machine.restarts,
             forwards: forwards, lastError: machine.lastError,
-            nextRetry: machine.retryAt.map { clock.date(at: $0).formatted(.iso8601) },
+            nextRetry: machine.retryAt.map { dates.text(at: $0, clock) },
             connections: machine.connections.counts, hostKeyChecked: tunnel.checksHostKeys)
     }
 
@@ -236,4 +240,19 @@ struct RunnerClock: Sendable {
     var now: Double { (ContinuousClock.now - origin).seconds }
 
     func date(at seconds: Double) -> Date { originDate.addingTimeInterval(seconds) }
+}
+
+/// RFC 3339 texts of the runner's clock, the last few kept.
+final class DateTexts: Sendable {
+    private let kept = Mutex<[(Double, String)]>([])
+
+    func text(at seconds: Double, _ clock: RunnerClock) -> String {
+        if let hit = kept.withLock({ $0.first { $0.0 == seconds }?.1 }) { return hit }
+        let text = clock.date(at: seconds).formatted(.iso8601)
+        kept.withLock { kept in
+            kept.append((seconds, text))
+            if kept.count > 4 { kept.removeFirst() }
+        }
+        return text
+    }
 }
