@@ -44,7 +44,7 @@ extension Warren {
         @Option(help: "Connection attempts in flight at once to any one bastion, so many tunnels to one sshd stay under its MaxStartups.")
         var maxStarting: Int = 8
 
-        @Option(help: ArgumentHelp("Connection attempts in flight at once in all, over every bastion (default: 8 per CPU).", valueName: "N"))
+        @Option(help: ArgumentHelp("Connection attempts in flight at once in all, over every bastion (default: 64 per CPU).", valueName: "N"))
         var maxStartingTotal: Int?
 
         @Option(help: ArgumentHelp("Seconds to wait for every tunnel to settle (up, or its first attempt failed) before telling systemd READY=1.", valueName: "SECONDS"))

@@ -121,13 +121,11 @@ import WarrenTestSupport
             name: "t", endpoint: SSHEndpoint(host: "DB.example", port: 2222, user: nil, identityFile: key, hostKeys: []),
             jumps: [SSHEndpoint(host: "jump.example", port: 22, user: "u", identityFile: key, hostKeys: [])])
         #expect(StartThrottle.bastions(of: tunnel) == ["jump.example:22", "db.example:2222"])
-        #expect(StartThrottle.defaultLimit(cpus: 2) == 16)
-        #expect(StartThrottle.defaultLimit(cpus: 0) == 8)
     }
 
-    /// The budget in all is `--max-starting-total` (default 8 per CPU); none is refused.
+    /// The budget in all is `--max-starting-total` (default 64 per CPU); none is refused.
     @Test func theBudgetInAllIsAnOptionAndZeroIsRefused() async throws {
-        #expect(StartThrottle.defaultLimit(cpus: 2) == 16 && StartThrottle.defaultLimit(cpus: 0) == 8)
+        #expect(StartThrottle.defaultLimit(cpus: 2) == 128 && StartThrottle.defaultLimit(cpus: 0) == 64)
         let refused = try await CommandRunner.warren(["run", "--max-starting-total", "0", "--config", "/nonexistent/warren.toml"])
         #expect(refused.status == 64, "\(refused)")
         #expect(refused.stderr.contains("--max-starting-total must be at least 1"), "\(refused)")
