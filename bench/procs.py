@@ -273,15 +273,28 @@ class Procs:
 
 
 def kill_tree(root, sig=signal.SIGKILL):
-    """SIGKILL a process and its descendants, leaves first."""
-    for pid in reversed(descendants(root)):
-        try:
-            os.kill(pid, signal.SIGCONT)
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+    """SIGKILL a process and its descendants, leaves first. The root is
+    stopped first so that it forks nothing meanwhile: a listening sshd would
+    otherwise accept a client reconnecting in that moment (warren does within
+    milliseconds of a refusal) and fork a session that outlives the kill,
+    reparented away from the tree."""
+    try:
+        os.kill(root, signal.SIGSTOP)
+    except ProcessLookupError:
+        pass
+    for _ in range(3):
+        tree = descendants(root)
+        if not tree:
+            break
+        for pid in reversed(tree):
+            try:
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
     try:
         os.kill(root, sig)
+        os.kill(root, signal.SIGCONT)
     except ProcessLookupError:
         pass
 
