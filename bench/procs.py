@@ -68,21 +68,26 @@ def cmdline(pid):
         return []
 
 
-def children(pid):
-    """Direct children, from every thread's children list (a multi-threaded
-    parent's children hang off the thread that forked them)."""
-    out = []
+def thread_files(pid, name):
+    """(tid, text) of /proc/PID/task/TID/NAME for every thread of `pid` that
+    could be read (threads come and go while this reads)."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return out
+        return
     for tid in tasks:
         try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out.extend(int(x) for x in f.read().split())
+            with open(f"/proc/{pid}/task/{tid}/{name}") as f:
+                text = f.read()
         except OSError:
-            pass
-    return out
+            continue
+        yield tid, text
+
+
+def children(pid):
+    """Direct children, from every thread's children list (a multi-threaded
+    parent's children hang off the thread that forked them)."""
+    return [int(x) for _, text in thread_files(pid, "children") for x in text.split()]
 
 
 def descendants(pid):

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fixtures import Bastion, log
 from net import Held, ReadyPoller, echo_once, free_ports, wait_echo
-from procs import CLK_TCK, alive, cpu_ticks, memory_kb, wait_until
+from procs import CLK_TCK, alive, cpu_ticks, memory_kb, thread_files, wait_until
 from tools import Autossh, Warren, is_master
 
 
@@ -103,11 +103,9 @@ def log_offsets(bastions):
 def context_switches(pid):
     """{tid: voluntary + involuntary context switches} of every thread of
     `pid`: each wake-up of a sleeping thread is one."""
-    out = {}
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
+    return {(pid, tid): sum(int(line.split()[1]) for line in text.splitlines()
+                            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
+            for tid, text in thread_files(pid, "status")}
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/status") as f:

@@ -105,6 +105,15 @@ import WarrenTestSupport
         """
 
     /// A lab whose sshd shows `banner` before login.
+    /// Tunnel `db` to the lab's bastion with a key the bastion does not know.
+    static func strangerConfig(_ lab: Lab) throws -> String {
+        let local = try lab.forward()
+        let stranger = lab.directory.appending("stranger")
+        try SSHKeygen.generate(at: stranger)
+        return SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
+            .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
+    }
+
     func bannerLab(_ banner: String) throws -> Lab {
         let lab = try Lab(sshd: nil)
         do {
@@ -124,12 +133,8 @@ import WarrenTestSupport
     @Test func aBannerImitatingSshNeitherMakesATunnelUpNorNamesItsFailure() throws {
         let lab = try bannerLab(Self.imitation)
         defer { lab.stop() }
-        let local = try lab.forward()
         // A key the bastion does not know: the login fails after the banner.
-        let stranger = lab.directory.appending("stranger")
-        try SSHKeygen.generate(at: stranger)
-        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
-            .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
+        let config = try ServerTextTests.strangerConfig(lab)
         let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         let failed = warren.waitFor("db") { $0.state == .failed }
@@ -171,11 +176,7 @@ import WarrenTestSupport
     @Test func doctorShowsTheBannerAsDataAndJudgesOnlySshsLog() async throws {
         let lab = try ServerTextTests().bannerLab(ServerTextTests.imitation)
         defer { lab.stop() }
-        let local = try lab.forward()
-        let stranger = lab.directory.appending("stranger")
-        try SSHKeygen.generate(at: stranger)
-        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
-            .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
+        let config = try ServerTextTests.strangerConfig(lab)
         let path = try lab.directory.write(config, to: "warren.toml")
         let doctor = try await CommandRunner.warren(["doctor", "db", "--config", path, "--state-dir", lab.stateDir, "--json"])
         #expect(doctor.status == 1)

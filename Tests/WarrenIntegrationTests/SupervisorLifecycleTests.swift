@@ -5,17 +5,23 @@ import WarrenTestSupport
 
 /// Process hygiene, signals, reload and scale.
 @Suite(.serialized) struct SupervisorLifecycleTests {
+    /// `warren run` with two tunnels through the lab's sshd, both up; their local ports.
+    func startTwo(_ first: String, _ second: String, in lab: Lab) throws -> (WarrenSupervisor, ports: [Int]) {
+        let a = try lab.forward(), b = try lab.forward()
+        let warren = try lab.startSupervisor(
+            config: lab.config(
+                SupervisorConfig.tunnel(first, sshd: lab.sshd, local: [a.spec]),
+                SupervisorConfig.tunnel(second, sshd: lab.sshd, local: [b.spec])))
+        try require(warren.waitForState(first, .up) && warren.waitForState(second, .up), "\(first) and \(second) up", warren)
+        return (warren, [a.port, b.port])
+    }
+
     @Test(arguments: [SIGTERM, SIGINT])
     func stopSignalStopsEveryChildAndWritesTheFinalStatus(_ signal: Int32) throws {
         let lab = try Lab()
         defer { lab.stop() }
-        let a = try lab.forward(), b = try lab.forward()
-        let warren = try lab.startSupervisor(
-            config: lab.config(
-                SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [a.spec]),
-                SupervisorConfig.tunnel("b", sshd: lab.sshd, local: [b.spec])))
+        let (warren, ports) = try startTwo("a", "b", in: lab)
         defer { warren.stop() }
-        try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "both up", warren)
         let children = [warren.sshPID("a"), warren.sshPID("b")].compactMap { $0 }
         #expect(children.count == 2)
         warren.process.signal(signal)
@@ -25,7 +31,7 @@ import WarrenTestSupport
         let final = try #require(warren.status())
         #expect(final.running == false)
         #expect(final.tunnels.allSatisfy { $0.state == .stopped && $0.pid == nil })
-        #expect(!FreePort.isListening(a.port) && !FreePort.isListening(b.port))
+        #expect(ports.allSatisfy { !FreePort.isListening($0) })
     }
 
     @Test func sigkilledSupervisorTakesItsChildrenAlongAndANewOneStartsCleanly() throws {
@@ -182,19 +188,15 @@ import WarrenTestSupport
     }
 
     @Test func childrenAreNotKilledByTheOrphanMechanismInANormalRun() throws {
-        // PDEATHSIG fires when the *thread* that spawned the child exits; swift-
-        // subprocess spawns from one long-lived thread. Churn the supervisor's
-        // thread pool (probes and status writes every second, restarts of another
-        // tunnel) for more than 10 s, and check the first child is the same process.
+        // PDEATHSIG fires when the *thread* that spawned the child exits; warren
+        // spawns every child from its one long-lived reactor thread. Churn the
+        // supervisor's thread pool (probes and status writes every second,
+        // restarts of another tunnel) for more than 10 s, and check the first
+        // child is the same process.
         let lab = try Lab()
         defer { lab.stop() }
-        let a = try lab.forward(), b = try lab.forward()
-        let warren = try lab.startSupervisor(
-            config: lab.config(
-                SupervisorConfig.tunnel("steady", sshd: lab.sshd, local: [a.spec]),
-                SupervisorConfig.tunnel("churn", sshd: lab.sshd, local: [b.spec])))
+        let (warren, _) = try startTwo("steady", "churn", in: lab)
         defer { warren.stop() }
-        try require(warren.waitForState("steady", .up) && warren.waitForState("churn", .up), "up", warren)
         let steady = try #require(warren.sshPID("steady"))
         let start = ContinuousClock.now
         while ContinuousClock.now - start < .seconds(12) {
