@@ -92,7 +92,7 @@ func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async
         bastion: String = "127.0.0.1", prepare: @escaping @Sendable () async throws -> Void = {}
     ) -> TunnelRunner {
         TunnelRunner(tunnel: Self.tunnel(name, bastion: bastion), environment: RunnerEnvironment(
-            launch: launch, tunnelDirectory: "/nonexistent-\(name)", throttle: throttle, logger: Logger(label: "test"),
+            runs: .process(launch), tunnelDirectory: "/nonexistent-\(name)", throttle: throttle, logger: Logger(label: "test"),
             prepare: prepare, publish: { _, status in statuses.add(status) }))
     }
 

@@ -63,7 +63,7 @@ public struct BastionProbe: Sendable {
         let outcome: ChildOutcome
         do {
             outcome = try await SSHChild.run(
-                launch(target: target).loggingApart(ssh: tools.ssh), control: control,
+                launch(target: target).loggingApart(), control: control,
                 onOutput: { output in
                     guard case .log(let line) = output else { return }
                     if reader.withLock({ $0.read(line) }) { stop() }

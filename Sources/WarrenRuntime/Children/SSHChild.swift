@@ -56,27 +56,18 @@ public struct SSHLaunch: Sendable, Equatable {
     /// The same command with ssh's log (and its hops') sent to a pipe in a new
     /// private directory, so that a one-shot ssh (doctor, check) reads ssh's
     /// own words apart from the server's, as the supervisor does.
-    public func loggingApart(ssh: String) throws -> SSHLaunch {
+    public func loggingApart() throws -> SSHLaunch {
         var template = Array("/tmp/warren-ssh-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw LogPipeError(path: "/tmp/warren-ssh-XXXXXX", errno: errno)
         }
         let path = String(cString: made) + "/ssh.log"
         var launch = self
-        guard executable == ssh else {
-            rmdir(String(cString: made))
-            return self
-        }
         launch.arguments = ["-E", path] + arguments
         launch.logPath = path
         launch.logDirectoryIsPrivate = true
         launch.environment[Self.logVariable] = path
         return launch
-    }
-
-    /// `ssh ARGUMENTS`, dying with warren like a tunnel's (`warren doctor` runs its checks this way).
-    public static func make(ssh: String, arguments: [String]) -> SSHLaunch {
-        SSHLaunch(executable: ssh, arguments: arguments)
     }
 }
 

@@ -10,9 +10,10 @@ extension DoctorSession {
 
     /// ssh's log goes to a private pipe, apart from what the server sends.
     func launch(_ arguments: [String]) -> SSHLaunch {
-        var launch = SSHLaunch.make(ssh: tools.ssh, arguments: arguments)
-        launch.environment = SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
-        return (try? launch.loggingApart(ssh: tools.ssh)) ?? launch
+        let launch = SSHLaunch(
+            executable: tools.ssh, arguments: arguments,
+            environment: SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel)))
+        return (try? launch.loggingApart()) ?? launch
     }
 
     /// A step's failure from how an ssh run ended.

@@ -20,20 +20,14 @@ extension Supervisor {
         let share = ConnectionShare(tunnel)
         let hub = masters[share]?.hub ?? startMaster(share, in: &group)
         masters[share]?.members.insert(tunnel.name)
-        let memberConfig = files.sshConfigPath(for: tunnel)
-        func mux(_ command: String) -> SSHLaunch {
-            SSHLaunch.make(
-                ssh: launchTools.ssh, arguments: ["-F", memberConfig, "-O", command, tunnel.alias])
-        }
         let runner = TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(
-                launch: mux("forward"), tunnelDirectory: files.directory(for: tunnel), throttle: memberThrottle, logger: logger,
+                runs: .shared(hub), tunnelDirectory: files.directory(for: tunnel), throttle: memberThrottle, logger: logger,
                 prepare: { [files, sshBinary = config.sshBinary, path = hub.controlPath] in
                     _ = try await files.write(tunnel, sshBinary: sshBinary, control: .member(path: path))
                 },
-                publish: { [sink] runner, status in sink.yield(.status(runner, status)) },
-                shared: SharedRun(master: hub, forwards: tunnel.forwards)))
+                publish: { [sink] runner, status in sink.yield(.status(runner, status)) }))
         runners[tunnel.name] = runner
         group.addTask { await runner.run() }
     }

@@ -211,7 +211,7 @@ public actor Supervisor {
         return TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(
-                launch: launch, tunnelDirectory: directory, throttle: throttle, logger: logger, prepare: prepare, publish: publish))
+                runs: .process(launch), tunnelDirectory: directory, throttle: throttle, logger: logger, prepare: prepare, publish: publish))
     }
 
     private func update(_ tunnelStatus: TunnelStatus, from runner: TunnelRunner) async {

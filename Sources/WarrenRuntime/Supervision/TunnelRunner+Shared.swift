@@ -2,27 +2,14 @@ import Foundation
 import Synchronization
 import WarrenCore
 
-/// How a member of a shared connection carries out its runs.
-public struct SharedRun: Sendable {
-    public var master: SharedMaster
-    /// The member's forwards, added to the master and removed from it over
-    /// its control socket (what `ssh -O forward` and `-O cancel` would send).
-    public var forwards: [Forward]
-
-    public init(master: SharedMaster, forwards: [Forward]) {
-        self.master = master
-        self.forwards = forwards
-    }
-}
-
 extension TunnelRunner {
     /// One run of a member: wait for the master, add the forwards to it, and
     /// last until the master goes down (or a stop, which cancels the forwards:
     /// `-O cancel` closes only the listeners, so open connections stay).
     /// Always ends with exactly one `.exited` for `run`, as a process run does.
-    func runOnMaster(_ run: Int, control: ChildControl, shared: SharedRun) async {
-        guard let pid = await waitForMaster(shared.master, control: control) else {
-            input.yield(.exited(run: run, .diagnosed(Self.masterDown(shared.master.snapshot, waiting: true))))
+    func runOnMaster(_ run: Int, control: ChildControl, master: SharedMaster) async {
+        guard let pid = await waitForMaster(master, control: control) else {
+            input.yield(.exited(run: run, .diagnosed(Self.masterDown(master.snapshot, waiting: true))))
             return
         }
         // The member's files (what `ssh -F` by hand would use) once its master
@@ -34,17 +21,17 @@ extension TunnelRunner {
             return
         }
         input.yield(.spawned(run: run, pid: pid))
-        let added = await Self.mux(shared, cancel: false)
+        let added = await mux(on: master, cancel: false)
         guard added.ok else {
             input.yield(.exited(run: run, .diagnosed(forwardFailure(added.lines))))
             return
         }
         input.yield(.forwardsAdded(run: run))
-        let seen = shared.master.snapshot
-        await firstOf({ await shared.master.changed(since: seen) }, { await control.stopRequested() })
-        let now = shared.master.snapshot
+        let seen = master.snapshot
+        await firstOf({ await master.changed(since: seen) }, { await control.stopRequested() })
+        let now = master.snapshot
         if control.isStopRequested, now.pid == pid {
-            _ = await Self.mux(shared, cancel: true)
+            _ = await mux(on: master, cancel: true)
             input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .connectionLost, message: "the forwards were removed from the shared connection"))))
         } else {
             input.yield(.exited(run: run, .diagnosed(Self.masterDown(now, waiting: false))))
@@ -80,10 +67,11 @@ extension TunnelRunner {
         return ExitDiagnosis(kind: .unknown, message: said)
     }
 
-    /// Adds (or removes) the member's forwards over the master's control socket.
-    static func mux(_ shared: SharedRun, cancel: Bool) async -> (ok: Bool, lines: [String]) {
-        let failures = await NetworkCheck.offPool {
-            MuxClient.request(shared.forwards, at: shared.master.controlPath, cancel: cancel, timeout: 15)
+    /// Adds (or removes) the tunnel's forwards over the master's control socket
+    /// (what `ssh -O forward` and `-O cancel` would send).
+    private func mux(on master: SharedMaster, cancel: Bool) async -> (ok: Bool, lines: [String]) {
+        let failures = await NetworkCheck.offPool { [forwards = tunnel.forwards, path = master.controlPath] in
+            MuxClient.request(forwards, at: path, cancel: cancel, timeout: 15)
         }
         return (failures.isEmpty, failures)
     }

@@ -5,8 +5,15 @@ import WarrenCore
 
 /// What the supervisor gives a runner.
 public struct RunnerEnvironment: Sendable {
-    /// How to start ssh; its `logPath` is the tunnel's log pipe.
-    public var launch: SSHLaunch
+    /// What one run of the tunnel is.
+    public enum Runs: Sendable {
+        /// An ssh process of its own; the launch's `logPath` is the tunnel's log pipe.
+        case process(SSHLaunch)
+        /// Forwards on a shared connection's master.
+        case shared(SharedMaster)
+    }
+
+    public var runs: Runs
     public var tunnelDirectory: String
     public var throttle: StartThrottle
     public var logger: Logger
@@ -15,22 +22,18 @@ public struct RunnerEnvironment: Sendable {
     public var prepare: @Sendable () async throws -> Void
     /// Receives every new status of the tunnel, in order.
     public var publish: @Sendable (TunnelRunner, TunnelStatus) -> Void
-    /// Set for a member of a shared connection: its runs are forwards on the master.
-    public var shared: SharedRun?
 
     public init(
-        launch: SSHLaunch, tunnelDirectory: String, throttle: StartThrottle, logger: Logger,
+        runs: Runs, tunnelDirectory: String, throttle: StartThrottle, logger: Logger,
         prepare: @escaping @Sendable () async throws -> Void,
-        publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void,
-        shared: SharedRun? = nil
+        publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
     ) {
-        self.launch = launch
+        self.runs = runs
         self.tunnelDirectory = tunnelDirectory
         self.throttle = throttle
         self.logger = logger
         self.prepare = prepare
         self.publish = publish
-        self.shared = shared
     }
 }
 
@@ -129,10 +132,9 @@ public final class TunnelRunner: Sendable {
         case .spawn(let run):
             let control = ChildControl()
             child = CurrentChild(run: run, control: control)
-            if let shared = env.shared {
-                group.addTask { await self.runOnMaster(run, control: control, shared: shared) }
-            } else {
-                group.addTask { await self.runChild(run, control: control) }
+            switch env.runs {
+            case .process(let launch): group.addTask { await self.runChild(run, launch, control: control) }
+            case .shared(let master): group.addTask { await self.runOnMaster(run, control: control, master: master) }
             }
         case .terminate(let run):
             if child.run == run { child.control?.terminate() }
@@ -164,7 +166,7 @@ public final class TunnelRunner: Sendable {
 
     /// One ssh run: prepare the files, spawn, read its log, report its end.
     /// Always ends with exactly one `.exited` for `run`.
-    private func runChild(_ run: Int, control: ChildControl) async {
+    private func runChild(_ run: Int, _ launch: SSHLaunch, control: ChildControl) async {
         do {
             try await env.prepare()
         } catch {
@@ -177,7 +179,7 @@ public final class TunnelRunner: Sendable {
         let outcome: ChildOutcome
         do {
             outcome = try await SSHChild.run(
-                env.launch, control: control,
+                launch, control: control,
                 onSpawn: { [input] pid in
                     // A hint for cleaning up after a crash, not a record: no fsync on the spawn path.
                     _ = try? AtomicFile.write("\(pid)\n", to: pidFile, mode: 0o600, durable: false)
@@ -187,7 +189,7 @@ public final class TunnelRunner: Sendable {
                     if let line = reader.read(output) { input.yield(.log(run: run, line)) }
                 })
         } catch {
-            input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .unknown, message: "cannot run \(env.launch.executable): \(error)"))))
+            input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .unknown, message: "cannot run \(launch.executable): \(error)"))))
             return
         }
         unlink(pidFile)
