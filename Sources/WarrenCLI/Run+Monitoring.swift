@@ -76,8 +76,8 @@ final class Monitor: Sendable {
 
     var hooks: SupervisorHooks {
         SupervisorHooks(
-            statusesChanged: { [self] statuses in
-                metrics?.observe(statuses)
+            statusesChanged: { [self] statuses, changed in
+                metrics?.observe(statuses, changed: changed)
                 guard notifier.isEnabled else { return }
                 let line = SystemdNotifier.statusLine(statuses)
                 let changed = lastStatusLine.withLock { last in

@@ -40,31 +40,35 @@ public struct TunnelMetrics: Sendable {
     /// no longer there (removed on reload) are dropped.
     public mutating func observe(_ statuses: [String: TunnelStatus], wallClock: Double, monotonic: Double) {
         for name in tunnels.keys where statuses[name] == nil { tunnels[name] = nil }
-        for (name, status) in statuses {
-            guard var tunnel = tunnels[name] else {
-                tunnels[name] = Tunnel(
-                    state: status.state, changedAt: wallClock, connectingSince: status.state == .connecting ? monotonic : nil,
-                    connections: status.connections ?? [], hostKeyChecked: status.hostKeyChecked ?? true)
-                continue
-            }
-            tunnel.connections = status.connections ?? tunnel.connections
-            tunnel.hostKeyChecked = status.hostKeyChecked ?? true
-            let previous = tunnel.state
-            if previous != status.state {
-                tunnel.state = status.state
-                tunnel.changedAt = wallClock
-                if status.state == .connecting { tunnel.connectingSince = monotonic }
-                if status.state == .up, previous == .connecting, let since = tunnel.connectingSince {
-                    tunnel.recordConnect(seconds: max(0, monotonic - since))
-                }
-                if status.state != .connecting { tunnel.connectingSince = nil }
-                // A run ended: restarted at once (starting) or after a wait.
-                if previous.hasChild, status.state == .starting || status.state == .backoff || status.state == .failed {
-                    tunnel.restarts[status.lastError?.kind ?? .unknown, default: 0] += 1
-                }
-            }
-            tunnels[name] = tunnel
+        for status in statuses.values { observe(status, wallClock: wallClock, monotonic: monotonic) }
+    }
+
+    /// Takes in one tunnel's new status (the others are unchanged).
+    public mutating func observe(_ status: TunnelStatus, wallClock: Double, monotonic: Double) {
+        let name = status.name
+        guard var tunnel = tunnels[name] else {
+            tunnels[name] = Tunnel(
+                state: status.state, changedAt: wallClock, connectingSince: status.state == .connecting ? monotonic : nil,
+                connections: status.connections ?? [], hostKeyChecked: status.hostKeyChecked ?? true)
+            return
         }
+        tunnel.connections = status.connections ?? tunnel.connections
+        tunnel.hostKeyChecked = status.hostKeyChecked ?? true
+        let previous = tunnel.state
+        if previous != status.state {
+            tunnel.state = status.state
+            tunnel.changedAt = wallClock
+            if status.state == .connecting { tunnel.connectingSince = monotonic }
+            if status.state == .up, previous == .connecting, let since = tunnel.connectingSince {
+                tunnel.recordConnect(seconds: max(0, monotonic - since))
+            }
+            if status.state != .connecting { tunnel.connectingSince = nil }
+            // A run ended: restarted at once (starting) or after a wait.
+            if previous.hasChild, status.state == .starting || status.state == .backoff || status.state == .failed {
+                tunnel.restarts[status.lastError?.kind ?? .unknown, default: 0] += 1
+            }
+        }
+        tunnels[name] = tunnel
     }
 
     /// Expiry (Unix time) of each tunnel's user certificate, read by the runtime

@@ -16,11 +16,19 @@ public final class Metrics: Sendable {
         self.filePath = filePath
     }
 
-    /// Takes in every tunnel's status after a change.
-    public func observe(_ statuses: [String: TunnelStatus]) {
+    /// Takes in a change: one tunnel's new status (`changed`), or the whole
+    /// table when it was set anew. At a thousand tunnels, going over all of
+    /// them for each connection a probe opened was the wrong cost.
+    public func observe(_ statuses: [String: TunnelStatus], changed: TunnelStatus? = nil) {
         let wall = Date().timeIntervalSince1970
         let monotonic = Self.monotonicSeconds()
-        tracker.withLock { $0.observe(statuses, wallClock: wall, monotonic: monotonic) }
+        tracker.withLock { tracker in
+            if let changed {
+                tracker.observe(changed, wallClock: wall, monotonic: monotonic)
+            } else {
+                tracker.observe(statuses, wallClock: wall, monotonic: monotonic)
+            }
+        }
         scheduleWrite()
     }
 

@@ -220,7 +220,7 @@ public actor Supervisor {
         var previous = statuses[tunnelStatus.name]
         previous?.connections = tunnelStatus.connections
         statuses[tunnelStatus.name] = tunnelStatus
-        options.hooks.statusesChanged(statuses)
+        options.hooks.statusesChanged(statuses, tunnelStatus)
         await status.update(tunnelStatus, soon: previous != tunnelStatus)
         if readiness.settle(tunnelStatus) { announceReady(timedOut: false) }
     }
@@ -237,7 +237,7 @@ public actor Supervisor {
     }
 
     private func writeStatus(running: Bool = true) async {
-        options.hooks.statusesChanged(statuses)
+        options.hooks.statusesChanged(statuses, nil)
         await status.replace(statuses, running: running)
         await status.flush()
     }

@@ -17,12 +17,13 @@ public enum SupervisorPhase: Sendable, Equatable {
 /// Observers of a supervisor, for metrics and service managers. Both are
 /// called on the supervisor's actor, in order, and must return quickly.
 public struct SupervisorHooks: Sendable {
-    /// Every tunnel's status, each time one changes.
-    public var statusesChanged: @Sendable ([String: TunnelStatus]) -> Void
+    /// Every tunnel's status, each time one changes: that one as `changed`,
+    /// or nil when the whole table was set (at start, after a reload, at the end).
+    public var statusesChanged: @Sendable (_ statuses: [String: TunnelStatus], _ changed: TunnelStatus?) -> Void
     public var phaseChanged: @Sendable (SupervisorPhase) -> Void
 
     public init(
-        statusesChanged: @escaping @Sendable ([String: TunnelStatus]) -> Void = { _ in },
+        statusesChanged: @escaping @Sendable ([String: TunnelStatus], TunnelStatus?) -> Void = { _, _ in },
         phaseChanged: @escaping @Sendable (SupervisorPhase) -> Void = { _ in }
     ) {
         self.statusesChanged = statusesChanged
