@@ -612,7 +612,6 @@ def main():
         load_before = loadavg()
         log(f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
         started = time.monotonic()
-        bench.sections = sections
         for section in RUN_ORDER:
             if section in sections:
                 began = time.monotonic()

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from procs import alive
+from procs import alive, wait_until
 
 # kind -> what the soak does; REPLACES_SSH: kinds after which status must name a new ssh
 KINDS = {
@@ -82,8 +82,7 @@ class Injector:
         tree = self.soak.bastion.freeze(fault.session)
         pid = fault.old_pids[fault.tunnels[0]]
         deadline = fault.started + fault.hold
-        while time.monotonic() < deadline and alive(pid):
-            time.sleep(0.005)
+        wait_until(lambda: not alive(pid), max(0.0, deadline - time.monotonic()), 0.005)
         if not alive(pid):
             fault.detected[fault.tunnels[0]] = round(time.monotonic() - fault.started, 3)
             fault.finish()

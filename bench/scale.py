@@ -106,14 +106,6 @@ def context_switches(pid):
     return {(pid, tid): sum(int(line.split()[1]) for line in text.splitlines()
                             if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
             for tid, text in thread_files(pid, "status")}
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                out[(pid, tid)] = sum(int(line.split()[1]) for line in f
-                                      if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
-        except OSError:
-            pass
-    return out
 
 
 def wakeups(pids):
@@ -337,7 +329,8 @@ def section_scale(bench):
         # Since Linux 4.6 connect() takes ports of the range's first port's
         # parity first (bind(0) the others): with the usual even start, the
         # odd ones are left alone while the even ones last.
-        avoid |= {p for p in range(overlap[0], overlap[1] + 1) if p % 2 == ephemeral_parity()}
+        parity = ephemeral_parity()
+        avoid |= {p for p in range(overlap[0], overlap[1] + 1) if p % 2 == parity}
         log(f"scale: ports {overlap[0]}-{overlap[1]} are in the kernel's ephemeral range (ip_local_port_range): "
             "using only those connect() does not take first")
     ports = free_ports(n + m + 1, start=low, end=high, avoid=avoid)

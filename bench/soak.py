@@ -269,14 +269,9 @@ class Soak:
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) in exclude:
                 continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            if cmd.startswith(b"/usr/bin/ssh") or cmd.startswith(b"ssh\0"):
-                if self.workspace.encode() in cmd and alive(int(entry)):
-                    out.append(int(entry))
+            argv = procs.cmdline(entry)
+            if argv and argv[0] in ("/usr/bin/ssh", "ssh") and any(self.workspace in a for a in argv) and alive(int(entry)):
+                out.append(int(entry))
         return out
 
     def commit(self):

@@ -9,7 +9,7 @@ import time
 import procs
 from fixtures import ROOT, Bastion
 from procs import wait_until
-from tools import read_status
+from tools import _clean_env, read_status
 
 
 class SoakBastion(Bastion):
@@ -46,7 +46,7 @@ class WarrenProcess:
         self.cached, self.read_at = {}, 0.0
 
     def start(self):
-        env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "SSH_ASKPASS", "DISPLAY")}
+        env = _clean_env()
         env.setdefault("WARREN_TEMPLATES", os.path.join(ROOT, "Templates"))  # --warren may be a copy elsewhere
         self.process = self.soak.procs.spawn(
             [self.soak.warren_bin, "run", "--config", self.soak.config, "--state-dir", self.state_dir],

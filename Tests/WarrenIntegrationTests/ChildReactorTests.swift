@@ -40,12 +40,11 @@ import Glibc
         let control = ChildControl()
         // The child itself is looked at, from here, once it has exec'd sleep.
         async let outcome = SSHChild.run(SSHLaunch(executable: "/bin/sleep", arguments: ["30"]), control: control, onOutput: { _ in })
-        let deadline = ContinuousClock.now + .seconds(30)
         func child() -> Int32? {
             guard let pid = control.pid, (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "sleep\n" else { return nil }
             return pid
         }
-        while child() == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        _ = await eventually(timeout: .seconds(30)) { child() != nil }
         let pid = try #require(child())
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").sorted()
         let targets = descriptors.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?" }
@@ -101,8 +100,7 @@ import Glibc
         let control = ChildControl()
         let launch = SSHLaunch(executable: "/bin/sh", arguments: ["-c", "echo ready >&2; exec sleep 30"])
         async let running = SSHChild.run(launch, control: control, onOutput: { _ in })
-        let deadline = ContinuousClock.now + .seconds(30)
-        while control.pid == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        _ = await eventually(timeout: .seconds(30)) { control.pid != nil }
         control.terminate()
         let outcome = try await running
         #expect(outcome.signal == SIGTERM)

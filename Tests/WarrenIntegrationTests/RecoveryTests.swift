@@ -104,7 +104,6 @@ import WarrenTestSupport
 
         """
 
-    /// A lab whose sshd shows `banner` before login.
     /// Tunnel `db` to the lab's bastion with a key the bastion does not know.
     static func strangerConfig(_ lab: Lab) throws -> String {
         let local = try lab.forward()
@@ -114,6 +113,7 @@ import WarrenTestSupport
             .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(stranger)\"")
     }
 
+    /// A lab whose sshd shows `banner` before login.
     func bannerLab(_ banner: String) throws -> Lab {
         let lab = try Lab(sshd: nil)
         do {
