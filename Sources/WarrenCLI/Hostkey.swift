@@ -51,7 +51,7 @@ extension Warren {
                 let scan = await HostKeyScanner.scan(host: endpoint.host, port: endpoint.port, timeout: tunnel.connectTimeout, sshBinary: config.sshBinary)
                 guard let preferred = HostKeyCheck.preferred(scan.keys) else {
                     allAnswered = false
-                    print("  no key: \(scan.problem ?? "no answer")")
+                    printText("  no key: \(scan.problem ?? "no answer")\n")
                     if index > 0 {
                         print("  (it is behind the jump hop(s) and may not be reachable from here directly: pin it by the")
                         print("  fingerprint its admin reads out, host_key = \"SHA256:...\", and check with `warren doctor \(tunnel.name)`)")

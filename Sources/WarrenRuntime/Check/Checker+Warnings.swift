@@ -37,11 +37,10 @@ extension Checker {
     /// Local TCP listeners of the tunnel that another process holds now.
     static func takenLocalPorts(_ tunnel: TunnelConfig) -> [String] {
         var warnings: [String] = []
-        for forward in tunnel.localForwards + tunnel.dynamicForwards {
-            guard case .tcp(let host, let port) = forward.listen else { continue }
-            let taken = NetworkCheck.tryBind(host: host, port: port).contains { if case .inUse = $0.result { return true } else { return false } }
-            guard taken else { continue }
-            let who = NetworkCheck.listener(port: port).map { "pid \($0.pid) (\(TerminalText.escape($0.command)))" } ?? "a process this user cannot see"
+        for forward in tunnel.localForwards + tunnel.dynamicForwards where !LocalPorts.canBind([forward]) {
+            guard case .tcp(_, let port) = forward.listen else { continue }
+            // `listener` escapes the command line it reads.
+            let who = NetworkCheck.listener(port: port).map { "pid \($0.pid) (\($0.command))" } ?? "a process this user cannot see"
             warnings.append("local port \(forward.listen) is taken by \(who): the tunnel cannot listen there when it starts; stop that program (ss -ltnp 'sport = :\(port)') or change local_forward")
         }
         return warnings

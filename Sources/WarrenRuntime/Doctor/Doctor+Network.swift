@@ -40,7 +40,7 @@ extension DoctorSession {
             switch result {
             case .success(let fd):
                 found.connected = fd
-                return .passed(evidence: evidence + ["found.connected to \(address.text) port \(endpoint.port) in \(ms) ms"])
+                return .passed(evidence: evidence + ["connected to \(address.text) port \(endpoint.port) in \(ms) ms"])
             case .failure(let failure):
                 let after = failure == .timedOut ? " (no answer within connect_timeout = \(tunnel.connectTimeout) s)" : ""
                 evidence.append("connect to \(address.text) port \(endpoint.port): \(failure.words)\(after)")
@@ -64,7 +64,7 @@ extension DoctorSession {
             return .passed(evidence: [TerminalText.escape(banner)])
         case .silent:
             return .failed(
-                evidence: ["found.connected, but \(endpoint.host) port \(endpoint.port) sent no SSH banner within \(tunnel.connectTimeout) s (ssh: \"Connection timed out during banner exchange\")"],
+                evidence: ["connected, but \(endpoint.host) port \(endpoint.port) sent no SSH banner within \(tunnel.connectTimeout) s (ssh: \"Connection timed out during banner exchange\")"],
                 fix: "sshd on \(endpoint.host) is hung or overloaded (MaxStartups), or a firewall lets the connect through and drops the rest: check sshd there, and that `port` is its SSH port",
                 kind: .connectTimeout)
         case .closed:
@@ -126,7 +126,7 @@ extension DoctorSession {
                     fix: hint(.hostKeyChanged, at: alias), kind: .hostKeyChanged)
             }
         }
-        // Fingerprint pins: resolved from the found.scans above, not by scanning again.
+        // Fingerprint pins: resolved from the scans above, not by scanning again.
         let cached = found.scans
         let sshBinary = config.sshBinary
         do {

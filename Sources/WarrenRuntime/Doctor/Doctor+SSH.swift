@@ -9,11 +9,18 @@ extension DoctorSession {
     var loginTimeout: Double { Double(tunnel.connectTimeout * (tunnel.jumps.count + 1) + 15) }
 
     /// ssh's log goes to a private pipe, apart from what the server sends.
-    func launch(_ arguments: [String]) -> SSHLaunch {
-        let launch = SSHLaunch(
+    /// Without the pipe nothing is judged: every stderr line would then count
+    /// as ssh's, the server's banner included.
+    func launch(_ arguments: [String]) throws -> SSHLaunch {
+        try SSHLaunch(
             executable: tools.ssh, arguments: arguments,
-            environment: SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel)))
-        return (try? launch.loggingApart()) ?? launch
+            environment: SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel))
+        ).loggingApart()
+    }
+
+    /// A step's failure when ssh's log pipe cannot be made.
+    static func noLogPipe(_ error: any Error) -> StepOutcome {
+        .failed(evidence: ["cannot set up ssh's log pipe: \(error)"], fix: "make /tmp writable by this user", kind: .unknown)
     }
 
     /// A step's failure from how an ssh run ended.
@@ -57,9 +64,9 @@ extension DoctorSession {
                 return .failed(evidence: ["cannot write the generated files: \(error)"], fix: "make \(config.stateDir) writable by this user, or pass --state-dir", kind: .unknown)
             }
         }
-        let check = SSHCheck(
-            launch: launch(["-v", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-N", tunnel.alias]),
-            hops: tunnel.jumps.count, goal: .authenticated, timeout: loginTimeout)
+        let launch: SSHLaunch
+        do { launch = try self.launch(["-v", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-N", tunnel.alias]) } catch { return Self.noLogPipe(error) }
+        let check = SSHCheck(launch: launch, hops: tunnel.jumps.count, goal: .authenticated, timeout: loginTimeout)
         let (result, running) = await check.start()
         let bastion = tunnel.endpoint
         let user = bastion.user ?? ProcessInfo.processInfo.userName
@@ -108,9 +115,9 @@ extension DoctorSession {
                 evidence.append("\(target): a unix socket on the bastion: not checked here; step 10 goes through it")
                 continue
             }
-            let check = SSHCheck(
-                launch: launch(["-vv", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-W", target.description, tunnel.alias]),
-                hops: tunnel.jumps.count, goal: .channelOpen, timeout: loginTimeout + Double(tunnel.connectTimeout))
+            let launch: SSHLaunch
+            do { launch = try self.launch(["-vv", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-W", target.description, tunnel.alias]) } catch { return Self.noLogPipe(error) }
+            let check = SSHCheck(launch: launch, hops: tunnel.jumps.count, goal: .channelOpen, timeout: loginTimeout + Double(tunnel.connectTimeout))
             let (result, running) = await check.start()
             let fix = hint(.targetUnreachable, target: target)
             switch result {
@@ -162,9 +169,9 @@ extension DoctorSession {
             let evidence = ["the tunnel is already up (ssh pid \(pid), `warren run`): probing its forwards"]
             return await probeForwards(evidence: evidence)
         }
-        let check = SSHCheck(
-            launch: launch(["-v", "-F", sshConfigPath, "-N", tunnel.alias]),
-            hops: tunnel.jumps.count, goal: .forwardsReady(remote: !tunnel.remoteForwards.isEmpty), timeout: loginTimeout)
+        let launch: SSHLaunch
+        do { launch = try self.launch(["-v", "-F", sshConfigPath, "-N", tunnel.alias]) } catch { return Self.noLogPipe(error) }
+        let check = SSHCheck(launch: launch, hops: tunnel.jumps.count, goal: .forwardsReady(remote: !tunnel.remoteForwards.isEmpty), timeout: loginTimeout)
         let (result, running) = await check.start()
         switch result {
         case .reached(let seconds):

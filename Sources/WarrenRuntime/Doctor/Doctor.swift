@@ -88,7 +88,6 @@ final class DoctorSession {
         }
     }
 
-    static func describe(_ endpoint: SSHEndpoint) -> String { Doctor.describe(endpoint) }
 }
 
 /// What doctor's steps learn and pass on to the steps after them.

@@ -25,6 +25,15 @@ public enum ConfigFile {
             .stateDirOnly(text: text)
     }
 
+    /// A regular file this user can read. Anything else named where a file is
+    /// wanted (a key, an included config) is refused: a FIFO would hang the
+    /// reader (ssh, or `warren run` with it) and a device such as /dev/zero
+    /// never ends.
+    static func isRegularReadableFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG && access(path, R_OK) == 0
+    }
+
     private static func read(_ path: String) throws(ConfigError) -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
@@ -41,12 +50,7 @@ public enum ConfigFile {
         var context = ConfigContext(
             configDirectory: directory, homeDirectory: Locations.homeDirectory(),
             stateDirOverride: stateDirOverride, defaultStateDir: Locations.defaultStateDir(),
-            isReadableFile: { path in
-                // A regular file only: a FIFO would hang ssh (and `warren run` with
-                // it) and a device such as /dev/zero is no key.
-                var info = stat()
-                return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG && access(path, R_OK) == 0
-            },
+            isReadableFile: isRegularReadableFile,
             requireIdentityFiles: requireIdentityFiles)
         context.expandInclude = { pattern in IncludeGlob.files(matching: pattern) }
         context.fileMode = { path in

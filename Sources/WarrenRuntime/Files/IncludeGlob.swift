@@ -27,7 +27,11 @@ enum IncludeGlob {
             return IncludedFile(path: path, text: nil, problem: "does not exist")
         }
         if isDirectory.boolValue { return nil }  // `tunnels.d/*` may match a subdirectory: not a tunnel file
-        guard let data = FileManager.default.contents(atPath: path) else {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            return IncludedFile(path: path, text: nil, problem: "is not a regular file")
+        }
+        guard ConfigFile.isRegularReadableFile(path), let data = FileManager.default.contents(atPath: path) else {
             return IncludedFile(path: path, text: nil, problem: "cannot be read (permissions?)")
         }
         guard let text = String(data: data, encoding: .utf8) else {

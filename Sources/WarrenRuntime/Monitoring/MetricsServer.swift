@@ -122,12 +122,14 @@ public final class MetricsServer: Sendable {
             // ssh children must not inherit a scraper's connection.
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
             admit(connection, client: Self.clientAddress(peer))
-            DispatchQueue.global().async { [self] in
+            // A thread of its own, not Dispatch's pool: serving a slow client
+            // blocks for up to the request deadline.
+            Thread { [self] in
                 serve(connection)
                 // Out of the table before close, so an eviction never shuts down a reused descriptor.
                 active.withLock { _ = $0.removeValue(forKey: connection) }
                 close(connection)
-            }
+            }.start()
         }
     }
 
