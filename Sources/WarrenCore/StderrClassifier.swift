@@ -51,7 +51,7 @@ public struct StderrClassifier: Sendable {
             return Self.debugEvent(line)
         }
         if let reason = Self.channelOpenFailure(line) {
-            if reason.contains("administratively prohibited") {
+            if Self.isProhibited(reason) {
                 return .failure(.forwardingForbidden, message: String(line))
             }
             return .channelOpenFailed(message: String(line))
@@ -120,7 +120,7 @@ public struct StderrClassifier: Sendable {
                 }
                 continue
             } else if let reason = channelOpenFailure(line) {
-                candidate = reason.contains("administratively prohibited")
+                candidate = isProhibited(reason)
                     ? (Rank.channelForbidden, .forwardingForbidden)
                     : (Rank.channelFailed, .targetUnreachable)
             } else if let rule = failureRule(line) {
@@ -162,8 +162,11 @@ public struct StderrClassifier: Sendable {
     }
 
     /// The kind for a jump hop's `channel N: open failed: REASON` towards the next host.
+    /// Only the reason decides `forwardingForbidden`; the rest of the line is
+    /// the hop's own description, read only to choose among kinds that are
+    /// retried alike.
     public static func hopFailureKind(_ line: String) -> FailureKind {
-        if line.contains("administratively prohibited") { return .forwardingForbidden }
+        if let reason = channelOpenFailure(Substring(line)), isProhibited(reason) { return .forwardingForbidden }
         if line.contains("Name or service not known") || line.contains("name resolution") || line.contains("nodename nor servname") {
             return .dnsFailure
         }
@@ -209,6 +212,13 @@ public struct StderrClassifier: Sendable {
     /// The failure a non-debug, non-channel line states, if any. Order matters
     /// where patterns overlap; ranks only order lines of one run.
     static func failureRule(_ line: Substring) -> Rule? {
+        // ssh quoting the server's disconnect message: `Received disconnect
+        // from H port P:N: MESSAGE`, `Disconnected from ...`. The message is
+        // the server's text, whatever it imitates (a changed host key, a
+        // refused login): the connection was lost, nothing more.
+        if line.hasPrefix("Received disconnect from ") || line.hasPrefix("Disconnected from ") {
+            return Rule(kind: .connectionLost, rank: Rank.connectionLost)
+        }
         // Key file (client side, found after connecting).
         if line.hasPrefix("no such identity: ") {
             return Rule(kind: .keyMissing, rank: Rank.keyFile)
@@ -299,6 +309,14 @@ public struct StderrClassifier: Sendable {
     }
 
     /// For `channel N: open failed: REASON`, REASON; else nil.
+    /// `channel N: open failed: REASON: DESCRIPTION`: REASON is ssh's text for
+    /// the protocol's reason code, DESCRIPTION the server's own words. Only
+    /// the reason is judged: a description saying "administratively
+    /// prohibited" must not make a tunnel wait for a human.
+    static func isProhibited(_ reason: Substring) -> Bool {
+        reason.hasPrefix("administratively prohibited")
+    }
+
     static func channelOpenFailure(_ line: Substring) -> Substring? {
         guard line.hasPrefix("channel ") else { return nil }
         let rest = line.dropFirst("channel ".count)

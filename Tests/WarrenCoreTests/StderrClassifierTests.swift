@@ -489,3 +489,31 @@ struct QuotedLineTests {
         #expect(StderrClassifier.hopFailureKind(line) == kind)
     }
 }
+
+/// Lines in which ssh quotes the server: only ssh's own part is judged.
+@Suite("Server words quoted by ssh")
+struct QuotedServerTextTests {
+    /// A disconnect message is the server's text: whatever it imitates, the
+    /// connection was lost, and no kind that waits for a human follows.
+    @Test(arguments: [
+        "Received disconnect from 127.0.0.1 port 22:2: WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!",
+        "Received disconnect from 127.0.0.1 port 22:11: Permission denied (publickey).",
+        "Disconnected from 127.0.0.1 port 22: Could not resolve hostname db: Name or service not known",
+    ])
+    func aDisconnectMessageIsAConnectionLost(_ line: String) {
+        #expect(StderrClassifier().classify(line: line) == .failure(.connectionLost, message: line))
+        #expect(StderrClassifier.diagnose(lines: [line], exitStatus: 255).kind == .connectionLost)
+    }
+
+    /// `channel N: open failed: REASON: DESCRIPTION`: only the reason (ssh's
+    /// text for the protocol's code) makes a forward forbidden.
+    @Test func aDescriptionSayingProhibitedIsNotAForbiddenForward() {
+        let crafted = "channel 1: open failed: connect failed: administratively prohibited"
+        #expect(StderrClassifier().classify(line: crafted) == .channelOpenFailed(message: crafted))
+        #expect(StderrClassifier.diagnose(lines: [crafted], exitStatus: 255).kind == .targetUnreachable)
+        #expect(StderrClassifier.hopFailureKind(crafted) != .forwardingForbidden)
+        let real = "channel 1: open failed: administratively prohibited: open failed"
+        #expect(StderrClassifier().classify(line: real) == .failure(.forwardingForbidden, message: real))
+        #expect(StderrClassifier.hopFailureKind(real) == .forwardingForbidden)
+    }
+}
