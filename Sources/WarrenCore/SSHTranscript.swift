@@ -63,7 +63,7 @@ public struct SSHTranscript: Sendable {
         guard channelFailure == nil else { return }
         channelFailure = loggedIn
             ? ExitDiagnosis(kind: kind, message: line)
-            : ExitDiagnosis(kind: StderrClassifier.hopFailureKind(line), message: "a jump hop could not reach the next host: \(line)")
+            : StderrClassifier.hopChannelFailure(line)
     }
 
     /// Why the run ended, from everything it logged and its exit status (nil

@@ -114,9 +114,9 @@ public struct StderrClassifier: Sendable {
             if line.hasPrefix("Authenticated to ") { authentications += 1 }
             var candidate: (rank: Int, kind: FailureKind)?
             if jumpHops > 0, authentications <= jumpHops, channelOpenFailure(line) != nil {
-                let kind = hopFailureKind(String(line))
+                let hop = hopChannelFailure(String(line))
                 if best == nil || Rank.specific > best!.rank {
-                    best = (Rank.specific, kind, "a jump hop could not reach the next host: \(line)")
+                    best = (Rank.specific, hop.kind, hop.message)
                 }
                 continue
             } else if let reason = channelOpenFailure(line) {
@@ -162,6 +162,12 @@ public struct StderrClassifier: Sendable {
     }
 
     /// The kind for a jump hop's `channel N: open failed: REASON` towards the next host.
+    /// A `channel N: open failed` before the bastion's login: a jump hop could
+    /// not open the channel towards the next host (not the target's fault).
+    public static func hopChannelFailure(_ line: String) -> ExitDiagnosis {
+        ExitDiagnosis(kind: hopFailureKind(line), message: "a jump hop could not reach the next host: \(line)")
+    }
+
     /// Only the reason decides `forwardingForbidden`; the rest of the line is
     /// the hop's own description, read only to choose among kinds that are
     /// retried alike.

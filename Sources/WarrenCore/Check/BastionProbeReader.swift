@@ -29,8 +29,6 @@ public struct BastionProbeReader: Sendable {
         self.transcript = SSHTranscript(hops: hops)
     }
 
-    /// ProxyJump hops before the bastion.
-    public var hops: Int { transcript.hops }
     /// Non-debug lines, oldest first (the last 60), for the diagnosis.
     public var lines: [String] { transcript.lines }
 

@@ -119,7 +119,6 @@ public enum CheckAssessment {
         return up(tunnel, supervisor: nil, forwards: forwards)
     }
 
-    /// The forwards direct mode asks the bastion about: local forwards to a TCP target.
     /// Up: OK, or WARNING when a hop's host key is not checked (`insecure-no-check`).
     static func up(_ tunnel: TunnelConfig, supervisor: SupervisorView?, forwards: [ForwardCheck]) -> TunnelCheck {
         guard !tunnel.checksHostKeys else { return TunnelCheck(name: tunnel.name, state: .up, supervisor: supervisor, forwards: forwards) }
@@ -128,6 +127,7 @@ public enum CheckAssessment {
             message: "host keys are not checked (host_key_policy = \"insecure-no-check\")", supervisor: supervisor, forwards: forwards)
     }
 
+    /// The forwards direct mode asks the bastion about: local forwards to a TCP target.
     public static func askable(_ tunnel: TunnelConfig) -> [Forward] {
         tunnel.localForwards.filter {
             if case .tcp? = $0.target { return true }

@@ -16,7 +16,8 @@ extension ConfigLoader {
         var file: String
         var line: Int?
         var isMain: Bool
-        var description: String { line.map { "\(file):\($0)" } ?? file }
+        /// Escaped: an included file's name comes from the file system (a name may hold a newline).
+        var description: String { TerminalText.escape(line.map { "\(file):\($0)" } ?? file) }
     }
 
     /// The tunnels of the main file and every included one; a name defined twice

@@ -153,7 +153,7 @@ extension ConfigLoader {
                     let path = "tunnels.\(tunnel.name).\(key)[\(i)]"
                     let origin = origins[tunnel.name]
                     if let clash = seen.first(where: { Self.overlaps($0.endpoint, forward.listen) }) {
-                        let clashFile = clash.file == origin?.file ? "" : " (in \(clash.file ?? ""))"
+                        let clashFile = clash.file == origin?.file ? "" : " (in \(TerminalText.escape(clash.file ?? "")))"
                         log.add(
                             path, "listens on \(forward.listen), which \(clash.path)\(clashFile) also uses; each local listener needs its own port",
                             file: origin?.isMain == false ? origin?.file : nil)

@@ -37,7 +37,7 @@ public struct ConnectionCounter: Sendable {
 
     public init(tunnel: TunnelConfig) {
         // The order of `TunnelStatus.describe`.
-        let forwards = tunnel.localForwards + tunnel.remoteForwards + tunnel.dynamicForwards
+        let forwards = tunnel.forwards
         counts = zip(forwards, TunnelStatus.describe(tunnel)).map { ForwardConnections(forward: $0.1) }
         listeners = forwards.map { forward in
             guard case .tcp(_, let port) = forward.listen else { return (forward.kind == .remote, nil) }
