@@ -18,21 +18,33 @@ public struct LineSplitter: Sendable {
 
     /// The complete lines in `bytes` (with what came before).
     public mutating func append<Bytes: Sequence>(_ bytes: Bytes) -> [String] where Bytes.Element == UInt8 {
+        append(ArraySlice(bytes))
+    }
+
+    /// The same for a slice of a read buffer (every read of a child's output):
+    /// whole runs up to a newline are copied at once, not a byte at a time.
+    public mutating func append(_ bytes: ArraySlice<UInt8>) -> [String] {
         var lines: [String] = []
-        for byte in bytes {
-            if byte == UInt8(ascii: "\n") {
-                if !discarding { lines.append(Self.decode(pending)) }
-                pending.removeAll(keepingCapacity: true)
-                discarding = false
-            } else if !discarding {
-                pending.append(byte)
-                if pending.count > limit {
-                    pending.removeLast(pending.count - limit)
+        var rest = bytes
+        while !rest.isEmpty {
+            let newline = rest.firstIndex(of: UInt8(ascii: "\n"))
+            let run = rest[..<(newline ?? rest.endIndex)]
+            if !discarding {
+                let room = limit - pending.count
+                if run.count > room {
+                    pending.append(contentsOf: run.prefix(room))
                     lines.append(Self.decode(pending) + Self.cutMarker)
                     pending.removeAll(keepingCapacity: true)
                     discarding = true
+                } else {
+                    pending.append(contentsOf: run)
                 }
             }
+            guard let newline else { break }
+            if !discarding { lines.append(Self.decode(pending)) }
+            pending.removeAll(keepingCapacity: true)
+            discarding = false
+            rest = rest[(newline + 1)...]
         }
         return lines
     }

@@ -69,7 +69,7 @@ final class DoctorSession {
         self.config = config
         self.tunnel = tunnel
         self.files = files
-        self.tools = LaunchTools.find(sshBinary: config.sshBinary)
+        self.tools = LaunchTools(ssh: files.sshProgram)
         self.firstHop = tunnel.endpointsInOrder[0]
     }
 

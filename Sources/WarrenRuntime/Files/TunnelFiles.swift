@@ -45,8 +45,11 @@ public struct TunnelFiles: Sendable {
 
     /// Renders without writing.
     public func render(_ tunnel: TunnelConfig, control: ControlRole = .none) -> RenderedTunnel {
-        let existing = existingKnownHosts(for: tunnel)
-        return renderer.render(
+        render(tunnel, existingKnownHosts: existingKnownHosts(for: tunnel), control: control)
+    }
+
+    private func render(_ tunnel: TunnelConfig, existingKnownHosts existing: String?, control: ControlRole) -> RenderedTunnel {
+        renderer.render(
             tunnel, configFile: configFile, directory: directory(for: tunnel), existingKnownHosts: existing,
             sshProgram: sshProgram, control: control)
     }
@@ -64,7 +67,8 @@ public struct TunnelFiles: Sendable {
     public func write(_ tunnel: TunnelConfig, sshBinary: String? = nil, control: ControlRole = .none) async throws -> RenderedTunnel {
         let existing = existingKnownHosts(for: tunnel)
         let tunnel = try await HostKeyResolver.resolve(tunnel, knownHosts: existing, sshBinary: sshBinary)
-        let rendered = render(tunnel, control: control)
+        // The known_hosts read above, not read again: this runs before every ssh.
+        let rendered = render(tunnel, existingKnownHosts: existing, control: control)
         // Below the state directory nothing is followed: each level is opened
         // relative to the one above with O_NOFOLLOW (see SafeDirectory).
         let directory = try SafeDirectory.open(AtomicFile.absolute(stateDir)).subdirectory("tunnels").subdirectory(tunnel.name)

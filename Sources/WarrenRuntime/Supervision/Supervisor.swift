@@ -85,7 +85,7 @@ public actor Supervisor {
         } catch {
             throw .setup("\(error)")
         }
-        self.launchTools = LaunchTools.find(sshBinary: config.sshBinary)
+        self.launchTools = LaunchTools(ssh: files.sshProgram)
         // MaxStartups is per sshd: a budget per bastion, and one in all sized to the CPUs.
         self.throttle = StartThrottle(limit: options.maxStartingTotal, perBastion: options.maxStarting)
         self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard, forwardBind: options.forwardBind)
