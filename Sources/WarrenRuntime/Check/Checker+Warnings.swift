@@ -7,10 +7,13 @@ import WarrenCore
 extension Checker {
     func completed(_ checks: [TunnelCheck], mode: CheckMode) async -> [TunnelCheck] {
         var out = checks
+        // Each certificate read once: `[defaults]` often gives every tunnel the same one.
+        var findings: [String: (String?, String?)] = [:]
         for (index, tunnel) in tunnels.enumerated() where index < out.count {
             out[index] = out[index].withHint(for: tunnel, defaultUser: ProcessInfo.processInfo.userName)
             if let path = tunnel.endpoint.login.certificateFile {
-                let (summary, warning) = await Self.certificateFinding(path, sshBinary: config.sshBinary, now: Date())
+                if findings[path] == nil { findings[path] = await Self.certificateFinding(path, sshBinary: config.sshBinary, now: Date()) }
+                let (summary, warning) = findings[path]!
                 out[index].certificate = summary
                 if let warning { out[index].warnings.append(warning) }
             }

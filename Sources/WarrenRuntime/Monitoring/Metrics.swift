@@ -36,12 +36,15 @@ public final class Metrics: Sendable {
     /// `warren_tunnel_certificate_expiry_timestamp_seconds`.
     public func observeCertificates(of config: WarrenConfig) async {
         var expiry: [String: Double] = [:]
+        // Each file read once: `[defaults]` often gives every tunnel the same certificate.
+        var byPath: [String: Double?] = [:]
         for tunnel in config.tunnels where tunnel.enabled {
-            guard let path = tunnel.endpoint.login.certificateFile,
-                case .success(let reading) = await CertificateReader.read(path, sshBinary: config.sshBinary),
-                let date = reading.expiry
-            else { continue }
-            expiry[tunnel.name] = date.timeIntervalSince1970
+            guard let path = tunnel.endpoint.login.certificateFile else { continue }
+            if byPath[path] == nil {
+                let reading = await CertificateReader.read(path, sshBinary: config.sshBinary)
+                byPath[path] = .some((try? reading.get())?.expiry?.timeIntervalSince1970)
+            }
+            if let seconds = byPath[path] ?? nil { expiry[tunnel.name] = seconds }
         }
         tracker.withLock { $0.certificateExpiry = expiry }
         scheduleWrite()
