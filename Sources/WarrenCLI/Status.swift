@@ -80,6 +80,7 @@ enum StatusTable {
             out += "\nwarning: \(tunnel.name): host keys are not checked (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion\n"
         }
         for tunnel in report.tunnels {
+            if let idle = tunnel.idleClose { out += "\n\(tunnel.name): idle close: \(idle.note)\n" }
             guard let error = tunnel.lastError else { continue }
             let hint = config?.tunnel(named: tunnel.name).map {
                 error.kind.hint(in: HintContext(tunnel: $0, message: error.message, defaultUser: ProcessInfo.processInfo.userName))

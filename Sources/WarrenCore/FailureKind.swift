@@ -31,6 +31,11 @@ public enum FailureKind: String, Sendable, Hashable, Codable, CaseIterable {
     case remoteForwardFailed = "remote_forward_failed"
     /// The bastion stopped answering keepalives: the connection is half-dead.
     case keepaliveTimeout = "keepalive_timeout"
+    /// The bastion's sshd closed the connection before its SSH banner: it is
+    /// refusing this machine's address (PerSourcePenalties since OpenSSH 9.8,
+    /// MaxStartups, a firewall or fail2ban). Not a lost connection: it never
+    /// started, and retrying early does not shorten the block.
+    case addressBlocked = "address_blocked"
     /// An established connection was closed or reset.
     case connectionLost = "connection_lost"
     /// The bastion refuses port forwarding for this key or user.

@@ -124,7 +124,10 @@ public struct StderrClassifier: Sendable {
                     ? (Rank.channelForbidden, .forwardingForbidden)
                     : (Rank.channelFailed, .targetUnreachable)
             } else if let rule = failureRule(line) {
-                candidate = (rule.rank, rule.kind)
+                // Before the banner of a host after every login: only an ssh
+                // nested in this one (a hop's) can say that; it is generic.
+                candidate = rule.kind == .addressBlocked && authentications > jumpHops
+                    ? (Rank.genericLost, .connectionLost) : (rule.rank, rule.kind)
             }
             if let candidate {
                 if best == nil || candidate.rank > best!.rank {
@@ -196,6 +199,10 @@ public struct StderrClassifier: Sendable {
         /// Companion lines of the same failure, slightly less telling.
         static let companion = 89
         static let companionLast = 88
+        /// `kex_exchange_identification: Connection closed by remote host` (or
+        /// reset): above the `Connection reset by H port P` that follows it,
+        /// below every line a jump hop prints about its own failure.
+        static let beforeBanner = 80
         static let keepalive = 70
         static let connectionLost = 60
         static let authFailed = 50
@@ -291,6 +298,14 @@ public struct StderrClassifier: Sendable {
         if line.contains("remote port forwarding failed for listen ") {
             // `Error: ...` with ExitOnForwardFailure, `Warning: ...` without.
             return Rule(kind: .remoteForwardFailed, rank: Rank.specific)
+        }
+        // Closed before the server's banner: the server refuses this address
+        // (penalties, MaxStartups, a firewall). Behind a jump hop the outer
+        // ssh says the same after a hop's own failure, which outranks it.
+        if line == "kex_exchange_identification: Connection closed by remote host"
+            || line == "kex_exchange_identification: read: Connection reset by peer"
+        {
+            return Rule(kind: .addressBlocked, rank: Rank.beforeBanner)
         }
         // An established connection.
         if line.hasPrefix("Timeout, server ") && line.hasSuffix(" not responding.") {

@@ -68,6 +68,7 @@ struct TunnelMetricsTests {
             "warren_tunnel_connect_duration_seconds", "warren_tunnel_last_state_change_timestamp_seconds",
             "warren_supervisor_start_time_seconds", "warren_tunnel_connections_total", "warren_tunnel_connections_open",
             "warren_tunnel_channel_open_failures_total", "warren_tunnel_host_key_checked",
+            "warren_tunnel_idle_closes_total", "warren_tunnel_idle_close_seconds",
             "warren_tunnel_certificate_expiry_timestamp_seconds",
         ])
         #expect(text.families["warren_tunnel_state"]!.samples.count == 2 * TunnelState.allCases.count)

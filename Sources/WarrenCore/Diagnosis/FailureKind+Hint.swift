@@ -33,6 +33,8 @@ extension FailureKind {
             return "the bastion could not listen on the remote forward's port (\(c.remoteListens.joined(separator: ", "))): is it taken there, or does sshd forbid it (AllowTcpForwarding, GatewayPorts, permitlisten; `warren bastion-config \(c.tunnel)`)?"
         case .keepaliveTimeout:
             return "\(h.role) (\(h.host)) stopped answering keepalives (half-dead connection, network drop or frozen host): warren reconnects; if it repeats, check the network path"
+        case .addressBlocked:
+            return "\(h.role) (\(h.host) port \(h.port)) closed the connection before its SSH banner: its sshd is refusing this machine's address. Usually PerSourcePenalties (OpenSSH 9.8+, on by default: failed logins cost 5 s each and connections that end before a login 1 s; past 15 s the address is blocked for that long, up to 10 minutes), else MaxStartups (too many logins at once) or a firewall such as fail2ban. warren retries every few seconds, one attempt at a time, which a block does not count, so the tunnel comes back within seconds of its end. The bastion's admin can check `sshd -T | grep -i persource`, look for `drop connection ... penalty` lines in sshd's log, and exempt this machine with PerSourcePenaltyExemptList"
         case .connectionLost:
             return "the connection to \(h.role) (\(h.host)) was closed (host restarted, sshd killed the session, or the network dropped): warren reconnects"
         case .forwardingForbidden:

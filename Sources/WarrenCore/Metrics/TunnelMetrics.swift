@@ -24,6 +24,9 @@ public struct TunnelMetrics: Sendable {
         var restarts: [FailureKind: Int] = [:]
         var connections: [ForwardConnections] = []
         var hostKeyChecked = true
+        /// Idle closes by the other side, from the status (not restarts by failure).
+        var idleCloses = 0
+        var idleCloseSeconds: Int?
     }
 
     private(set) var tunnels: [String: Tunnel] = [:]
@@ -54,6 +57,8 @@ public struct TunnelMetrics: Sendable {
         }
         tunnel.connections = status.connections ?? tunnel.connections
         tunnel.hostKeyChecked = status.hostKeyChecked ?? true
+        tunnel.idleCloses = status.idleClose?.closes ?? tunnel.idleCloses
+        tunnel.idleCloseSeconds = status.idleClose?.afterSeconds ?? tunnel.idleCloseSeconds
         let previous = tunnel.state
         if previous != status.state {
             tunnel.state = status.state
@@ -102,6 +107,16 @@ public struct TunnelMetrics: Sendable {
         for name in names {
             for kind in FailureKind.allCases {
                 out.sample("warren_tunnel_restarts_total", [("tunnel", name), ("kind", kind.rawValue)], Double(tunnels[name]!.restarts[kind] ?? 0))
+            }
+        }
+        out.family("warren_tunnel_idle_closes_total", .counter, help: "Times the other side closed the idle connection after its fixed idle span; reconnected at once, not counted in restarts_total.")
+        for name in names {
+            out.sample("warren_tunnel_idle_closes_total", [("tunnel", name)], Double(tunnels[name]!.idleCloses))
+        }
+        out.family("warren_tunnel_idle_close_seconds", .gauge, help: "The idle span after which the other side closes the tunnel's connection, once recognised.")
+        for name in names {
+            if let seconds = tunnels[name]!.idleCloseSeconds {
+                out.sample("warren_tunnel_idle_close_seconds", [("tunnel", name)], Double(seconds))
             }
         }
         out.family("warren_tunnel_connect_seconds", .gauge, help: "Time from spawning ssh to every forward ready, for the last connection that came up.")

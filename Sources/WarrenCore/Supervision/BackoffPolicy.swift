@@ -23,6 +23,11 @@ public struct BackoffPolicy: Sendable, Equatable {
     public var jitter: Double
     /// The delay for failures that need a human (auth, host key, key file).
     public var humanRetry: Double
+    /// The retry interval while the bastion refuses this address before its
+    /// banner (`address_blocked`): steady, not growing, because an attempt
+    /// dropped during a block adds nothing to it, and the tunnel should be
+    /// back within seconds of the block's end.
+    public var blockedRetry: Double
     /// A run up at least this long (seconds) was steady: its end is never delayed.
     public var steadyAfter: Double
     /// How many quick drops in a row reconnect at once before the budget runs out.
@@ -30,13 +35,14 @@ public struct BackoffPolicy: Sendable, Equatable {
 
     public init(
         initial: Double, maximum: Double, multiplier: Double = 2, jitter: Double = 0.2,
-        humanRetry: Double = 300, steadyAfter: Double = 1, freeQuickDrops: Int = 5
+        humanRetry: Double = 300, blockedRetry: Double = 3, steadyAfter: Double = 1, freeQuickDrops: Int = 5
     ) {
         self.initial = initial
         self.maximum = max(initial, maximum)
         self.multiplier = multiplier
         self.jitter = jitter
         self.humanRetry = humanRetry
+        self.blockedRetry = blockedRetry
         self.steadyAfter = steadyAfter
         self.freeQuickDrops = freeQuickDrops
     }
@@ -51,6 +57,9 @@ public struct BackoffPolicy: Sendable, Equatable {
         case wasUp(seconds: Double)
         /// It never reached `up` (could not connect, log in or bind).
         case neverUp(needsHuman: Bool)
+        /// The bastion closed the connection before its banner: it refuses
+        /// this address for now (`address_blocked`).
+        case blocked
     }
 
     /// What the policy remembers between runs: failures and quick drops in a row.
@@ -77,6 +86,9 @@ public struct BackoffPolicy: Sendable, Equatable {
             streak.quickDrops += 1
             let over = streak.quickDrops - freeQuickDrops
             return (over > 0 ? exponential(over, random) : 0, streak)
+        case .blocked:
+            // Not a failure of the path: the streak stays as it was.
+            return (spread(blockedRetry, random), streak)
         case .neverUp(let needsHuman):
             streak.failures += 1
             if needsHuman { return (humanDelay(random: random), streak) }

@@ -61,10 +61,14 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     /// false when a hop's host key is not checked (`insecure-no-check`); nil
     /// in status files written before the field existed.
     public var hostKeyChecked: Bool?
+    /// Set once the other side is seen closing idle connections after a fixed
+    /// span (not a failure: see `IdleCloses`).
+    public var idleClose: IdleCloseStatus?
 
     public init(
         name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?,
-        nextRetry: String?, connections: [ForwardConnections]? = nil, hostKeyChecked: Bool? = nil
+        nextRetry: String?, connections: [ForwardConnections]? = nil, hostKeyChecked: Bool? = nil,
+        idleClose: IdleCloseStatus? = nil
     ) {
         self.name = name
         self.state = state
@@ -76,6 +80,7 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
         self.nextRetry = nextRetry
         self.connections = connections
         self.hostKeyChecked = hostKeyChecked
+        self.idleClose = idleClose
     }
 
     enum CodingKeys: String, CodingKey {
@@ -83,11 +88,34 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
         case lastError = "last_error"
         case nextRetry = "next_retry"
         case hostKeyChecked = "host_key_checked"
+        case idleClose = "idle_close"
     }
 
     /// How forwards are listed: `L 127.0.0.1:15432:db:5432`, `R 9090`, `D 1080`.
     public static func describe(_ tunnel: TunnelConfig) -> [String] {
         tunnel.localForwards.map { "L \($0)" } + tunnel.remoteForwards.map { "R \($0)" }
             + tunnel.dynamicForwards.map { "D \($0)" }
+    }
+}
+
+/// `idle_close` in status.json: the other side closes idle connections.
+public struct IdleCloseStatus: Sendable, Codable, Equatable {
+    /// About how long a connection stays idle before it is closed, seconds.
+    public var afterSeconds: Int
+    /// Idle closes seen (reconnected at once, not counted as failures).
+    public var closes: Int
+    /// The sentence status and doctor print.
+    public var note: String
+
+    public init?(_ closes: IdleCloses) {
+        guard let span = closes.span, let note = closes.description else { return nil }
+        self.afterSeconds = Int(span.rounded())
+        self.closes = closes.count + 1
+        self.note = note
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case afterSeconds = "after_seconds"
+        case closes, note
     }
 }

@@ -21,6 +21,8 @@ public struct TunnelMachine: Sendable {
     public private(set) var isFinished = false
     /// Connections through each forward, from ssh's log.
     public private(set) var connections: ConnectionCounter
+    /// Whether the other side closes idle connections after a fixed span.
+    public private(set) var idleCloses = IdleCloses()
 
     let policy: BackoffPolicy
     /// For hints with the real values (host, port, user, hop).
@@ -50,6 +52,10 @@ public struct TunnelMachine: Sendable {
     var upSince: Double?
     var killedAtDeadline = false
     var suspectProbe = false
+    /// When the connection last carried a channel (or came up): idle since then.
+    var lastActivity: Double?
+    /// Reconnecting after an idle close: the tunnel is shown as `up` throughout.
+    var quietReconnect = false
     /// What is watched while in backoff (see `Watch`).
     public private(set) var watching: Watch?
     /// How long ssh took to close a probe to a dead target: the shortest hold
@@ -93,12 +99,14 @@ public struct TunnelMachine: Sendable {
         case .log(let run, let line):
             guard run == self.run, let sshEvent = transcript.read(line) else { return [] }
             connections.record(sshEvent)
+            if upSince != nil, sshEvent.isChannelActivity { lastActivity = now }
             return logged(sshEvent, at: now)
         case .forwardsAdded(let run):
             guard run == self.run, state == .connecting else { return [] }
             return becomeUp(at: now)
         case .exited(let run, let exit):
             guard run == self.run, runAlive else { return [] }
+            if isIdleClose(exit, at: now) { return reconnectQuietly(at: now) }
             return runEnded(diagnosis(of: exit), at: now, random: random)
         case .timer(let timer):
             guard timers[timer.purpose] == timer else { return [] }
@@ -165,10 +173,12 @@ public struct TunnelMachine: Sendable {
 
     private mutating func becomeUp(at now: Double) -> [TunnelAction] {
         upSince = now
+        lastActivity = now
         // A run that comes up clears the error of the runs before it.
         lastError = nil
         holdsSlot = false
         move(to: .up, at: now)
+        quietReconnect = false
         var actions: [TunnelAction] = [.releaseSlot] + cancel(.readyDeadline)
         if probesEnabled { actions.append(.probe(run: run, hold: probeHold)) }
         return actions
@@ -257,7 +267,38 @@ public struct TunnelMachine: Sendable {
         }
     }
 
+    /// The state status shows: `up` while reconnecting after an idle close,
+    /// so that a bastion's idle timer does not make the tunnel flap.
+    public var shownState: TunnelState {
+        quietReconnect && (state == .starting || state == .connecting) ? .up : state
+    }
+
+    /// Whether this end of a run is the remote closing an idle connection
+    /// again after the span it closed the last one (see `IdleCloses`).
+    private mutating func isIdleClose(_ exit: ChildExit, at now: Double) -> Bool {
+        guard let upSince, !stopping, !killedAtDeadline else { return false }
+        // Closed by the remote: ssh's own exit status, no signal, nothing said but the close.
+        guard exit == .process(exitCode: 255, signal: nil), diagnosis(of: exit).kind == .connectionLost,
+            connections.counts.allSatisfy({ $0.open == 0 })
+        else {
+            idleCloses.interrupted()
+            return false
+        }
+        return idleCloses.observe(idleFor: now - (lastActivity ?? upSince))
+    }
+
+    /// An idle close: not a failure. The next run starts at once and the
+    /// tunnel is shown as `up` until it is up again or fails.
+    private mutating func reconnectQuietly(at now: Double) -> [TunnelAction] {
+        let actions = endRun()
+        upSince = nil
+        streak = BackoffPolicy.Streak()
+        quietReconnect = true
+        return actions + startAgain(at: now)
+    }
+
     private mutating func runEnded(_ diagnosis: ExitDiagnosis, at now: Double, random: Double) -> [TunnelAction] {
+        quietReconnect = false
         var actions = endRun()
         if killedAtDeadline && (diagnosis.kind == .connectionLost || diagnosis.kind == .unknown) {
             // Stopped by warren's own deadline: say so, not how the signal looked.
@@ -266,7 +307,8 @@ public struct TunnelMachine: Sendable {
             lastError = error(diagnosis.kind, diagnosis.message)
         }
         let kind = lastError!.kind
-        let end: BackoffPolicy.RunEnd = upSince.map { .wasUp(seconds: now - $0) } ?? .neverUp(needsHuman: kind.needsHuman)
+        let end: BackoffPolicy.RunEnd = upSince.map { .wasUp(seconds: now - $0) }
+            ?? (kind == .addressBlocked ? .blocked : .neverUp(needsHuman: kind.needsHuman))
         upSince = nil
         let (delay, streak) = policy.next(after: end, streak: self.streak, random: random)
         self.streak = streak
@@ -359,7 +401,8 @@ public struct TunnelMachine: Sendable {
     }
 
     private mutating func move(to next: TunnelState, at now: Double) {
-        if next != state { since = now }
+        let shown = shownState
         state = next
+        if shownState != shown { since = now }
     }
 }

@@ -215,11 +215,12 @@ public final class TunnelRunner: Sendable {
 
     private func makeStatus(_ machine: TunnelMachine) -> TunnelStatus {
         TunnelStatus(
-            name: tunnel.name, state: machine.state, since: dates.text(at: machine.since, clock),
+            name: tunnel.name, state: machine.shownState, since: dates.text(at: machine.since, clock),
             pid: machine.state.hasChild ? machine.pid : nil, restarts: machine.restarts,
             forwards: forwards, lastError: machine.lastError,
             nextRetry: machine.retryAt.map { dates.text(at: $0, clock) },
-            connections: machine.connections.counts, hostKeyChecked: tunnel.checksHostKeys)
+            connections: machine.connections.counts, hostKeyChecked: tunnel.checksHostKeys,
+            idleClose: IdleCloseStatus(machine.idleCloses))
     }
 
     private func report(_ status: TunnelStatus, _ change: StatusChange, _ machine: TunnelMachine) {
