@@ -59,4 +59,10 @@ public enum FailureKind: String, Sendable, Hashable, Codable, CaseIterable {
             return false
         }
     }
+
+    /// The bastion (or a hop) refused the login itself: every tunnel that logs
+    /// in the same way would be refused too.
+    public var isLoginRefusal: Bool {
+        self == .authFailed || self == .keyPassphrase
+    }
 }

@@ -23,8 +23,12 @@ public enum TunnelEvent: Sendable, Equatable {
     /// What warren watches for itself was looked at (no ssh, no handshake):
     /// whether the failure has cleared.
     case watched(Watch, cleared: Bool)
-    /// An operator asked for a retry now (`warren retry`).
+    /// An operator asked for a retry now (`warren retry`), or the login this
+    /// tunnel was held back for has just been proven by another tunnel.
     case retryNow
+    /// Not started: another tunnel that logs in the same way was just refused
+    /// (see the runtime's `LoginGate`); instead of a slot, this comes.
+    case loginHeld(ExitDiagnosis)
     /// Stop the tunnel (shutdown, removal from the config, reload).
     case stop
 }

@@ -121,6 +121,9 @@ public struct TunnelMachine: Sendable {
         case .retryNow:
             guard state == .backoff || state == .failed else { return [] }
             return startAgain(at: now)
+        case .loginHeld(let diagnosis):
+            guard awaitingSlot, state == .starting else { return [] }
+            return heldBack(diagnosis, at: now, random: random)
         }
     }
 
@@ -323,6 +326,18 @@ public struct TunnelMachine: Sendable {
             actions.append(arm(.watch, after: watching.interval))
         }
         return actions
+    }
+
+    /// Not started, because the same login was just refused to another
+    /// tunnel: wait as that one does, for a human, saying why.
+    private mutating func heldBack(_ diagnosis: ExitDiagnosis, at now: Double, random: Double) -> [TunnelAction] {
+        awaitingSlot = false
+        quietReconnect = false
+        lastError = error(diagnosis.kind, diagnosis.message)
+        let delay = policy.humanDelay(random: random)
+        retryAt = now + delay
+        move(to: .failed, at: now)
+        return [arm(.retry, after: delay)]
     }
 
     /// What ends with every run: its pid, its slot, its timers.

@@ -16,6 +16,9 @@ public struct RunnerEnvironment: Sendable {
     public var runs: Runs
     public var tunnelDirectory: String
     public var throttle: StartThrottle
+    /// One login tried first for tunnels that log in the same way; nil for
+    /// members of a shared connection (their master logs in).
+    public var loginGate: LoginGate?
     public var logger: Logger
     /// Runs before every spawn: writes the tunnel's files (resolving host key
     /// fingerprint pins). A throw ends that run before ssh starts.
@@ -24,11 +27,12 @@ public struct RunnerEnvironment: Sendable {
     public var publish: @Sendable (TunnelRunner, TunnelStatus) -> Void
 
     public init(
-        runs: Runs, tunnelDirectory: String, throttle: StartThrottle, logger: Logger,
+        runs: Runs, tunnelDirectory: String, throttle: StartThrottle, loginGate: LoginGate? = nil, logger: Logger,
         prepare: @escaping @Sendable () async throws -> Void,
         publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
     ) {
         self.runs = runs
+        self.loginGate = loginGate
         self.tunnelDirectory = tunnelDirectory
         self.throttle = throttle
         self.logger = logger
@@ -57,6 +61,8 @@ public final class TunnelRunner: Sendable {
     private let clock = RunnerClock()
     /// The sshd instances a start dials (every hop and the bastion): each one's start budget counts it.
     private let bastions: [String]
+    /// The login this tunnel makes (see `LoginGate`).
+    private let loginKey: String
 
     private struct Ending {
         var finalStatus: TunnelStatus?
@@ -68,6 +74,7 @@ public final class TunnelRunner: Sendable {
         self.forwards = TunnelStatus.describe(tunnel)
         self.env = environment
         self.bastions = StartThrottle.bastions(of: tunnel)
+        self.loginKey = LoginGate.key(for: tunnel)
         (events, input) = AsyncStream.makeStream(of: TunnelEvent.self)
     }
 
@@ -100,18 +107,21 @@ public final class TunnelRunner: Sendable {
             var iterator = events.makeAsyncIterator()
             var shown = makeStatus(machine)
             report(shown, .first, machine)
+            var fresh = false
             while true {
                 for action in actions {
-                    await perform(action, in: &group, child: &child)
+                    await perform(action, in: &group, child: &child, fresh: fresh)
                 }
                 // Only what changed is published (the status is all there is to compare).
                 let status = makeStatus(machine)
+                if status.state != shown.state { await settleLogin(from: shown.state, to: status) }
                 if status != shown {
                     report(status, status.state == shown.state ? .details : .transition(from: shown.state), machine)
                     shown = status
                 }
                 if machine.isFinished { break }
                 guard let event = await iterator.next() else { break }
+                fresh = event == .retryNow
                 actions = machine.handle(event, at: clock.now, random: Double.random(in: 0..<1))
             }
             // Timers and a pending slot request; the child has already exited.
@@ -121,10 +131,14 @@ public final class TunnelRunner: Sendable {
     }
 
     /// The single place where actions are carried out.
-    private func perform(_ action: TunnelAction, in group: inout DiscardingTaskGroup, child: inout CurrentChild) async {
+    private func perform(_ action: TunnelAction, in group: inout DiscardingTaskGroup, child: inout CurrentChild, fresh: Bool) async {
         switch action {
         case .acquireSlot:
-            group.addTask { [input, throttle = env.throttle, bastions] in
+            group.addTask { [input, throttle = env.throttle, gate = env.loginGate, bastions, loginKey, name = tunnel.name] in
+                if let gate, case .refused(let diagnosis) = await gate.admit(loginKey, tunnel: name, hosts: bastions, fresh: fresh, input: input) {
+                    input.yield(.loginHeld(diagnosis))
+                    return
+                }
                 if await throttle.acquire(bastions: bastions) { input.yield(.slotGranted) }
             }
         case .releaseSlot:
@@ -196,7 +210,22 @@ public final class TunnelRunner: Sendable {
         input.yield(.exited(run: run, .process(exitCode: outcome.exitCode, signal: outcome.signal)))
     }
 
+    /// Tells the login gate what became of an attempt: up is a login that
+    /// works; a run that ended before coming up says whether the login was refused.
+    private func settleLogin(from previous: TunnelState, to status: TunnelStatus) async {
+        guard let gate = env.loginGate else { return }
+        if status.state == .up {
+            await gate.settle(loginKey, tunnel: tunnel.name, .loggedIn)
+        } else if previous == .connecting || previous == .starting, status.state == .failed || status.state == .backoff || status.state == .stopped,
+            !(status.lastError?.message.hasPrefix("not tried: ") ?? false)
+        {
+            let refused = status.lastError.flatMap { $0.kind.isLoginRefusal ? ExitDiagnosis(kind: $0.kind, message: $0.message) : nil }
+            await gate.settle(loginKey, tunnel: tunnel.name, refused.map { .refused($0) } ?? .inconclusive)
+        }
+    }
+
     private func finish(_ machine: TunnelMachine) async {
+        await env.loginGate?.settle(loginKey, tunnel: tunnel.name, .inconclusive)
         input.finish()
         // A slot granted while the loop was ending is given back.
         for await event in events where event == .slotGranted {
