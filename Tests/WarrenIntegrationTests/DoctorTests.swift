@@ -161,7 +161,7 @@ import Glibc
             let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 6, kind: .hostKeyChanged,
                           fix: ["confirm the new fingerprint", "warren hostkey db"],
-                          evidence: ["pinned (tunnels.db.host_key): 256 \(old.fingerprint!) (ED25519)", "offered now: 256 \(new.fingerprint!) (ED25519)"])
+                          evidence: ["pinned (tunnels.db.host_key): 256 \(old.fingerprint!) (ED25519)", "offered now: ssh-ed25519 \(new.fingerprint!)"])
         }
     }
 
@@ -178,7 +178,7 @@ import Glibc
                 """)
             let (result, report) = try await b.doctor("db")
             expectFailure(report, result, step: 4, kind: .connectionRefused, fix: ["is sshd running there"],
-                          evidence: ["connect to 127.0.0.1 port \(closed): Connection refused"])
+                          evidence: ["connect to host 127.0.0.1 port \(closed): Connection refused"])
         }
     }
 
@@ -189,7 +189,7 @@ import Glibc
     @Test func addressThatDropsPacketsFailsAtTCPAndAsksAboutTheAllowlist() async throws {
         let lab = try Lab(prefix: "ws-", sshd: nil)
         defer { lab.stop() }
-        let key = try lab.directory.write("-----BEGIN OPENSSH PRIVATE KEY-----\nnot used: the doctor stops before ssh runs\n", to: "id_ed25519")
+        let key = try lab.directory.write("-----BEGIN OPENSSH PRIVATE KEY-----\nnot used: ssh never gets past the connect\n", to: "id_ed25519")
         try lab.writeConfig("""
             [tunnels.db]
             host = "10.231.7.2"
@@ -213,7 +213,7 @@ import Glibc
         let report = try JSONDecoder().decode(DoctorReport.self, from: Data(result.stdout.utf8))
         expectFailure(report, result, step: 4, kind: .connectTimeout,
                       fix: ["public IP allowlisted on the bastion or its security group"],
-                      evidence: ["connect to 10.231.7.2 port 22: Connection timed out (no answer within connect_timeout = 2 s)"])
+                      evidence: ["connect to host 10.231.7.2 port 22: Connection timed out"])
         #expect(elapsed >= .seconds(2), "the connect waited for connect_timeout: the packets were dropped, not refused")
         #expect(report.step(9)?.status == "pass")
     }

@@ -26,117 +26,141 @@ extension DoctorSession {
         }
     }
 
+    // MARK: - 4-6: one login run
+
+    /// The one ssh run of steps 4-7: it connects, reads the banner, checks
+    /// every host's key and logs in. Separate connections that end before a
+    /// login each cost this machine's address a second of sshd's
+    /// PerSourcePenalties (OpenSSH 9.8+); a login that works costs nothing.
+    func loginRun() async -> DoctorFindings.Login {
+        if let login = found.login { return login }
+        let login: DoctorFindings.Login
+        if let problem = await writeFiles() {
+            login = DoctorFindings.Login(result: .failed(ExitDiagnosis(kind: problem.kind, message: problem.message)), facts: LoginFacts(), banner: [], running: nil, filesProblem: problem)
+        } else {
+            do {
+                let launch = try self.launch(["-v", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-N", tunnel.alias])
+                let hosts = StartThrottle.bastions(of: tunnel)
+                let budget = PenaltyBudget(stateDir: config.stateDir)
+                // A login that may fail waits for room in the address's penalty budget.
+                await budget.reserveFailedLogin(on: hosts)
+                let (result, running) = await SSHCheck(launch: launch, hops: tunnel.jumps.count, goal: .authenticated, timeout: loginTimeout).start()
+                switch result {
+                case .reached: await budget.refundFailedLogin(on: hosts)
+                case .failed(let diagnosis) where diagnosis.kind.isLoginRefusal: break
+                default: await budget.refundFailedLogin(on: hosts, keeping: PenaltyBudget.abandonedConnection)
+                }
+                // What the server says before login is data: shown, escaped, never judged.
+                let banner = running.banner.withLock { $0 }.map { "the server's banner: \(TerminalText.escape($0))" }
+                login = DoctorFindings.Login(result: result, facts: running.watch.facts, banner: banner, running: running, filesProblem: nil)
+            } catch {
+                login = DoctorFindings.Login(result: .failed(ExitDiagnosis(kind: .unknown, message: "cannot set up ssh's log pipe: \(error)")), facts: LoginFacts(), banner: [], running: nil, filesProblem: nil)
+            }
+        }
+        found.login = login
+        return login
+    }
+
+    /// The generated files, written once before the login run; the problem, if any.
+    private func writeFiles() async -> HostKeyResolutionError? {
+        guard !found.filesWritten else { return nil }
+        do {
+            try await files.write(found.resolvedTunnel ?? tunnel, sshBinary: config.sshBinary)
+            found.filesWritten = true
+            return nil
+        } catch let error as HostKeyResolutionError {
+            return error
+        } catch {
+            return HostKeyResolutionError(kind: .unknown, message: "cannot write the generated files: \(error) (make \(config.stateDir) writable by this user, or pass --state-dir)")
+        }
+    }
+
+    /// A failure of the login run that ends at this step.
+    private func stepFailure(_ diagnosis: ExitDiagnosis, _ login: DoctorFindings.Login, context: [String] = []) -> StepOutcome {
+        var evidence = context + login.facts.preBanner.map { "the server sent before any banner: \"\(TerminalText.escape($0))\"" }
+        evidence += login.banner
+        return failure(diagnosis, context: evidence)
+    }
+
     // MARK: - 4. TCP
 
     func checkTCP() async -> StepOutcome {
+        let login = await loginRun()
         let endpoint = firstHop.endpoint
-        let timeout = Double(tunnel.connectTimeout)
-        var evidence: [String] = []
-        var kinds: [FailureKind] = []
-        for address in found.addresses {
-            let started = Date()
-            let result = await NetworkCheck.offPool { NetworkCheck.connect(address, timeout: timeout) }
-            let ms = Int(Date().timeIntervalSince(started) * 1000)
-            switch result {
-            case .success(let fd):
-                found.connected = fd
-                return .passed(evidence: evidence + ["connected to \(address.text) port \(endpoint.port) in \(ms) ms"])
-            case .failure(let failure):
-                let after = failure == .timedOut ? " (no answer within connect_timeout = \(tunnel.connectTimeout) s)" : ""
-                evidence.append("connect to \(address.text) port \(endpoint.port): \(failure.words)\(after)")
-                kinds.append(failure == .refused ? .connectionRefused : .connectTimeout)
-            }
+        if let problem = login.filesProblem {
+            // A fingerprint pin was checked against the keys the host offered: it answered.
+            if problem.isHostKeyVerdict { return .passed(evidence: ["\(firstHopName): answered the fingerprint pin's key scan"]) }
+            return .failed(evidence: [problem.message], fix: hint(problem.kind), kind: problem.kind)
         }
-        // A refusal anywhere means the host answered: name that; else nothing answered.
-        let kind: FailureKind = kinds.contains(.connectionRefused) ? .connectionRefused : .connectTimeout
-        return .failed(evidence: evidence, fix: hint(kind, at: firstHop.alias), kind: kind)
+        if login.facts.connected {
+            let to = login.facts.dialled.map { " (\(TerminalText.escape($0)))" } ?? ""
+            return .passed(evidence: ["\(firstHopName): ssh connected to \(endpoint.host) port \(endpoint.port)\(to); steps 4-7 are that one connection"])
+        }
+        switch login.result {
+        case .failed(let diagnosis):
+            return stepFailure(diagnosis, login, context: ["\(firstHopName): ssh could not connect to \(endpoint.host) port \(endpoint.port)"])
+        case .timedOut(let seconds, let lines):
+            return .failed(
+                evidence: ["\(firstHopName): no TCP connection to \(endpoint.host) port \(endpoint.port) within \(Int(seconds)) s (connect_timeout = \(tunnel.connectTimeout) s)"] + lines.suffix(2).map { "ssh: \(TerminalText.escape($0))" },
+                fix: hint(.connectTimeout, at: firstHop.alias), kind: .connectTimeout)
+        case .reached:
+            return .passed(evidence: ["\(firstHopName): connected"])
+        }
     }
 
     // MARK: - 5. banner
 
     func checkBanner() async -> StepOutcome {
-        guard let fd = found.connected else { return .failed(evidence: ["no connection from step 4"], fix: "rerun", kind: .unknown) }
-        found.connected = nil
-        let timeout = Double(tunnel.connectTimeout)
+        let login = await loginRun()
         let endpoint = firstHop.endpoint
-        switch await NetworkCheck.offPool({ NetworkCheck.readBanner(fd, timeout: timeout) }) {
-        case .banner(let banner):
-            return .passed(evidence: [TerminalText.escape(banner)])
-        case .silent:
+        if login.filesProblem?.isHostKeyVerdict == true { return .passed(evidence: ["\(firstHopName): sent its banner and keys to the fingerprint pin's key scan"]) }
+        if let software = login.facts.serverSoftware {
+            var evidence = ["\(firstHopName) is \(TerminalText.escape(software)) (its SSH banner)"]
+            if let notes = login.facts.serverNotes { evidence.append(notes) }
+            return .passed(evidence: evidence)
+        }
+        switch login.result {
+        case .failed(let diagnosis) where diagnosis.kind == .addressBlocked:
+            return stepFailure(diagnosis, login, context: ["\(endpoint.host) port \(endpoint.port) accepted the TCP connection and closed it before its SSH banner"])
+        case .failed(let diagnosis):
+            return stepFailure(diagnosis, login, context: ["no SSH banner from \(endpoint.host) port \(endpoint.port)"])
+        case .timedOut, .reached:
             return .failed(
                 evidence: ["connected, but \(endpoint.host) port \(endpoint.port) sent no SSH banner within \(tunnel.connectTimeout) s (ssh: \"Connection timed out during banner exchange\")"],
                 fix: "sshd on \(endpoint.host) is hung or overloaded (MaxStartups), or a firewall lets the connect through and drops the rest: check sshd there, and that `port` is its SSH port",
                 kind: .connectTimeout)
-        case .closed:
-            return .failed(
-                evidence: ["\(endpoint.host) port \(endpoint.port) closed the connection before sending a banner"],
-                fix: "sshd there refuses this machine before SSH starts (TCP wrappers, MaxStartups, fail2ban or sshguard bans): ask the bastion's admin to check its log for this machine's public address",
-                kind: .connectionLost)
-        case .notSSH(let line):
-            return .failed(
-                evidence: ["\(endpoint.host) port \(endpoint.port) answered \"\(TerminalText.escape(String(line.prefix(80))))\": not an SSH server"],
-                fix: "`port` (or `host`) points at another service: use the bastion's SSH port", kind: .unknown)
         }
     }
 
     // MARK: - 6. host keys
 
     func checkHostKeys() async -> StepOutcome {
-        let knownHosts = try? String(contentsOfFile: files.knownHostsPath(for: tunnel), encoding: .utf8)
+        let login = await loginRun()
         var evidence: [String] = []
-        for (index, (alias, keyPath, endpoint)) in tunnel.endpointsInOrder.enumerated() {
-            let name = "\(alias) (\(endpoint.host) port \(endpoint.port))"
-            if endpoint.hostKeyPolicy == .insecureNoCheck {
-                evidence.append("\(name): not checked: host_key_policy = \"insecure-no-check\"")
-                continue
-            }
-            let scan = await HostKeyScanner.scan(host: endpoint.host, port: endpoint.port, timeout: tunnel.connectTimeout, sshBinary: config.sshBinary)
-            found.scans["\(endpoint.host) \(endpoint.port)"] = scan
-            if scan.keys.isEmpty {
-                if index > 0 {
-                    evidence.append("\(name): not reachable from here directly (\(scan.problem ?? "no answer")): ssh checks its key through the jump hop in step 7")
-                    continue
-                }
-                return .failed(
-                    evidence: evidence + ["\(name): ssh-keyscan got no key: \(scan.problem ?? "no answer")"],
-                    fix: "the banner came but no key: check sshd's HostKey settings on \(endpoint.host)", kind: .unknown)
-            }
-            let learned = HostKeyCheck.parseKeyLines(knownHosts ?? "", host: alias)
-            switch HostKeyCheck.verdict(for: endpoint, learned: learned, offered: scan.keys) {
-            case .matches(let key):
-                let how = endpoint.hostKeyPolicy == .acceptNew
-                    ? "the key pinned on first use (accept-new)"
-                    : endpoint.hostKeys.contains(key) ? "pinned in \(keyPath).host_key" : "its fingerprint is pinned in \(keyPath).host_key"
-                evidence.append("\(name) offers \(HostKeyCheck.describe(key)): \(how)")
-            case .firstUse(let key):
-                evidence.append("\(name): host_key_policy = \"accept-new\" and nothing pinned yet: the first connection pins \(key.map(HostKeyCheck.describe) ?? "its key")")
-            case .notChecked:
-                evidence.append("\(name): not checked")
-            case .mismatch(let pinned, _) where pinned.isEmpty:
-                return .failed(
-                    evidence: evidence + ["\(name): no host key is pinned (\(keyPath).host_key is not set); it offers \(scan.keys.map(HostKeyCheck.describe).joined(separator: ", "))"],
-                    fix: hint(.hostKeyUnknown, at: alias), kind: .hostKeyUnknown)
-            case .mismatch(let pinned, let offered):
-                return .failed(
-                    evidence: evidence + [
-                        "\(name): the key it offers is not the pinned one",
-                        "pinned (\(endpoint.hostKeyPolicy == .acceptNew ? "learned on first use, in \(files.knownHostsPath(for: tunnel))" : "\(keyPath).host_key")): \(pinned.joined(separator: ", "))",
-                        "offered now: \(offered.joined(separator: ", "))",
-                    ],
-                    fix: hint(.hostKeyChanged, at: alias), kind: .hostKeyChanged)
+        for (alias, _, endpoint) in tunnel.endpointsInOrder where endpoint.hostKeyPolicy == .insecureNoCheck {
+            evidence.append("\(alias) (\(endpoint.host) port \(endpoint.port)): not checked: host_key_policy = \"insecure-no-check\"")
+        }
+        if let problem = login.filesProblem, problem.isHostKeyVerdict {
+            return .failed(evidence: evidence + [problem.message], fix: hint(problem.kind), kind: problem.kind)
+        }
+        let offered = login.facts.offeredKeys.map { "offered now: \(TerminalText.escape($0))" }
+        if case .failed(let diagnosis) = login.result, diagnosis.kind == .hostKeyUnknown || diagnosis.kind == .hostKeyChanged {
+            let pinned = tunnel.endpointsInOrder.filter { !$0.endpoint.hostKeys.isEmpty }
+                .map { "pinned (\($0.keyPath).host_key): \($0.endpoint.hostKeys.map(HostKeyCheck.describe).joined(separator: ", "))" }
+            return stepFailure(diagnosis, login, context: evidence + pinned + offered)
+        }
+        if login.facts.matchedKeys.isEmpty, !login.result.isReached {
+            // ssh ended before any key was checked: the step before says why.
+            if case .failed(let diagnosis) = login.result, login.facts.offeredKeys.isEmpty {
+                return stepFailure(diagnosis, login, context: evidence + ["ssh ended before it was offered a host key"])
             }
         }
-        // Fingerprint pins: resolved from the scans above, not by scanning again.
-        let cached = found.scans
-        let sshBinary = config.sshBinary
-        do {
-            found.resolvedTunnel = try await HostKeyResolver.resolve(tunnel, knownHosts: knownHosts, scanner: { host, port, timeout in
-                if let scan = cached["\(host) \(port)"] { return scan }
-                return await HostKeyScanner.scan(host: host, port: port, timeout: timeout, sshBinary: sshBinary)
-            })
-        } catch {
-            return .failed(evidence: evidence + [error.message], fix: hint(error.kind, message: error.message), kind: error.kind)
-        }
+        evidence += login.facts.matchedKeys.map { TerminalText.escape($0) } + offered
         return .passed(evidence: evidence)
     }
+}
+
+extension HostKeyResolutionError {
+    /// The host answered, and its key is not the pinned one (or none is pinned).
+    var isHostKeyVerdict: Bool { kind == .hostKeyChanged || kind == .hostKeyUnknown }
 }

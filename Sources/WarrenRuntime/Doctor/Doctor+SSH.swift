@@ -54,32 +54,17 @@ extension DoctorSession {
     // MARK: - 7. authentication
 
     func checkAuthentication() async -> StepOutcome {
-        if !found.filesWritten {
-            do {
-                try await files.write(found.resolvedTunnel ?? tunnel, sshBinary: config.sshBinary)
-                found.filesWritten = true
-            } catch let error as HostKeyResolutionError {
-                return .failed(evidence: [error.message], fix: hint(error.kind), kind: error.kind)
-            } catch {
-                return .failed(evidence: ["cannot write the generated files: \(error)"], fix: "make \(config.stateDir) writable by this user, or pass --state-dir", kind: .unknown)
-            }
-        }
-        let launch: SSHLaunch
-        do { launch = try self.launch(["-v", "-F", sshConfigPath, "-o", "ClearAllForwardings=yes", "-N", tunnel.alias]) } catch { return Self.noLogPipe(error) }
-        let check = SSHCheck(launch: launch, hops: tunnel.jumps.count, goal: .authenticated, timeout: loginTimeout)
-        let (result, running) = await check.start()
-        let bastion = tunnel.endpoint
-        let user = bastion.user ?? ProcessInfo.processInfo.userName
-        // What the server says before login is data: shown, escaped, never judged.
-        let banner = running.banner.withLock { $0 }.map { "the server's banner: \(TerminalText.escape($0))" }
-        return await authenticationOutcome(result, running, banner: banner, user: user)
+        let login = await loginRun()
+        let user = tunnel.endpoint.user ?? ProcessInfo.processInfo.userName
+        let outcome = await authenticationOutcome(login.result, login.running, banner: login.banner, user: user)
+        return outcome
     }
 
-    private func authenticationOutcome(_ result: SSHCheck.Result, _ running: SSHCheck.Running, banner: [String], user: String) async -> StepOutcome {
+    private func authenticationOutcome(_ result: SSHCheck.Result, _ running: SSHCheck.Running?, banner: [String], user: String) async -> StepOutcome {
         let bastion = tunnel.endpoint
         switch result {
         case .reached(let seconds):
-            _ = await running.finish()
+            _ = await running?.finish()
             var evidence = ["logged in as \(user)@\(bastion.host) with \(Self.credentials(bastion)) in \(String(format: "%.2f", seconds)) s"]
             if !tunnel.jumps.isEmpty { evidence.append("through \(tunnel.jumps.count) jump hop\(tunnel.jumps.count == 1 ? "" : "s"), each with its own login") }
             return .passed(evidence: evidence + banner)

@@ -36,7 +36,7 @@ public final class Doctor {
         let results = await DoctorPlan.walk(
             run: { step in await self.perform(step) },
             report: { step, outcome in onStep(DoctorReport.Step(step, outcome)) })
-        if let fd = session?.found.connected { close(fd) }
+        _ = await session?.found.login?.running?.finish()
         return DoctorReport(
             tunnel: options.tunnel, configFile: configFile, results: results,
             manualCommand: session.map { ManualCommand.ssh(for: $0.tunnel) },
@@ -94,12 +94,22 @@ final class DoctorSession {
 struct DoctorFindings {
     /// Step 3's addresses of the first host.
     var addresses: [NetworkCheck.Address] = []
-    /// The socket of step 4, read by step 5.
-    var connected: Int32?
-    /// The tunnel with fingerprint pins resolved from step 6's scan.
+    /// The one ssh run of steps 4-7.
+    var login: Login?
+    /// The tunnel with fingerprint pins resolved (by the files' writer).
     var resolvedTunnel: TunnelConfig?
-    var scans: [String: HostKeyScanner.Scan] = [:]
     var filesWritten = false
+
+    struct Login {
+        var result: SSHCheck.Result
+        var facts: LoginFacts
+        /// The server's banner lines, escaped, as evidence.
+        var banner: [String]
+        /// ssh, still logged in when the result is `.reached`.
+        var running: SSHCheck.Running?
+        /// The generated files could not be written: no ssh ran.
+        var filesProblem: HostKeyResolutionError?
+    }
     /// The running supervisor's ssh for this tunnel, when it holds the local ports.
     var runningSSH: Int32?
 }

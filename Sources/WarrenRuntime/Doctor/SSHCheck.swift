@@ -19,6 +19,11 @@ struct SSHCheck {
 
     /// How the run ended, as far as the goal goes.
     enum Result: Sendable {
+        var isReached: Bool {
+            if case .reached = self { return true }
+            return false
+        }
+
         /// The goal was reached after this many seconds; ssh is still running
         /// until `finish()` (or was stopped).
         case reached(seconds: Double)
@@ -36,6 +41,7 @@ struct SSHCheck {
     /// What one run's ssh said so far (its log, read by one `SSHTranscript`).
     final class Watch: Sendable {
         let transcript: Mutex<SSHTranscript>
+        private let factsRead = Mutex(LoginFacts())
         let goal: Goal
 
         init(hops: Int, goal: Goal) {
@@ -45,7 +51,11 @@ struct SSHCheck {
 
         func feed(_ line: String) {
             transcript.withLock { _ = $0.read(line) }
+            factsRead.withLock { $0.read(line) }
         }
+
+        /// What the run showed about the hosts (see `LoginFacts`).
+        var facts: LoginFacts { factsRead.withLock { $0 } }
 
         var reached: Bool {
             transcript.withLock { said in
