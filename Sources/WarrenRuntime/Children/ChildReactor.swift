@@ -201,7 +201,7 @@ final class ChildReactor: Sendable {
         let status = CStringArray([launch.executable] + launch.arguments).withPointers { argv in
             CStringArray(Self.environment(launch.environment)).withPointers { envp in
                 launch.executable.withCString { path in
-                    warren_spawn(path, argv, envp, devNull, devNull, stderrWrite, getpid(), &spawned)
+                    warren_spawn(path, argv, envp, devNull, devNull, stderrWrite, getpid(), OpenFileLimit.forChildren, &spawned)
                 }
             }
         }
