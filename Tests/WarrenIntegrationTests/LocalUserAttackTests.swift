@@ -56,4 +56,31 @@ import Glibc
         #expect(waitUntil(timeout: .seconds(10)) { (try? Socks5.echo(proxyPort: port, targetPort: lab.target.port)) == true },
                 "new connections pass once the flood is gone")
     }
+
+    /// Secrets in warren's environment stayed in every ssh's /proc/PID/environ
+    /// (readable by the child's user and root): children now get the allow-list.
+    @Test func childrenGetOnlyTheAllowedEnvironment() throws {
+        let lab = try Lab()
+        defer { lab.stop() }
+        let local = try lab.forward()
+        let key = SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine)
+        // The hop is the same sshd: ssh runs a second ssh through its ProxyCommand.
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec])
+            + "[[tunnels.db.jump]]\nhost = \"127.0.0.1\"\nport = \(lab.sshd.port)\nhost_key = \"\(key)\"\n"
+        let secrets = ["AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-not-for-ssh", "PGPASSWORD": "db-password-not-for-ssh"]
+        let warren = try lab.startSupervisor(config: config, environment: secrets.merging(["LANG": "C.UTF-8", "TZ": "UTC"]) { $1 })
+        defer { warren.stop() }
+        try require(warren.waitForState("db", .up), "db up", warren)
+        let children = ProcessTable.descendants(of: warren.process.pid).filter { $0.name == "ssh" && !$0.isZombie }
+        #expect(children.count >= 2, "the tunnel's ssh and its hop's: \(children)")
+        // PWD: the shell that runs the hop's ProxyCommand sets it.
+        let allowed = SSHLaunch.inheritedVariables.union([SSHLaunch.logVariable, "PWD"])
+        for child in children {
+            let environment = try #require(ProcessTable.environment(child.pid), "environ of \(child.pid)")
+            #expect(secrets.keys.allSatisfy { environment[$0] == nil }, "no secret in ssh \(child.pid)'s environment: \(environment.keys.sorted())")
+            #expect(Set(environment.keys).isSubset(of: allowed), "only allowed variables: \(environment.keys.sorted())")
+            #expect(environment["LANG"] == "C.UTF-8" && environment["TZ"] == "UTC" && environment["PATH"] != nil, "the allowed ones pass")
+        }
+        #expect(ProcessTable.environment(warren.process.pid)?["PGPASSWORD"] != nil, "warren itself had them")
+    }
 }
