@@ -9,6 +9,11 @@ public enum LocalAttacker {
     /// Prefix that runs a command as nobody, with no supplementary groups.
     public static let asNobody = ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
+    /// Runs `command` as nobody to its end: what an attacker plants or changes.
+    public static func run(_ command: [String]) async throws -> CommandResult {
+        try await CommandRunner.run(asNobody[0], Array(asNobody.dropFirst()) + command)
+    }
+
     /// What `flood` opens: the 17,000, or as many as this machine's
     /// hard limit on open files lets one process hold.
     public static var floodSize: Int {
