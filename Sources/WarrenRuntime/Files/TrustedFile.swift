@@ -118,7 +118,7 @@ public enum TrustedFile {
         } else if info.st_mode & S_IFMT != S_IFREG {
             "is not a regular file"
         } else if !SafeDirectory.trustedOwner(info.st_uid) {
-            "is owned by \(UnsafePathError.userName(info.st_uid)), not by \(trusted); another user could change what warren runs: chown it"
+            "is owned by \(UnsafePathError.userName(info.st_uid)), not by \(trusted); another user could change it: chown it"
         } else if info.st_mode & 0o022 != 0 {
             "is group- or world-writable (mode \(String(info.st_mode & 0o7777, radix: 8))); chmod go-w it"
         } else if secret && info.st_mode & 0o077 != 0 {
