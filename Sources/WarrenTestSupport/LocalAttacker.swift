@@ -22,7 +22,7 @@ public enum LocalAttacker {
         return min(17_000, Int(min(limit.rlim_max, 1 << 20)) - 64)
     }
 
-    /// Starts `count` idle TCP connections to 127.0.0.1:`port` as nobody, who
+    /// Starts `count` idle TCP connections from 127.0.0.2 to 127.0.0.1:`port` as nobody, who
     /// raises its own open-file limit to hold them (the hard limit root gives
     /// it: prlimit before setpriv). Connects are non-blocking, so those the
     /// listener never accepts wait in the kernel; every half second it writes
@@ -36,6 +36,10 @@ public enum LocalAttacker {
             my @held;
             for (1..$count) {
                 socket(my $s, PF_INET, SOCK_STREAM, 0) or do { print "socket: $!\\n"; last };
+                # From 127.0.0.2: its ports never clash with a listener on 127.0.0.1
+                # (other tests' free ports); no TIME_WAIT left behind on close.
+                bind($s, sockaddr_in(0, inet_aton("127.0.0.2"))) or do { print "bind: $!\n"; last };
+                setsockopt($s, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0));
                 fcntl($s, F_SETFL, fcntl($s, F_GETFL, 0) | O_NONBLOCK);
                 connect($s, $to);
                 push @held, $s;
