@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,7 +45,7 @@ static int place(int from, int to) {
 
 int warren_spawn(const char *path, char *const argv[], char *const envp[],
                  int stdin_fd, int stdout_fd, int stderr_fd,
-                 pid_t parent_pid, warren_spawned *out) {
+                 pid_t parent_pid, unsigned long long nofile_soft, warren_spawned *out) {
     out->pid = -1;
     out->pidfd = -1;
     out->error = 0;
@@ -83,6 +84,13 @@ int warren_spawn(const char *path, char *const argv[], char *const envp[],
         if (parent_pid > 0) {
             if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) { child_step = "prctl"; goto fail; }
             if (getppid() != parent_pid) _exit(70);
+        }
+        if (nofile_soft > 0) {
+            // The raw call: after vfork only the kernel's own entry points.
+            struct rlimit limit;
+            if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &limit) != 0) { child_step = "getrlimit"; goto fail; }
+            limit.rlim_cur = nofile_soft < limit.rlim_max ? nofile_soft : limit.rlim_max;
+            if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &limit, NULL) != 0) { child_step = "setrlimit"; goto fail; }
         }
         if (place(stdin_fd, 0) != 0 || place(stdout_fd, 1) != 0 || place(stderr_fd, 2) != 0) {
             child_step = "dup2";

@@ -36,9 +36,10 @@ public struct TunnelRenderer: Sendable {
     ///     (`accept-new`) are kept, so the pin survives re-rendering and restarts.
     ///   - sshProgram: the ssh that jump hops run.
     ///   - control: the control socket of a shared connection, if any.
+    ///   - warrenProgram: the warren binary the askpass helper runs to print a secret.
     public func render(
         _ tunnel: TunnelConfig, configFile: String, directory: String, existingKnownHosts: String? = nil,
-        sshProgram: String = "/usr/bin/ssh", control: ControlRole = .none
+        sshProgram: String = "/usr/bin/ssh", control: ControlRole = .none, warrenProgram: String = "/usr/bin/warren"
     ) -> RenderedTunnel {
         let knownHostsFile = "\(directory)/known_hosts"
         let sshConfigPath = "\(directory)/ssh_config"
@@ -111,7 +112,7 @@ public struct TunnelRenderer: Sendable {
         knownModel["entries"] = entries
         return RenderedTunnel(
             sshConfig: sshConfig.render(configModel), knownHosts: knownHosts.render(knownModel),
-            askpass: AskpassScript.render(tunnel))
+            askpass: AskpassScript.render(tunnel, warren: warrenProgram))
     }
 
     /// What each login method needs in ssh_config: askpass needs BatchMode off

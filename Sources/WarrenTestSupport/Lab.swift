@@ -139,19 +139,20 @@ public final class Lab {
     ///     the lab's warren.toml as it stands.
     ///   - stateDir: the lab's state directory when nil.
     ///   - environment: added to this process's environment.
+    ///   - launcher: a program and its arguments that exec warren with what
+    ///     follows (`prlimit --nofile=1024:20000 --`); the pid is still warren's.
     @discardableResult
     public func startSupervisor(
         config: String? = nil, arguments: [String] = [], environment: [String: String] = [:],
-        name: String = "warren", stateDir: String? = nil, logLevel: String = "debug"
+        name: String = "warren", stateDir: String? = nil, logLevel: String = "debug", launcher: [String] = []
     ) throws -> WarrenSupervisor {
         let configPath = try config.map { try directory.write($0, to: "\(name).toml") } ?? self.configPath
         let stateDir = stateDir ?? self.stateDir
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
+        let command = launcher + [CommandRunner.warrenBinary, "run", "--config", configPath, "--state-dir", stateDir, "--log-level", logLevel] + arguments
         let process = try SpawnedProcess.spawn(
-            CommandRunner.warrenBinary,
-            ["run", "--config", configPath, "--state-dir", stateDir, "--log-level", logLevel] + arguments,
-            environment: env, log: directory.appending("\(name).log"))
+            command[0], Array(command.dropFirst()), environment: env, log: directory.appending("\(name).log"))
         let supervisor = WarrenSupervisor(process: process, configPath: configPath, stateDir: stateDir)
         started.append((name, supervisor))
         return supervisor

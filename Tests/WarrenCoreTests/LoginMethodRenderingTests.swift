@@ -22,7 +22,7 @@ import Testing
         let rendered = try render(LoginMethod(passwordFile: "/etc/warren/pw"), identityFile: "")
         #expect(rendered.sshConfig.contains("BatchMode no") && rendered.sshConfig.contains("PasswordAuthentication yes"))
         #expect(rendered.sshConfig.contains("NumberOfPasswordPrompts 1") && !rendered.sshConfig.contains("IdentityFile"))
-        #expect(rendered.askpass?.contains("*password*) exec cat -- '/etc/warren/pw' ;;") == true)
+        #expect(rendered.askpass?.contains("*password*) exec '/usr/bin/warren' askpass-secret -- '/etc/warren/pw' ;;") == true)
     }
 
     @Test func anAgentAndACertificateAreNamed() throws {

@@ -25,7 +25,7 @@ import WarrenCore
         let remote = Forward(kind: .remote, listen: .tcp(host: nil, port: 9090), target: .tcp(host: "localhost", port: 3000))
         #expect(MuxClient.body(remote) == Self.u32(2) + Self.string("") + Self.u32(9090) + Self.string("localhost") + Self.u32(3000))
         let dynamic = Forward(kind: .dynamic, listen: .tcp(host: "127.0.0.1", port: 1080), target: nil)
-        #expect(MuxClient.body(dynamic) == Self.u32(3) + Self.string("127.0.0.1") + Self.u32(1080) + Self.string("") + Self.u32(0))
+        #expect(MuxClient.body(dynamic) == Self.u32(3) + Self.string("127.0.0.1") + Self.u32(1080) + Self.string("socks") + Self.u32(0))
         // A unix socket: the path in the host field, PORT_STREAMLOCAL (-2) as the port.
         let socket = Forward(kind: .local, listen: .unix(path: "/run/db.sock"), target: .unix(path: "/var/run/postgresql/.s.PGSQL.5432"))
         #expect(MuxClient.body(socket) == Self.u32(1) + Self.string("/run/db.sock") + Self.u32(0xffff_fffe)

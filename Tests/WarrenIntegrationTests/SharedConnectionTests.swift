@@ -85,4 +85,21 @@ import Glibc
         #expect(TCPClient.echo(on: throughB), "the connection through b stayed open")
         #expect(warren.tunnel("b")?.pid == master, "the master was not restarted")
     }
+
+    /// The master opens a dynamic forward only when asked as ssh itself asks
+    /// (target host "socks"); an empty one looped on "Port forwarding failed".
+    @Test func aSharedConnectionCarriesADynamicForward() throws {
+        let lab = try Lab()
+        defer { lab.stop() }
+        let plain = try lab.forward()
+        let socksPort = try FreePort.find()
+        let config = sharedConfig(lab, [("plain", [plain.spec])])
+            + SupervisorConfig.tunnel("socks", sshd: lab.sshd, dynamic: ["127.0.0.1:\(socksPort)"], extra: ["share_connection = true"])
+        let warren = try lab.startSupervisor(config: config)
+        defer { warren.stop() }
+        try require(warren.waitForState("plain", .up) && warren.waitForState("socks", .up), "both up", warren)
+        #expect(warren.tunnel("socks")?.pid == warren.tunnel("plain")?.pid, "the dynamic forward rides the shared master")
+        #expect(try Socks5.echo(proxyPort: socksPort, targetPort: lab.target.port), "a SOCKS5 CONNECT passes data")
+        #expect(!warren.logText().contains("Port forwarding failed"))
+    }
 }

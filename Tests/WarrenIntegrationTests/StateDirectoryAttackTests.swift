@@ -43,8 +43,7 @@ import Glibc
 
         /// Runs `command` as nobody (setpriv), to plant what an attacker would.
         func asNobody(_ command: [String]) async throws {
-            let result = try await CommandRunner.run(
-                "/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups"] + command)
+            let result = try await LocalAttacker.run(command)
             try #require(result.status == 0, "as nobody: \(command): \(result)")
         }
 

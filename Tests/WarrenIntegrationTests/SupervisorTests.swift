@@ -133,31 +133,3 @@ func require(_ condition: Bool, _ what: String, _ supervisor: WarrenSupervisor, 
         #expect(try TCPClient.echo(port: port))
     }
 }
-
-/// A minimal SOCKS5 client: CONNECT to 127.0.0.1:targetPort through the proxy, then echo.
-enum Socks5 {
-    static func echo(proxyPort: Int, targetPort: Int) throws -> Bool {
-        let fd = try TCPClient.connect(port: proxyPort)
-        defer { close(fd) }
-        func send(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count }
-        func receive(_ count: Int) -> [UInt8]? {
-            var out: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: count)
-            let deadline = Date().addingTimeInterval(5)
-            while out.count < count, Date() < deadline {
-                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                guard poll(&pfd, 1, 500) >= 0 else { return nil }
-                let n = read(fd, &buffer, count - out.count)
-                if n == 0 { return nil }
-                if n > 0 { out += buffer[..<n] }
-            }
-            return out.count == count ? out : nil
-        }
-        guard send([5, 1, 0]), receive(2) == [5, 0] else { return false }
-        guard send([5, 1, 0, 1, 127, 0, 0, 1, UInt8(targetPort >> 8), UInt8(targetPort & 0xFF)]) else { return false }
-        guard let reply = receive(10), reply[1] == 0 else { return false }
-        let payload = Array("through socks \(targetPort)\n".utf8)
-        guard send(payload) else { return false }
-        return receive(payload.count) == payload
-    }
-}

@@ -24,11 +24,14 @@ typedef struct {
 /// is no longer `parent_pid` (the parent died before the request was made).
 /// Call it from a thread that lives as long as the process: the death signal
 /// follows the spawning thread, not the process.
+/// With `nofile_soft` > 0 the child's soft limit on open files is set to it
+/// (never above the hard limit, which is left alone) before exec: warren's own
+/// raised limit is not handed on.
 /// Returns 0, or -1 with `out->error` and `out->failed_step` set (nothing is
 /// left running then).
 int warren_spawn(const char *path, char *const argv[], char *const envp[],
                  int stdin_fd, int stdout_fd, int stderr_fd,
-                 pid_t parent_pid, warren_spawned *out);
+                 pid_t parent_pid, unsigned long long nofile_soft, warren_spawned *out);
 
 /// Reaps `pid` if it has ended, without blocking: 1 (and its exit code, or the
 /// signal that ended it, -1 for the other), 0 while it runs, -1 on error.

@@ -22,6 +22,10 @@ public struct ConfigContext: Sendable {
     public var expandInclude: @Sendable (_ pattern: String) -> [IncludedFile] = { _ in [] }
     /// The permission bits of a file (for secret files, which must be 0600), or nil.
     public var fileMode: @Sendable (_ path: String) -> Int? = { _ in nil }
+    /// Why a key or secret file cannot be trusted (another user owns it or
+    /// could replace it, or a link leads out of its directory), or nil.
+    /// `secret`: a password or passphrase file, read at every login.
+    public var untrustedFile: @Sendable (_ path: String, _ secret: Bool) -> String? = { _, _ in nil }
 
     public init(
         configDirectory: String, homeDirectory: String, stateDirOverride: String? = nil,

@@ -31,6 +31,10 @@ extension ConfigLoader {
             r.log.add(r.path(key), "\(path) is readable by others (mode \(String(mode, radix: 8))); chmod 600 it: it holds a secret")
             return nil
         }
+        if let why = context.untrustedFile(path, true) {
+            r.log.add(r.path(key), "\(path) \(why)")
+            return nil
+        }
         return path
     }
 }

@@ -154,6 +154,9 @@ public struct ConfigLoader: Sendable {
                     r.path("identity_file"),
                     "identity file \(path) does not exist, is not readable or is not a regular file (a FIFO or a device is no key); create a key with `warren keygen` or fix the path")
                 out.identityFile = nil
+            } else if let path = out.identityFile, context.requireIdentityFiles, let why = context.untrustedFile(path, false) {
+                r.log.add(r.path("identity_file"), "identity file \(path) \(why)")
+                out.identityFile = nil
             }
         }
         if let policy = r.string("host_key_policy") {

@@ -201,7 +201,7 @@ final class ChildReactor: Sendable {
         let status = CStringArray([launch.executable] + launch.arguments).withPointers { argv in
             CStringArray(Self.environment(launch.environment)).withPointers { envp in
                 launch.executable.withCString { path in
-                    warren_spawn(path, argv, envp, devNull, devNull, stderrWrite, getpid(), &spawned)
+                    warren_spawn(path, argv, envp, devNull, devNull, stderrWrite, getpid(), OpenFileLimit.forChildren, &spawned)
                 }
             }
         }
@@ -300,9 +300,7 @@ final class ChildReactor: Sendable {
 
     /// This process's environment with a launch's changes (nil removes).
     private static func environment(_ changes: [String: String?]) -> [String] {
-        var merged = ProcessInfo.processInfo.environment
-        for (key, value) in changes { merged[key] = value }
-        return merged.map { "\($0.key)=\($0.value)" }
+        SSHLaunch.childEnvironment(changes).map { "\($0.key)=\($0.value)" }
     }
 }
 

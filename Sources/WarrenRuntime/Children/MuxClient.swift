@@ -40,7 +40,10 @@ enum MuxClient {
         let (listenHost, listenPort) = fields(forward.listen)
         put(listenHost, into: &out)
         put(listenPort, into: &out)
-        let (connectHost, connectPort) = forward.target.map(fields) ?? ("", 0)
+        // A dynamic forward has no target; ssh's own client names it "socks"
+        // (readconf.c), and the master refuses a listener without a host
+        // (channels.c: "No forward host name"), so an empty one never opens.
+        let (connectHost, connectPort) = forward.target.map(fields) ?? (forward.kind == .dynamic ? "socks" : "", 0)
         put(connectHost, into: &out)
         put(connectPort, into: &out)
         return out

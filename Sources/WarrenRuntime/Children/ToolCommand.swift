@@ -24,15 +24,17 @@ public enum ToolCommand {
     /// Runs `executable` with `arguments`, stdin closed, reading stdout and
     /// stderr concurrently (a full pipe would block the child). After `timeout`
     /// seconds the child's process group is killed.
-    /// `environment` adds to the cleaned environment (`ssh-add -l` needs the agent's socket).
+    /// `environment` adds to the allowed part of warren's (`ssh-add -l` needs the agent's socket).
     public static func run(_ executable: String, _ arguments: [String], timeout: Double, environment: [String: String] = [:]) async throws -> ToolResult {
         var options = PlatformOptions()
         options.processGroupID = 0
-        var changes: [Environment.Key: String?] = ["SSH_AUTH_SOCK": nil, "SSH_ASKPASS": nil, "DISPLAY": nil]
-        for (key, value) in environment { changes[Environment.Key(rawValue: key)!] = value }
+        // The same short allow-list as ssh's (SSHLaunch.inheritedVariables).
+        var changes = SSHLaunch.isolated
+        for (key, value) in environment { changes[key] = value }
+        let allowed = SSHLaunch.childEnvironment(changes)
         let configuration = Configuration(
             executable: .path(FilePath(executable)), arguments: Arguments(arguments),
-            environment: .inherit.updating(changes),
+            environment: .custom(Dictionary(uniqueKeysWithValues: allowed.map { (Environment.Key(rawValue: $0.key)!, $0.value) })),
             platformOptions: options)
         let result = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .sequence) { execution in
             try await withThrowingTaskGroup(of: (Int, String).self) { group in

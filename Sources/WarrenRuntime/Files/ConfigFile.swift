@@ -53,6 +53,9 @@ public enum ConfigFile {
             isReadableFile: isRegularReadableFile,
             requireIdentityFiles: requireIdentityFiles)
         context.expandInclude = { pattern in IncludeGlob.files(matching: pattern) }
+        context.untrustedFile = { path, secret in
+            TrustedFile.problem(path, limit: secret ? TrustedFile.secretLimit : .max, secret: secret)?.reason
+        }
         context.fileMode = { path in
             var info = stat()
             return stat(path, &info) == 0 ? Int(info.st_mode & 0o7777) : nil

@@ -21,20 +21,20 @@ enum IncludeGlob {
         return paths.sorted().compactMap(read)
     }
 
+    /// An included file is read only when another user could not have written
+    /// it (see `TrustedFile`): owner, mode, links and size are checked first.
     private static func read(_ path: String) -> IncludedFile? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        var info = stat()
+        guard stat(path, &info) == 0 || lstat(path, &info) == 0 else {
             return IncludedFile(path: path, text: nil, problem: "does not exist")
         }
-        if isDirectory.boolValue { return nil }  // `tunnels.d/*` may match a subdirectory: not a tunnel file
-        var info = stat()
-        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-            return IncludedFile(path: path, text: nil, problem: "is not a regular file")
+        if info.st_mode & S_IFMT == S_IFDIR { return nil }  // `tunnels.d/*` may match a subdirectory: not a tunnel file
+        let bytes: [UInt8]
+        do { bytes = try TrustedFile.read(path, limit: TrustedFile.includeLimit) } catch {
+            // Said of the file: the loader prints "the included file ...".
+            return IncludedFile(path: path, text: nil, problem: error.reason)
         }
-        guard ConfigFile.isRegularReadableFile(path), let data = FileManager.default.contents(atPath: path) else {
-            return IncludedFile(path: path, text: nil, problem: "cannot be read (permissions?)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             return IncludedFile(path: path, text: nil, problem: "is not UTF-8 text")
         }
         return IncludedFile(path: path, text: text)

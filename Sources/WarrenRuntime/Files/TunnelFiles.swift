@@ -25,6 +25,13 @@ public struct TunnelFiles: Sendable {
         self.sshProgram = LaunchTools.find(sshBinary: sshBinary).ssh
     }
 
+    /// The running warren binary (/proc/self/exe), which the askpass helper runs.
+    static let warrenProgram: String = {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+    }()
+
     public func directory(for tunnel: TunnelConfig) -> String {
         Locations.tunnelDirectory(stateDir: stateDir, tunnel: tunnel.name)
     }
@@ -51,7 +58,7 @@ public struct TunnelFiles: Sendable {
     private func render(_ tunnel: TunnelConfig, existingKnownHosts existing: String?, control: ControlRole) -> RenderedTunnel {
         renderer.render(
             tunnel, configFile: configFile, directory: directory(for: tunnel), existingKnownHosts: existing,
-            sshProgram: sshProgram, control: control)
+            sshProgram: sshProgram, control: control, warrenProgram: Self.warrenProgram)
     }
 
     /// The control socket of a shared connection's master, in its directory.
