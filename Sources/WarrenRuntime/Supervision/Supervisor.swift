@@ -58,6 +58,7 @@ public actor Supervisor {
     let throttle: StartThrottle
     /// One login tried first per way of logging in, within the address's penalty budget.
     let loginGate: LoginGate
+    let bastionWatch: BastionWatch
     /// Members wait for their master, not for a handshake: no start budget.
     let memberThrottle = StartThrottle(limit: Int.max, perBastion: Int.max)
     /// The master of each shared connection, with its members' names.
@@ -90,7 +91,9 @@ public actor Supervisor {
         self.launchTools = LaunchTools(ssh: files.sshProgram)
         // MaxStartups is per sshd: a budget per bastion, and one in all sized to the CPUs.
         self.throttle = StartThrottle(limit: options.maxStartingTotal, perBastion: options.maxStarting)
-        self.loginGate = LoginGate(budget: PenaltyBudget(stateDir: config.stateDir))
+        let budget = PenaltyBudget(stateDir: config.stateDir)
+        self.loginGate = LoginGate(budget: budget)
+        self.bastionWatch = BastionWatch(budget: budget)
         self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard, forwardBind: options.forwardBind)
         (events, sink) = AsyncStream.makeStream(of: SupervisorEvent.self)
         readiness = StartReadiness(tunnels: [])
@@ -214,7 +217,8 @@ public actor Supervisor {
         return TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(
-                runs: .process(launch), tunnelDirectory: directory, throttle: throttle, loginGate: loginGate, logger: logger,
+                runs: .process(launch), tunnelDirectory: directory, throttle: throttle, loginGate: loginGate,
+                bastionWatch: bastionWatch, logger: logger,
                 prepare: prepare, publish: publish))
     }
 

@@ -19,6 +19,8 @@ public struct RunnerEnvironment: Sendable {
     /// One login tried first for tunnels that log in the same way; nil for
     /// members of a shared connection (their master logs in).
     public var loginGate: LoginGate?
+    /// Asks whether a refusing bastion accepts again, once for all its tunnels.
+    public var bastionWatch: BastionWatch
     public var logger: Logger
     /// Runs before every spawn: writes the tunnel's files (resolving host key
     /// fingerprint pins). A throw ends that run before ssh starts.
@@ -27,12 +29,14 @@ public struct RunnerEnvironment: Sendable {
     public var publish: @Sendable (TunnelRunner, TunnelStatus) -> Void
 
     public init(
-        runs: Runs, tunnelDirectory: String, throttle: StartThrottle, loginGate: LoginGate? = nil, logger: Logger,
+        runs: Runs, tunnelDirectory: String, throttle: StartThrottle, loginGate: LoginGate? = nil,
+        bastionWatch: BastionWatch = BastionWatch(), logger: Logger,
         prepare: @escaping @Sendable () async throws -> Void,
         publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
     ) {
         self.runs = runs
         self.loginGate = loginGate
+        self.bastionWatch = bastionWatch
         self.tunnelDirectory = tunnelDirectory
         self.throttle = throttle
         self.logger = logger
@@ -171,9 +175,8 @@ public final class TunnelRunner: Sendable {
             input.yield(.watched(.localPorts, cleared: LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards)))
         case .check(.bastion):
             // A TCP connect, no handshake: sshd's banner (or the refusal) comes at once.
-            group.addTask { [input, bastion = Forward.Endpoint.tcp(host: tunnel.endpoint.host, port: tunnel.endpoint.port)] in
-                let answer = await TargetProbe.probe(bastion, wait: 1)
-                input.yield(.watched(.bastion, cleared: answer == .reachable))
+            group.addTask { [input, watch = env.bastionWatch, endpoint = tunnel.endpoint] in
+                input.yield(.watched(.bastion, cleared: await watch.accepts(host: endpoint.host, port: endpoint.port)))
             }
         }
     }
