@@ -38,7 +38,7 @@ import WarrenCore
 
     @Test func theHintNamesTheCausesTheWaitAndWhatTheAdminChecks() {
         let hint = FailureKind.addressBlocked.hint
-        for needle in ["PerSourcePenalties", "MaxStartups", "fail2ban", "10 minutes", "sshd -T | grep -i persource", "PerSourcePenaltyExemptList", "drop connection", "does not count"] {
+        for needle in ["PerSourcePenalties", "MaxStartups", "fail2ban", "10 minutes", "sshd -T | grep -i persource", "PerSourcePenaltyExemptList", "drop connection", "without adding to it"] {
             #expect(hint.contains(needle), "\(needle)")
         }
         #expect(!FailureKind.addressBlocked.needsHuman)

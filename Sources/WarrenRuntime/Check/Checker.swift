@@ -142,25 +142,65 @@ public struct Checker: Sendable {
         let probes = tunnels.map { BastionProbe(tunnel: $0, sshConfig: files.sshConfigPath(for: $0), sshBinary: config.sshBinary) }
         var answers = [[Forward: BastionAnswer]](repeating: [:], count: tunnels.count)
         var sessions = [BastionAnswer?](repeating: nil, count: tunnels.count)
+        func record(_ question: Question, _ answer: BastionAnswer) {
+            if let forward = question.forward { answers[question.tunnel][forward] = answer } else { sessions[question.tunnel] = answer }
+        }
+        // One login first for the questions that log in the same way (see
+        // LoginGate): a key the bastion refuses costs one failed login, not one
+        // per question, and that one waits for room in the penalty budget.
+        let keys = tunnels.map(LoginGate.key(for:))
+        var firsts: [Question] = []
+        var rest: [String: [Question]] = [:]
+        for question in questions {
+            let key = keys[question.tunnel]
+            if rest[key] == nil { firsts.append(question); rest[key] = [] } else { rest[key]!.append(question) }
+        }
+        let budget = PenaltyBudget(stateDir: config.stateDir)
+        for (question, answer) in await ask(firsts, probes, deadline: deadline, budget: budget) {
+            record(question, answer)
+            let key = keys[question.tunnel]
+            if case .failed(let kind, let message) = answer, kind.isLoginRefusal {
+                for other in rest[key] ?? [] {
+                    record(other, .failed(kind, "not tried: \(tunnels[question.tunnel].name)'s login, the same as this one, was refused (\(message))"))
+                }
+                rest[key] = []
+            }
+        }
+        for (question, answer) in await ask(rest.values.flatMap { $0 }, probes, deadline: deadline, budget: nil) {
+            record(question, answer)
+        }
+        return tunnels.enumerated().map { index, tunnel in
+            CheckAssessment.assess(tunnel, answers: answers[index], session: sessions[index])
+        }
+    }
+
+    /// Asks the bastion every question, `maxParallel` at a time. With a
+    /// budget, each is a login not yet known to work: it waits for room first.
+    private func ask(_ questions: [Question], _ probes: [BastionProbe], deadline: ContinuousClock.Instant, budget: PenaltyBudget?) async -> [(Question, BastionAnswer)] {
+        var answered: [(Question, BastionAnswer)] = []
         await withTaskGroup(of: (Question, BastionAnswer).self) { group in
             var pending = questions[...]
             func addNext() {
                 guard let question = pending.popFirst() else { return }
                 let probe = probes[question.tunnel]
-                group.addTask { (question, await probe.ask(about: question.forward?.target, until: deadline)) }
+                group.addTask {
+                    let hosts = StartThrottle.bastions(of: probe.tunnel)
+                    await budget?.reserveFailedLogin(on: hosts)
+                    let answer = await probe.ask(about: question.forward?.target, until: deadline)
+                    switch answer {
+                    case .failed(let kind, _) where kind.isLoginRefusal: break
+                    case .reachable, .targetFailed: await budget?.refundFailedLogin(on: hosts)
+                    default: await budget?.refundFailedLogin(on: hosts, keeping: PenaltyBudget.abandonedConnection)
+                    }
+                    return (question, answer)
+                }
             }
             for _ in 0..<maxParallel { addNext() }
-            for await (question, answer) in group {
-                if let forward = question.forward {
-                    answers[question.tunnel][forward] = answer
-                } else {
-                    sessions[question.tunnel] = answer
-                }
+            for await result in group {
+                answered.append(result)
                 addNext()
             }
         }
-        return tunnels.enumerated().map { index, tunnel in
-            CheckAssessment.assess(tunnel, answers: answers[index], session: sessions[index])
-        }
+        return answered
     }
 }

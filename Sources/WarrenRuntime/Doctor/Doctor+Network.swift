@@ -155,7 +155,7 @@ extension DoctorSession {
                 return stepFailure(diagnosis, login, context: evidence + ["ssh ended before it was offered a host key"])
             }
         }
-        evidence += login.facts.matchedKeys.map { TerminalText.escape($0) } + offered
+        evidence += login.facts.matchedKeys.map { TerminalText.escape($0) } + login.facts.offeredKeys.map { "offered: \(TerminalText.escape($0))" }
         return .passed(evidence: evidence)
     }
 }
