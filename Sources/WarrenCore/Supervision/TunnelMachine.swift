@@ -56,6 +56,9 @@ public struct TunnelMachine: Sendable {
     var lastActivity: Double?
     /// Reconnecting after an idle close: the tunnel is shown as `up` throughout.
     var quietReconnect = false
+    /// Waiting without having tried, because the same login was just refused
+    /// to another tunnel (`.loginHeld`).
+    public private(set) var heldForLogin = false
     /// What is watched while in backoff (see `Watch`).
     public private(set) var watching: Watch?
     /// How long ssh took to close a probe to a dead target: the shortest hold
@@ -151,6 +154,7 @@ public struct TunnelMachine: Sendable {
         var actions = cancelAll()
         retryAt = nil
         watching = nil
+        heldForLogin = false
         restarts += 1
         move(to: .starting, at: now)
         actions += requestSlot()
@@ -332,6 +336,7 @@ public struct TunnelMachine: Sendable {
     /// tunnel: wait as that one does, for a human, saying why.
     private mutating func heldBack(_ diagnosis: ExitDiagnosis, at now: Double, random: Double) -> [TunnelAction] {
         awaitingSlot = false
+        heldForLogin = true
         quietReconnect = false
         lastError = error(diagnosis.kind, diagnosis.message)
         let delay = policy.humanDelay(random: random)

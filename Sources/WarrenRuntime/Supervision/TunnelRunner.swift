@@ -118,7 +118,7 @@ public final class TunnelRunner: Sendable {
                 }
                 // Only what changed is published (the status is all there is to compare).
                 let status = makeStatus(machine)
-                if status.state != shown.state { await settleLogin(from: shown.state, to: status) }
+                if status.state != shown.state, !machine.heldForLogin { await settleLogin(from: shown.state, to: status) }
                 if status != shown {
                     report(status, status.state == shown.state ? .details : .transition(from: shown.state), machine)
                     shown = status
@@ -219,9 +219,7 @@ public final class TunnelRunner: Sendable {
         guard let gate = env.loginGate else { return }
         if status.state == .up {
             await gate.settle(loginKey, tunnel: tunnel.name, .loggedIn)
-        } else if previous == .connecting || previous == .starting, status.state == .failed || status.state == .backoff || status.state == .stopped,
-            !(status.lastError?.message.hasPrefix("not tried: ") ?? false)
-        {
+        } else if previous == .connecting || previous == .starting, status.state == .failed || status.state == .backoff || status.state == .stopped {
             let refused = status.lastError.flatMap { $0.kind.isLoginRefusal ? ExitDiagnosis(kind: $0.kind, message: $0.message) : nil }
             await gate.settle(loginKey, tunnel: tunnel.name, refused.map { .refused($0) } ?? .inconclusive)
         }
