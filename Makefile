@@ -1,5 +1,6 @@
 # warren: what each target does is in its comment; `make help` lists them.
 SWIFT ?= swift
+PROMTOOL ?= promtool
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share/warren
@@ -23,8 +24,11 @@ test: validate-deploy ## Build and run all tests; integration tests start a real
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
-validate-deploy: ## Validate deploy/kubernetes offline against the Kubernetes schemas (pip install kubernetes-validate); fails, never skips, without them
+validate-deploy: ## Validate deploy/kubernetes offline against the Kubernetes schemas (pip install kubernetes-validate) and deploy/prometheus's alerting rules with their unit tests (promtool, Debian's prometheus); fails, never skips, without them
 	python3 deploy/validate.py
+	@command -v $(PROMTOOL) >/dev/null 2>&1 || { echo "validate-deploy: $(PROMTOOL) not found: apt-get install prometheus (it ships promtool)" >&2; exit 1; }
+	$(PROMTOOL) check rules deploy/prometheus/warren-rules.yml
+	cd deploy/prometheus && $(PROMTOOL) test rules warren-rules.test.yml
 
 demo: ## Show warren keeping a tunnel up: local sshd as bastion, echo target, kill and recover (root; installs openssh-server)
 	bash scripts/demo.sh

@@ -9,7 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: a log or a pipe gets plain text.
+if [ -t 1 ]; then
+    say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+    say() { printf '\n==> %s\n' "$*"; }
+fi
 
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
@@ -117,7 +122,7 @@ say "tunnel up: 127.0.0.1:$local_port reaches the target behind the bastion"
 echo "    sent 'hello through the tunnel', got back: $(echo_through)"
 
 child=$(field pid)
-say "kill -9 the ssh child (pid $child): warren restarts it with backoff"
+say "kill -9 the ssh child (pid $child): the tunnel was up, so warren restarts it at once"
 kill -9 "$child"
 for _ in $(seq 1 100); do [ "$(field pid)" != "$child" ] && [ "$(field state)" = up ] && break; sleep 0.1; done
 wait_state up

@@ -12,7 +12,10 @@ extension Warren {
                 within --timeout. If `warren run` supervises this state directory, its status \
                 plus a live connection through each local forward; if not, a one-shot \
                 `ssh -W HOST:PORT` per local forward asks the bastion to reach the target \
-                (no local port is bound).
+                (no local port is bound), and the first line says so (`no supervisor; \
+                connected directly`); --require-supervisor makes that CRITICAL instead. \
+                Without --config (or $WARREN_CONFIG, ./warren.toml), the config is the one \
+                the supervisor running for the state directory was started with.
 
                 First line: `WARREN OK - 3/3 tunnels up | up=3 degraded=0 down=0 unknown=0`; \
                 then one line per tunnel that is not up, with the failure kind and the fix. \
@@ -32,6 +35,11 @@ extension Warren {
 
         @Flag(help: "Print the report as JSON (schema: docs/check-json.md).")
         var json = false
+
+        @Flag(help: ArgumentHelp(
+            "CRITICAL when no supervisor runs for the state directory, instead of connecting directly.",
+            discussion: "For monitoring that must know warren keeps the tunnels up, not only that they could come up."))
+        var requireSupervisor = false
 
         @Option(help: ArgumentHelp("The whole check's time bound, seconds.", discussion: "Keep it above the tunnels' connect_timeout and below your cron or monitoring interval.", valueName: "S"))
         var timeout: Double = 20
@@ -59,7 +67,7 @@ extension Warren {
             let path: String
             let config: WarrenConfig
             do {
-                path = try Locations.configFile(explicit: options.config)
+                path = try Locations.configFile(explicit: options.config, supervisedStateDir: options.stateDir ?? Locations.defaultStateDir())
             } catch {
                 return unknown("cannot find the config: \(error)", config: nil, stateDir: options.stateDir)
             }
@@ -90,7 +98,7 @@ extension Warren {
                 return unknown("no enabled tunnels in \(path)", config: path, stateDir: config.stateDir)
             }
             let left = timeout - (ContinuousClock.now - started) / .seconds(1)
-            return await Checker(config: config, tunnels: selected, templatesDirectory: options.templates, timeout: left).run()
+            return await Checker(config: config, tunnels: selected, templatesDirectory: options.templates, timeout: left, requireSupervisor: requireSupervisor).run()
         }
     }
 }

@@ -5,7 +5,7 @@ import WarrenRuntime
 
 /// Options every command that reads the config takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The config file.", discussion: "Else $WARREN_CONFIG, else ./warren.toml, else /etc/warren/warren.toml.", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("The config file.", discussion: "Else $WARREN_CONFIG, else ./warren.toml, else (status, check) the config of the supervisor running for the state directory, else /etc/warren/warren.toml.", valueName: "FILE"))
     var config: String?
 
     @Option(name: .long, help: ArgumentHelp("Where generated files, keys and status live.", discussion: "Else the config's state_dir, else /var/lib/warren (root) or ~/.local/state/warren. It must be owned by you or root and not group- or world-writable; a missing one is created 0700.", valueName: "DIR"))

@@ -41,15 +41,30 @@ extension Warren {
                 print(StatusCoding.encode(report), terminator: "")
                 return
             }
-            printText(StatusTable.render(report, supervisorAlive: ProcessInfoReader.isAlive(report.supervisorPid), config: config))
+            let alive = ProcessInfoReader.isAlive(report.supervisorPid)
+            printText(StatusTable.render(report, supervisorAlive: alive, config: config, portHolders: alive ? portHolders(report, config) : [:]))
         }
     }
 }
 
+/// For each tunnel the running supervisor reports as `local_port_in_use`, who
+/// holds its ports (not the supervisor, not the tunnel's ssh).
+func portHolders(_ report: StatusReport, _ config: WarrenConfig?) -> [String: [String]] {
+    var out: [String: [String]] = [:]
+    for status in report.tunnels where status.lastError?.kind == .localPortInUse {
+        guard let tunnel = config?.tunnel(named: status.name) else { continue }
+        out[status.name] = PortHolders.describe(tunnel, excluding: Set([report.supervisorPid] + [status.pid].compactMap { $0 }))
+    }
+    return out
+}
+
 /// The state directory, the config when it loads, and why when it does not:
 /// --state-dir, else the config's (read leniently from an invalid file), else the default.
+/// Without --config, $WARREN_CONFIG or ./warren.toml, the config is the one the
+/// supervisor running for that state directory names, from any directory.
 func stateDirAndConfig(_ options: GlobalOptions) -> (String, WarrenConfig?, ConfigError?) {
-    guard let path = try? Locations.configFile(explicit: options.config) else {
+    let supervised = options.stateDir ?? Locations.defaultStateDir()
+    guard let path = try? Locations.configFile(explicit: options.config, supervisedStateDir: supervised) else {
         return (options.stateDir ?? Locations.defaultStateDir(), nil, nil)
     }
     do {
@@ -63,7 +78,8 @@ func stateDirAndConfig(_ options: GlobalOptions) -> (String, WarrenConfig?, Conf
 /// The human table of `warren status`.
 enum StatusTable {
     /// With `config`, each fix names the tunnel's real values (the failing host, ports, targets).
-    static func render(_ report: StatusReport, supervisorAlive: Bool, config: WarrenConfig? = nil) -> String {
+    /// `portHolders`: per tunnel, who holds its local ports (`PortHolders`).
+    static func render(_ report: StatusReport, supervisorAlive: Bool, config: WarrenConfig? = nil, portHolders: [String: [String]] = [:]) -> String {
         var out = ""
         let header = report.running && supervisorAlive
             ? "supervisor pid \(report.supervisorPid), config \(report.configFile), updated \(report.updatedAt)"
@@ -86,7 +102,9 @@ enum StatusTable {
                 error.kind.hint(in: HintContext(tunnel: $0, message: error.message, defaultUser: ProcessInfo.processInfo.userName))
             } ?? error.hint
             // ssh's (or a server's) words, escaped whole: a newline in them must not make a line of its own.
-            out += "\n\(tunnel.name): \(error.kind.rawValue): \(TerminalText.escape(error.message))\n  fix: \(hint)\n"
+            out += "\n\(tunnel.name): \(error.kind.rawValue): \(TerminalText.escape(error.message))\n"
+            for holder in portHolders[tunnel.name] ?? [] { out += "  port \(holder)\n" }
+            out += "  fix: \(hint)\n"
             if let retry = tunnel.nextRetry { out += "  next retry: \(retry)\n" }
         }
         return out

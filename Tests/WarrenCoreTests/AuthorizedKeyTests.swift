@@ -74,4 +74,19 @@ import WarrenTestSupport
             #expect(text.contains(expected), "missing: \(expected)\n\(text)")
         }
     }
+
+    /// root exists on every bastion: the steps never offer `useradd root`, and
+    /// say why root is the user and how to use another.
+    @Test(arguments: [true, false])
+    func rootIsNeverCreatedAndADedicatedUserIsSuggested(_ fromConfig: Bool) throws {
+        let t = try tunnel("local_forward = \"127.0.0.1:15432:db.internal:5432\"")
+        let policy = AuthorizedKeyPolicy(tunnel: t)
+        let text = BastionSetup.instructions(tunnel: t, user: "root", userFromConfig: fromConfig, line: try renderer().line(policy, key: Self.key), policy: policy)
+        #expect(!text.contains("useradd"), "\(text)")
+        #expect(text.contains("The tunnel logs in as root"))
+        #expect(text.contains("(the config sets no `user`, and warren runs as root)") == !fromConfig, "\(text)")
+        #expect(text.contains("PermitRootLogin must be prohibit-password"))
+        #expect(text.contains("  1. its ~/.ssh, 0700"), "the steps start at ~/.ssh: \(text)")
+        #expect(text.contains("mkdir -p ~root/.ssh && chmod 700 ~root/.ssh"))
+    }
 }

@@ -95,11 +95,11 @@ struct CheckAssessmentTests {
 
     // MARK: - The report
 
-    static func report(_ states: [CheckedState]) -> CheckReport {
+    static func report(_ states: [CheckedState], mode: CheckMode = .supervisor) -> CheckReport {
         let tunnels = states.enumerated().map { index, state in
             TunnelCheck(name: "t\(index)", state: state, kind: state == .up ? nil : .failure(.targetUnreachable), message: state == .up ? nil : "channel 2: open failed | weird")
         }
-        return CheckReport(mode: .direct, checkedAt: "2026-01-01T00:00:00Z", elapsedSeconds: 0.5, configFile: "/etc/warren/warren.toml", stateDir: "/var/lib/warren", supervisorPid: nil, tunnels: tunnels)
+        return CheckReport(mode: mode, checkedAt: "2026-01-01T00:00:00Z", elapsedSeconds: 0.5, configFile: "/etc/warren/warren.toml", stateDir: "/var/lib/warren", supervisorPid: mode == .supervisor ? 812 : nil, tunnels: tunnels)
     }
 
     @Test(arguments: [
@@ -147,7 +147,30 @@ struct CheckAssessmentTests {
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(object["exit_code"] as? Int == 1)
         #expect(object["summary"] as? String == "WARREN WARNING - 1/2 tunnels up, 1 degraded")
-        #expect(object["supervisor_pid"] is NSNull, "absent values are null, not missing")
+        #expect(object["supervisor_pid"] as? Int == 812)
+        #expect(object["supervisor_running"] as? Bool == true)
+        let direct = try #require(try JSONSerialization.jsonObject(with: encoder.encode(Self.report([.up], mode: .direct))) as? [String: Any])
+        #expect(direct["supervisor_pid"] is NSNull, "absent values are null, not missing")
+        #expect(direct["supervisor_running"] as? Bool == false)
+        #expect(direct["mode"] as? String == "direct")
+    }
+
+    /// A one-shot login is not a running warren: the first line says which it was.
+    @Test func withoutASupervisorTheFirstLineSaysSo() {
+        let direct = Self.report([.up], mode: .direct)
+        #expect(direct.status == .ok, "the plugin status is the tunnels' as before")
+        #expect(direct.pluginText == "WARREN OK - no supervisor; connected directly: 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0\n")
+        #expect(Self.report([.up, .degraded], mode: .direct).summary == "WARREN WARNING - no supervisor; connected directly: 1/2 tunnels up, 1 degraded")
+
+        let required = CheckReport.noSupervisor(
+            [TunnelCheck(name: "db", state: .down, kind: .noSupervisor, message: "no warren supervises /var/lib/warren (--require-supervisor)")],
+            checkedAt: "t", elapsedSeconds: 0, configFile: "/etc/warren/warren.toml", stateDir: "/var/lib/warren")
+        #expect(required.status == .critical && required.exitCode == 2)
+        #expect(required.mode == .none && required.supervisorRunning == false)
+        let lines = required.pluginText.split(separator: "\n").map(String.init)
+        #expect(lines.first == "WARREN CRITICAL - no supervisor: 0/1 tunnel up, 1 down | up=0 degraded=0 down=1 unknown=0")
+        #expect(lines.last == "db: down (no_supervisor): no warren supervises /var/lib/warren (--require-supervisor) -- fix: \(CheckKind.noSupervisor.hint)")
+        #expect(CheckReport.unknown("x", checkedAt: "t", elapsedSeconds: 0, configFile: nil, stateDir: nil).supervisorRunning == nil)
     }
 
     @Test func everyKindHasAHintAndARoundTrippingName() {

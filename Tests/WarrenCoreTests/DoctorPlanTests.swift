@@ -74,10 +74,18 @@ import WarrenTestSupport
 
     @Test func manualCommandReproducesTheTunnel() throws {
         let config = try makeLoader().load(text: substitute(ConfigCases.valid), file: "f")
-        #expect(ManualCommand.ssh(for: config.tunnel(named: "local")!) ==
-            "ssh -v -N -o ExitOnForwardFailure=yes -o IdentitiesOnly=yes -i /keys/id -L 127.0.0.1:15432:db.internal:5432 -L '[::1]:15433:db.internal:5432' tunnel@bastion.example.com")
-        #expect(ManualCommand.ssh(for: config.tunnel(named: "jumped")!).contains(" -J tunnel@jump1.example.com:22,hop@jump2.example.com:2200 "))
-        #expect(ManualCommand.ssh(for: config.tunnel(named: "remote")!).contains(" -p 2222 -R 127.0.0.1:8080:localhost:80 -R 9090 "))
+        func manual(_ name: String) -> String {
+            ManualCommand.ssh(for: config.tunnel(named: name)!, knownHostsFile: "/s/tunnels/\(name)/known_hosts", sshConfig: "/s/tunnels/\(name)/ssh_config")
+        }
+        // The bastion's key is checked as the generated ssh_config checks it: the
+        // tunnel's known_hosts under warren's alias, no prompt, no global file.
+        #expect(manual("local") ==
+            "ssh -v -N -o ExitOnForwardFailure=yes -o IdentitiesOnly=yes -i /keys/id -o HostKeyAlias=warren-local -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/s/tunnels/local/known_hosts -o GlobalKnownHostsFile=/dev/null -L 127.0.0.1:15432:db.internal:5432 -L '[::1]:15433:db.internal:5432' tunnel@bastion.example.com")
+        // Jump hops through the generated ssh_config, where each is pinned too (-J would use ~/.ssh/known_hosts).
+        #expect(manual("jumped").contains(" -o 'ProxyCommand=ssh -F /s/tunnels/jumped/ssh_config -W [%h]:%p warren-jumped-jump2' "), "\(manual("jumped"))")
+        #expect(!manual("jumped").contains(" -J "))
+        #expect(manual("remote").contains(" -p 2222 -o HostKeyAlias=warren-remote "))
+        #expect(manual("remote").contains(" -R 127.0.0.1:8080:localhost:80 -R 9090 "))
         #expect(ManualCommand.shellQuoted("it's") == "'it'\\''s'")
         #expect(ManualCommand.shellQuoted("*:1080") == "'*:1080'")
     }

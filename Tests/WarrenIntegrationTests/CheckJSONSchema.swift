@@ -95,7 +95,9 @@ struct CheckJSONSchema {
         case is [Any]: return "array"
         case is [String: Any]: return "object"
         case let number as NSNumber:
-            // The report has no booleans; a number is an integer when it prints as one.
+            // JSON's true and false come back as NSNumber too, of C type char.
+            if String(cString: number.objCType) == "c" { return "boolean" }
+            // A number is an integer when it prints as one.
             return number.doubleValue == number.doubleValue.rounded() && !"\(number)".contains(".") ? "integer" : "number"
         default: return "unknown"
         }

@@ -49,7 +49,7 @@ struct CheckTests {
         let squatter = try lab.startTarget(port: lab.localPort(.ok))
         let taken = try await check(lab, ["ok"], expect: 1)
         #expect(lines(taken.text) == [
-            "WARREN WARNING - 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0",
+            "WARREN WARNING - no supervisor; connected directly: 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0",
             "ok: WARNING: local port 127.0.0.1:\(lab.localPort(.ok)) is taken by pid \(getpid()) (\((ProcessTable.cmdline(getpid()) ?? "").replacingOccurrences(of: "|", with: "/"))): the tunnel cannot listen there when it starts; stop that program (ss -ltnp 'sport = :\(lab.localPort(.ok))') or change local_forward",
         ], "\(taken.text)")
         #expect((tunnels(taken.json)["ok"]?["warnings"] as? [String])?.count == 1)
@@ -57,7 +57,7 @@ struct CheckTests {
         squatter.stop()
 
         let ok = try await check(lab, ["ok"], expect: 0)
-        #expect(lines(ok.text) == ["WARREN OK - 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0"])
+        #expect(lines(ok.text) == ["WARREN OK - no supervisor; connected directly: 1/1 tunnel up | up=1 degraded=0 down=0 unknown=0"])
         #expect(ok.json["mode"] as? String == "direct")
         #expect(ok.json["supervisor_pid"] is NSNull)
         let okForwards = tunnels(ok.json)["ok"]?["forwards"] as? [[String: Any]]
@@ -65,7 +65,7 @@ struct CheckTests {
 
         let warning = try await check(lab, ["ok", "deg"], expect: 1)
         let warningLines = lines(warning.text)
-        #expect(warningLines.first == "WARREN WARNING - 1/2 tunnels up, 1 degraded | up=1 degraded=1 down=0 unknown=0")
+        #expect(warningLines.first == "WARREN WARNING - no supervisor; connected directly: 1/2 tunnels up, 1 degraded | up=1 degraded=1 down=0 unknown=0")
         #expect(warningLines.count == 2)
         // The hint names the real target, not `nc -z HOST PORT`.
         #expect(warningLines.last?.hasPrefix("deg: degraded (target_unreachable): channel 0: open failed: connect failed: Connection refused -- fix: the bastion cannot reach the target") == true)
@@ -74,7 +74,7 @@ struct CheckTests {
 
         let critical = try await check(lab, [], expect: 2)
         let criticalLines = lines(critical.text)
-        #expect(criticalLines.first == "WARREN CRITICAL - 1/4 tunnels up, 1 degraded, 2 down | up=1 degraded=1 down=2 unknown=0")
+        #expect(criticalLines.first == "WARREN CRITICAL - no supervisor; connected directly: 1/4 tunnels up, 1 degraded, 2 down | up=1 degraded=1 down=2 unknown=0")
         #expect(criticalLines.contains { $0.hasPrefix("denied: down (auth_failed): \(lab.sshd.user)@127.0.0.1: Permission denied (publickey). -- fix: ") })
         #expect(criticalLines.contains { $0.hasPrefix("refused: down (connection_refused): ssh: connect to host 127.0.0.1 port ") })
         #expect(criticalLines.count == 4, "one line per tunnel that is not up")
@@ -121,7 +121,7 @@ struct CheckTests {
         let result = try await lab.warren(["check", "--timeout", "2"])
         let elapsed = ContinuousClock.now - started
         #expect(result.status == 3, "\(result)")
-        #expect(lines(result).first == "WARREN UNKNOWN - 0/1 tunnel up, 1 unknown | up=0 degraded=0 down=0 unknown=1")
+        #expect(lines(result).first == "WARREN UNKNOWN - no supervisor; connected directly: 0/1 tunnel up, 1 unknown | up=0 degraded=0 down=0 unknown=1")
         #expect(lines(result).dropFirst().first?.hasPrefix("ok: unknown (no_answer): the bastion did not answer in time (waited ") == true, "\(result)")
         // 2 s, and the binary's own start-up: far from ssh's own 30 s.
         #expect(elapsed < .seconds(6), "the check took \(elapsed)")

@@ -42,12 +42,20 @@ import Glibc
             }
             #expect(!result.stdout.contains("✗"))
             #expect(result.stdout.contains("All 10 steps passed."))
-            #expect(result.stdout.contains("Reproduce by hand:\n  ssh -v -N -o ExitOnForwardFailure=yes -o IdentitiesOnly=yes -i \(b.key) -p \(b.sshd.port) -L 127.0.0.1:\(b.localPort):127.0.0.1:\(b.target.port) \(b.sshd.user)@127.0.0.1\n"))
+            // The bastion's key is pinned as in the generated ssh_config, never left to ~/.ssh/known_hosts.
+            let manual = "ssh -v -N -o ExitOnForwardFailure=yes -o IdentitiesOnly=yes -i \(b.key) -p \(b.sshd.port) -o HostKeyAlias=warren-db -o StrictHostKeyChecking=yes -o UserKnownHostsFile=\(b.tunnelFile("db", "known_hosts")) -o GlobalKnownHostsFile=/dev/null -L 127.0.0.1:\(b.localPort):127.0.0.1:\(b.target.port) \(b.sshd.user)@127.0.0.1"
+            #expect(result.stdout.contains("Reproduce by hand:\n  \(manual)\n"), "\(result.stdout)")
             #expect(result.stdout.contains("ssh -F \(b.tunnelFile("db", "ssh_config")) -N warren-db"))
             #expect(b.target.acceptedConnections >= 2, "step 8 (ssh -W) and step 10 (through the forward) reached the target")
             // Every ssh the doctor started is gone, and the port is free again.
             #expect(ProcessTable.processes(withCmdlineContaining: b.stateDir).isEmpty)
             #expect(!FreePort.isListening(b.localPort))
+
+            // The command does what it says, typed as printed (no tty to answer a host key prompt).
+            let byHand = try SpawnedProcess.spawn("/bin/sh", ["-c", "exec \(manual)"], log: b.directory.appending("by-hand.log"))
+            let echoed = waitUntil(timeout: .seconds(15)) { (try? TCPClient.echo(port: b.localPort)) == true }
+            _ = byHand.terminate()
+            #expect(echoed, "the command reproduces the tunnel: \((try? String(contentsOfFile: b.directory.appending("by-hand.log"), encoding: .utf8)) ?? "")")
 
             let (json, report) = try await b.doctor("db")
             #expect(json.status == 0 && report.ok && report.steps.count == 10)

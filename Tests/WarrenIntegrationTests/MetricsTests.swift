@@ -30,6 +30,9 @@ struct MetricsTests {
         #expect(response.status == 200)
         #expect(response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
         let served = try PrometheusExposition.parse(response.body)
+        // Prometheus's own linter agrees, on a scrape with every kind of series.
+        let linted = try await PromtoolTests.checkMetrics(response.body, in: lab.directory)
+        #expect(linted.status == 0 && linted.stdout.isEmpty && linted.stderr.isEmpty, "promtool check metrics on a real scrape: \(linted)")
         #expect(served.value("warren_tunnel_up", ["tunnel": "ok"]) == 1)
         #expect(served.value("warren_tunnel_up", ["tunnel": "deg"]) == 0)
         #expect(served.value("warren_tunnel_up", ["tunnel": "refused"]) == 0)

@@ -140,7 +140,7 @@ public enum CheckAssessment {
         tunnel.localForwards + tunnel.dynamicForwards
     }
 
-    static func describe(_ forward: Forward) -> String {
+    public static func describe(_ forward: Forward) -> String {
         switch forward.kind {
         case .local: return "L \(forward)"
         case .remote: return "R \(forward)"

@@ -6,6 +6,9 @@ public enum CheckKind: Hashable, Sendable {
     case failure(FailureKind)
     /// A supervisor runs for this state directory but does not run this tunnel.
     case notSupervised
+    /// No supervisor runs for the state directory, and `--require-supervisor`
+    /// says that is the finding: nothing keeps the tunnel up.
+    case noSupervisor
     /// The supervisor says the tunnel is connected, but nothing accepts
     /// connections on one of its forwards.
     case notListening
@@ -19,12 +22,13 @@ public enum CheckKind: Hashable, Sendable {
     case hostKeyNotChecked
 
     /// The kinds that only `warren check` reports.
-    public static let checkOnly: [CheckKind] = [.notSupervised, .notListening, .notReady, .noAnswer, .hostKeyNotChecked]
+    public static let checkOnly: [CheckKind] = [.notSupervised, .noSupervisor, .notListening, .notReady, .noAnswer, .hostKeyNotChecked]
 
     public var rawValue: String {
         switch self {
         case .failure(let kind): return kind.rawValue
         case .notSupervised: return "not_supervised"
+        case .noSupervisor: return "no_supervisor"
         case .notListening: return "not_listening"
         case .notReady: return "not_ready"
         case .noAnswer: return "no_answer"
@@ -51,6 +55,8 @@ public enum CheckKind: Hashable, Sendable {
             return kind.hint(in: context)
         case .notSupervised:
             return "the running warren does not supervise this tunnel: is it enabled, and was warren reloaded after the config changed (systemctl reload warren, or kill -HUP its pid)?"
+        case .noSupervisor:
+            return "no `warren run` supervises this state directory, so nothing keeps the tunnel up: start it (systemctl start warren, or `warren run --config CONFIG`), or check with the --state-dir it runs with"
         case .notListening:
             return "warren reports the tunnel connected but its local port does not accept connections: look at `warren status` and warren's log; restart warren if it persists"
         case .notReady:

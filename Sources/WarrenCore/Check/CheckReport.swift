@@ -60,7 +60,8 @@ public enum CheckMode: String, Sendable, Codable {
     case supervisor
     /// No supervisor: a one-shot `ssh -W` per forward asks the bastion to reach the target.
     case direct
-    /// Nothing was checked (the config or the status could not be read).
+    /// Nothing was checked (the config or the status could not be read, or
+    /// `--require-supervisor` found no supervisor).
     case none
 }
 
@@ -221,6 +222,9 @@ public struct CheckReport: Sendable, Equatable, Codable {
     public var stateDir: String?
     /// The running supervisor's pid (supervisor mode only).
     public var supervisorPid: Int32?
+    /// Whether a supervisor runs for the state directory; nil when that could
+    /// not be looked at. Direct mode checks the path, while nothing keeps it up.
+    public var supervisorRunning: Bool?
     public var counts: Counts
     /// Why nothing could be checked (status UNKNOWN), e.g. the config's errors.
     public var error: String?
@@ -236,6 +240,11 @@ public struct CheckReport: Sendable, Equatable, Codable {
         self.configFile = configFile
         self.stateDir = stateDir
         self.supervisorPid = supervisorPid
+        switch mode {
+        case .supervisor: supervisorRunning = true
+        case .direct: supervisorRunning = false
+        case .none: supervisorRunning = supervisorPid == nil ? nil : true
+        }
         self.tunnels = tunnels
         var counts = Counts()
         for tunnel in tunnels {
@@ -250,6 +259,14 @@ public struct CheckReport: Sendable, Equatable, Codable {
         self.status = CheckStatus.worst(tunnels.map(\.status))
     }
 
+    /// `--require-supervisor` and none runs: every tunnel is down (`no_supervisor`),
+    /// CRITICAL, and nothing is asked of the bastions.
+    public static func noSupervisor(_ tunnels: [TunnelCheck], checkedAt: String, elapsedSeconds: Double, configFile: String?, stateDir: String?) -> CheckReport {
+        var report = CheckReport(mode: .none, checkedAt: checkedAt, elapsedSeconds: elapsedSeconds, configFile: configFile, stateDir: stateDir, supervisorPid: nil, tunnels: tunnels)
+        report.supervisorRunning = false
+        return report
+    }
+
     /// A report that could check nothing: UNKNOWN, with the reason.
     public static func unknown(_ error: String, checkedAt: String, elapsedSeconds: Double, configFile: String?, stateDir: String?, mode: CheckMode = .none, supervisorPid: Int32? = nil) -> CheckReport {
         var report = CheckReport(mode: mode, checkedAt: checkedAt, elapsedSeconds: elapsedSeconds, configFile: configFile, stateDir: stateDir, supervisorPid: supervisorPid, tunnels: [])
@@ -259,18 +276,23 @@ public struct CheckReport: Sendable, Equatable, Codable {
     }
 
     /// The plugin's first line, without performance data:
-    /// `WARREN OK - 3/3 tunnels up`.
+    /// `WARREN OK - 3/3 tunnels up`; without a supervisor it says so first
+    /// (`WARREN OK - no supervisor; connected directly: 1/1 tunnel up`), so a
+    /// cron job never reads a one-shot login as a running warren.
     public var summary: String {
         if let error {
             return "WARREN \(status.rawValue) - \(PluginText.clean(firstLine(of: error)))"
         }
+        var how = ""
+        if mode == .direct { how = "no supervisor; connected directly: " }
+        if mode == .none && supervisorRunning == false { how = "no supervisor: " }
         var parts = ["\(counts.up)/\(tunnels.count) tunnel\(tunnels.count == 1 ? "" : "s") up"]
         if counts.degraded > 0 { parts.append("\(counts.degraded) degraded") }
         if counts.down > 0 { parts.append("\(counts.down) down") }
         if counts.unknown > 0 { parts.append("\(counts.unknown) unknown") }
         let unchecked = tunnels.filter { $0.kind == .hostKeyNotChecked }.count
         if unchecked > 0 { parts.append("\(unchecked) without host key checking") }
-        return "WARREN \(status.rawValue) - " + parts.joined(separator: ", ")
+        return "WARREN \(status.rawValue) - " + how + parts.joined(separator: ", ")
     }
 
     /// The whole plugin output: the summary with performance data, then one
@@ -310,6 +332,7 @@ public struct CheckReport: Sendable, Equatable, Codable {
         case configFile = "config_file"
         case stateDir = "state_dir"
         case supervisorPid = "supervisor_pid"
+        case supervisorRunning = "supervisor_running"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -322,6 +345,7 @@ public struct CheckReport: Sendable, Equatable, Codable {
         configFile = try c.decodeIfPresent(String.self, forKey: .configFile)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
         supervisorPid = try c.decodeIfPresent(Int32.self, forKey: .supervisorPid)
+        supervisorRunning = try c.decodeIfPresent(Bool.self, forKey: .supervisorRunning)
         counts = try c.decode(Counts.self, forKey: .counts)
         error = try c.decodeIfPresent(String.self, forKey: .error)
         tunnels = try c.decode([TunnelCheck].self, forKey: .tunnels)
@@ -339,6 +363,7 @@ public struct CheckReport: Sendable, Equatable, Codable {
         try c.encode(configFile, forKey: .configFile)
         try c.encode(stateDir, forKey: .stateDir)
         try c.encode(supervisorPid, forKey: .supervisorPid)
+        try c.encode(supervisorRunning, forKey: .supervisorRunning)
         try c.encode(counts, forKey: .counts)
         try c.encode(error, forKey: .error)
         try c.encode(tunnels, forKey: .tunnels)

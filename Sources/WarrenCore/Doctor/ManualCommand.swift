@@ -2,20 +2,30 @@
 /// warren does. Pure.
 public enum ManualCommand {
     /// `ssh -v -N -o ExitOnForwardFailure=yes -o IdentitiesOnly=yes -i KEY -p PORT
-    /// [-J user@hop:port,...] -L ... -R ... -D ... [user@]host`.
+    /// -o HostKeyAlias=ALIAS -o StrictHostKeyChecking=yes -o UserKnownHostsFile=KNOWN_HOSTS
+    /// -o GlobalKnownHostsFile=/dev/null [-o ProxyCommand=...] -L ... -R ... -D ... [user@]host`.
     ///
-    /// Jump hops take their key from `~/.ssh/config` here (`-J` passes no `-i`);
-    /// the generated ssh_config is the exact form.
-    public static func ssh(for tunnel: TunnelConfig) -> String {
+    /// The bastion's key is checked as the generated ssh_config checks it: against
+    /// the tunnel's own known_hosts under warren's alias, never ~/.ssh/known_hosts
+    /// and never a prompt. Jump hops are reached through the generated ssh_config
+    /// (`ssh -F SSH_CONFIG -W ... HOP`), where each hop is pinned the same way:
+    /// `-J` would check them against ~/.ssh/known_hosts.
+    public static func ssh(for tunnel: TunnelConfig, knownHostsFile: String, sshConfig: String) -> String {
         let bastion = tunnel.endpoint
         var args = ["ssh", "-v", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "IdentitiesOnly=yes"]
         if !bastion.identityFile.isEmpty { args += ["-i", bastion.identityFile] }
         if bastion.port != 22 { args += ["-p", String(bastion.port)] }
+        switch bastion.hostKeyPolicy {
+        case .pinned, .acceptNew:
+            let strict = bastion.hostKeyPolicy == .pinned ? "yes" : "accept-new"
+            args += ["-o", "HostKeyAlias=\(tunnel.alias)", "-o", "StrictHostKeyChecking=\(strict)", "-o", "UserKnownHostsFile=\(knownHostsFile)"]
+        case .insecureNoCheck:
+            args += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        }
+        args += ["-o", "GlobalKnownHostsFile=/dev/null"]
         if !tunnel.jumps.isEmpty {
-            args += ["-J", tunnel.jumps.map { hop in
-                let user = hop.user.map { "\($0)@" } ?? ""
-                return "\(user)\(bracketed(hop.host)):\(hop.port)"
-            }.joined(separator: ",")]
+            let lastHop = tunnel.jumpAlias(tunnel.jumps.count - 1)
+            args += ["-o", "ProxyCommand=ssh -F \(sshConfig) -W [%h]:%p \(lastHop)"]
         }
         for forward in tunnel.localForwards { args += ["-L", forward.description] }
         for forward in tunnel.remoteForwards { args += ["-R", forward.description] }
@@ -28,8 +38,6 @@ public enum ManualCommand {
     public static func warren(sshConfig: String, alias: String) -> String {
         ["ssh", "-F", sshConfig, "-N", alias].map(shellQuoted).joined(separator: " ")
     }
-
-    static func bracketed(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
 
     /// The word as a POSIX shell reads it: as is when it holds only safe
     /// characters, else in single quotes.

@@ -20,9 +20,18 @@ public enum BastionSetup {
         }
         for note in policy.notes { out += "Note: \(note).\n" }
 
+        // root always exists: never offer to create it, and say what logging in as root takes.
+        let isRoot = user == "root"
+        if isRoot {
+            out += "\nThe tunnel logs in as root"
+            out += userFromConfig ? "" : " (the config sets no `user`, and warren runs as root)"
+            out += ". The line above allows only forwards, but a dedicated user is safer: set\n"
+            out += "`user = \"tunnel\"` in tunnels.\(tunnel.name) (or [defaults]) and run `warren authorized-key \(tunnel.name)` again.\n"
+            out += "To keep root: sshd_config's PermitRootLogin must be prohibit-password (the default) or yes.\n"
+        }
         out += "\nOn \(bastion.host), as root:\n"
-        let steps = [
-            ("the user", "id \(user) || useradd --create-home --shell /usr/sbin/nologin \(user)"),
+        let account = isRoot ? [] : [("the user", "id \(user) || useradd --create-home --shell /usr/sbin/nologin \(user)")]
+        let steps = account + [
             ("its ~/.ssh, 0700", "mkdir -p \(home)/.ssh && chmod 700 \(home)/.ssh"),
             ("append the line", "echo '\(line)' >> \(home)/.ssh/authorized_keys"),
             ("authorized_keys 0600", "chmod 600 \(home)/.ssh/authorized_keys   (0644 works too; group- or world-writable is refused)"),

@@ -5,7 +5,7 @@ import WarrenCore
 /// certificate about to expire, and (with no supervisor) a local port that
 /// another program holds, which the tunnel will fail to bind when it starts.
 extension Checker {
-    func completed(_ checks: [TunnelCheck], mode: CheckMode) async -> [TunnelCheck] {
+    func completed(_ checks: [TunnelCheck], mode: CheckMode, supervisorPid: Int32? = nil) async -> [TunnelCheck] {
         var out = checks
         // Each certificate read once: `[defaults]` often gives every tunnel the same one.
         var findings: [String: (String?, String?)] = [:]
@@ -18,6 +18,12 @@ extension Checker {
                 if let warning { out[index].warnings.append(warning) }
             }
             if mode == .direct { out[index].warnings += Self.takenLocalPorts(tunnel) }
+            if mode == .supervisor, out[index].kind == .failure(.localPortInUse), let supervisorPid {
+                // The supervisor's status says a port is taken; name who has it.
+                let excluding = Set([supervisorPid] + [out[index].supervisor?.pid].compactMap { $0 })
+                let holders = PortHolders.describe(tunnel, excluding: excluding)
+                if !holders.isEmpty { out[index].message = [out[index].message, holders.joined(separator: "; ")].compactMap { $0 }.joined(separator: "; ") }
+            }
         }
         return out
     }

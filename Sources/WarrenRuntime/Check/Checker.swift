@@ -15,8 +15,12 @@ public struct Checker: Sendable {
     public var timeout: Double
     /// ssh connections in flight at once in direct mode (sshd's MaxStartups).
     public var maxParallel: Int
+    /// `--require-supervisor`: with no supervisor, every tunnel is down
+    /// (CRITICAL) instead of being checked directly.
+    public var requireSupervisor: Bool
 
-    public init(config: WarrenConfig, tunnels: [TunnelConfig], templatesDirectory: String?, timeout: Double, maxParallel: Int = 8) {
+    public init(config: WarrenConfig, tunnels: [TunnelConfig], templatesDirectory: String?, timeout: Double, maxParallel: Int = 8, requireSupervisor: Bool = false) {
+        self.requireSupervisor = requireSupervisor
         self.config = config
         self.tunnels = tunnels
         self.templatesDirectory = templatesDirectory
@@ -41,8 +45,15 @@ public struct Checker: Sendable {
                     checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir,
                     mode: .supervisor, supervisorPid: pid)
             }
-            let checks = await completed(supervisorChecks(report, deadline: deadline), mode: .supervisor)
+            let checks = await completed(supervisorChecks(report, deadline: deadline), mode: .supervisor, supervisorPid: pid)
             return CheckReport(mode: .supervisor, checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir, supervisorPid: pid, tunnels: checks)
+        }
+        if requireSupervisor {
+            let down = tunnels.map { tunnel in
+                TunnelCheck(name: tunnel.name, state: .down, kind: .noSupervisor, message: "no warren supervises \(config.stateDir) (--require-supervisor)",
+                            forwards: tunnel.forwards.map { ForwardCheck(forward: CheckAssessment.describe($0), result: .notChecked) })
+            }
+            return .noSupervisor(await completed(down, mode: .none), checkedAt: checkedAt, elapsedSeconds: elapsed(), configFile: config.file, stateDir: config.stateDir)
         }
         let files: TunnelFiles
         do {

@@ -39,7 +39,7 @@ public final class Doctor {
         _ = await session?.found.login?.running?.finish()
         return DoctorReport(
             tunnel: options.tunnel, configFile: configFile, results: results,
-            manualCommand: session.map { ManualCommand.ssh(for: $0.tunnel) },
+            manualCommand: session.map { ManualCommand.ssh(for: $0.tunnel, knownHostsFile: $0.files.knownHostsPath(for: $0.tunnel), sshConfig: $0.files.sshConfigPath(for: $0.tunnel)) },
             warrenCommand: session.map { ManualCommand.warren(sshConfig: $0.files.sshConfigPath(for: $0.tunnel), alias: $0.tunnel.alias) })
     }
 

@@ -3,16 +3,36 @@ import WarrenCore
 
 /// Where warren finds its config, state directory and templates on this machine.
 public enum Locations {
-    /// `--config`, else `$WARREN_CONFIG`, else `./warren.toml`, else `/etc/warren/warren.toml`.
-    public static func configFile(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(LocationError) -> String {
+    /// `--config`, else `$WARREN_CONFIG`, else `./warren.toml`, else (given
+    /// `supervisedStateDir`) the config of the supervisor running for that state
+    /// directory, as its status.json names it, else `/etc/warren/warren.toml`.
+    public static func configFile(
+        explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment, supervisedStateDir: String? = nil
+    ) throws(LocationError) -> String {
         if let explicit { return explicit }
         if let fromEnv = environment["WARREN_CONFIG"], !fromEnv.isEmpty { return fromEnv }
-        let candidates = ["./warren.toml", "/etc/warren/warren.toml"]
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
-            return candidate
-        }
+        if FileManager.default.fileExists(atPath: "./warren.toml") { return "./warren.toml" }
+        if let stateDir = supervisedStateDir, let running = supervisorConfig(stateDir: stateDir) { return running }
+        if FileManager.default.fileExists(atPath: "/etc/warren/warren.toml") { return "/etc/warren/warren.toml" }
+        let supervisor = supervisedStateDir.map { "the config of a supervisor running for \($0), " } ?? ""
         throw LocationError(
-            message: "no config file found: looked for --config, $WARREN_CONFIG, \(candidates.joined(separator: " and ")); see README.md for an example")
+            message: "no config file found: looked for --config, $WARREN_CONFIG, ./warren.toml, \(supervisor)and /etc/warren/warren.toml; see README.md for an example")
+    }
+
+    /// The absolute config path in the status of the supervisor running for
+    /// `stateDir`, when one runs and the file is there.
+    static func supervisorConfig(stateDir: String) -> String? {
+        guard let path = SupervisorPresence.look(stateDir: stateDir).liveReport?.configFile, path.hasPrefix("/"),
+            FileManager.default.fileExists(atPath: path)
+        else { return nil }
+        return path
+    }
+
+    /// `path` made absolute against the working directory (`./warren.toml` ->
+    /// `/home/me/proj/warren.toml`), so that it means the same from anywhere.
+    public static func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
+            .standardizedFileURL.path
     }
 
     /// /var/lib/warren for root; `$XDG_STATE_HOME/warren` or `~/.local/state/warren` otherwise.

@@ -26,7 +26,8 @@ actor StatusWriter {
 
     init(path: String, configFile: String, shard: ShardSpec? = nil, forwardBind: ForwardBind? = nil) {
         self.path = path
-        self.configFile = configFile
+        // Absolute, so that `warren status` and `check` run elsewhere find it.
+        self.configFile = Locations.absolute(configFile)
         self.shard = shard
         self.forwardBind = forwardBind
     }
