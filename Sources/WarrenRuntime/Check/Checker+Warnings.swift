@@ -18,6 +18,7 @@ extension Checker {
                 if let warning { out[index].warnings.append(warning) }
             }
             if mode == .direct { out[index].warnings += Self.takenLocalPorts(tunnel) }
+            out[index].beyondLoopback = tunnel.publicListeners.map(\.description)
         }
         return out
     }

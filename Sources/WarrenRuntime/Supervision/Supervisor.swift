@@ -187,7 +187,11 @@ public actor Supervisor {
         announceReady(timedOut: false)
     }
 
-    private func start(_ tunnel: TunnelConfig, in group: inout DiscardingTaskGroup) {
+    func start(_ tunnel: TunnelConfig, in group: inout DiscardingTaskGroup) {
+        // What listens beyond loopback (config or --forward-bind) is said at every start.
+        for listener in tunnel.publicListeners {
+            logger.warning("\(listener)", metadata: ["tunnel": "\(tunnel.name)"])
+        }
         if tunnel.shareConnection {
             startMember(tunnel, in: &group)
             return
