@@ -39,6 +39,10 @@ extension Warren {
             let renderer = try authorizedKeyRenderer(options, config: config)
             let policy = AuthorizedKeyPolicy(tunnel: tunnel)
             let line = renderer.line(policy, key: key)
+            // On stderr, so that `--line-only` stays one line for scripts.
+            for listener in tunnel.publicListeners where listener.forward.kind == .remote {
+                printError("warning: this key's permitlisten lets it listen on \(listener.forward.listen) of the bastion: \(listener)")
+            }
             if lineOnly {
                 print(line)
                 return

@@ -16,7 +16,7 @@ struct DeploymentOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp(
         "Every local and dynamic forward listens on this address instead of the config's.",
-        discussion: "Else $WARREN_FORWARD_BIND. A numeric address: 0.0.0.0 in a pod (ssh is then told GatewayPorts yes), or 127.0.0.2 to run several shards on one machine.",
+        discussion: "Else $WARREN_FORWARD_BIND. A numeric address: 0.0.0.0 in a pod (ssh is then told GatewayPorts yes), or 127.0.0.2 to run several shards on one machine. A dynamic forward moved beyond loopback is an open SOCKS proxy: refused (exit 78) unless allow_public_socks = true.",
         valueName: "ADDRESS"))
     var forwardBind: String?
 

@@ -52,6 +52,9 @@ final class Monitor: Sendable {
     private let heartbeat = Mutex<Task<Void, Never>?>(nil)
     /// How long the supervisor may go without answering before /healthz says so.
     static let livenessLimit = 30.0
+    /// How long the supervisor's loop may stand still (it turns every second)
+    /// before /healthz says what it is stuck on.
+    static let stallLimit = 10.0
 
     /// Retries binding --metrics-listen while another program holds the port.
     private let bindRetry = Mutex<Task<Void, Never>?>(nil)
@@ -144,6 +147,7 @@ final class Monitor: Sendable {
     }
 
     private func health() -> MetricsServer.Health {
+        if let stall = supervisor.withLock({ $0 })?.pulse.stall(limit: Self.stallLimit) { return .unhealthy(stall) }
         let silent = Monitor.now() - lastAnswer.withLock { $0 }
         guard silent > Self.livenessLimit else { return .healthy }
         return .unhealthy("the supervisor has not answered for \(Int(silent)) s")
@@ -165,7 +169,8 @@ final class Monitor: Sendable {
                 while !Task.isCancelled {
                     // Only a supervisor whose actor still answers is alive.
                     _ = await supervisor.stateDir
-                    notifier.notify("WATCHDOG=1")
+                    // ...and whose loop turns: systemd restarts a stalled one.
+                    if supervisor.pulse.stall(limit: Self.stallLimit) == nil { notifier.notify("WATCHDOG=1") }
                     try? await Task.sleep(for: interval)
                 }
             }

@@ -65,6 +65,10 @@ extension Warren {
             } else {
                 print(Self.table(shown), terminator: "")
             }
+            // On stderr in both forms: the addresses above are what clients use, this is who else can.
+            for tunnel in config.tunnels where tunnels.isEmpty || tunnels.contains(tunnel.name) {
+                for listener in tunnel.publicListeners { printError("warning: \(listener)") }
+            }
         }
 
         private func hosts() throws -> ShardHosts {

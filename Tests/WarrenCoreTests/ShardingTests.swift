@@ -208,6 +208,7 @@ func shardConfig(_ names: [String], replicas: Int? = nil, extra: String = "") th
             local_forward = ["127.0.0.1:15432:db:5432", "15433:db:5433", "/tmp/a.sock:db:5432"]
             dynamic_forward = ["1080"]
             remote_forward = ["127.0.0.1:8080:localhost:80"]
+            allow_public_socks = true
             """
         let config = try makeLoader().load(text: text, file: "w.toml").bindingForwards(to: ForwardBind.parse("0.0.0.0").get())
         let tunnel = config.tunnels[0]
@@ -219,6 +220,27 @@ func shardConfig(_ names: [String], replicas: Int? = nil, extra: String = "") th
         #expect(rendered.sshConfig.contains("LocalForward 0.0.0.0:15432 db:5432"))
         let loopback = try makeLoader().load(text: text, file: "w.toml").bindingForwards(to: ForwardBind.parse("127.0.0.3").get())
         #expect(!(try shippedRenderer().render(loopback.tunnels[0], configFile: "w.toml", directory: "/d").sshConfig.contains("GatewayPorts")))
+    }
+
+    /// A SOCKS proxy moved beyond loopback without the opt-in is refused, naming the key and the way to opt in.
+    @Test func aDynamicForwardMovedBeyondLoopbackNeedsAllowPublicSocks() throws {
+        let text = """
+            [tunnels.a]
+            host = "h"
+            identity_file = "/keys/id"
+            host_key_policy = "accept-new"
+            dynamic_forward = ["127.0.0.1:1080"]
+            """
+        let config = try makeLoader().load(text: text, file: "w.toml")
+        #expect(throws: ConfigError.self) { try config.bindingForwards(to: ForwardBind.parse("0.0.0.0").get()) }
+        do {
+            _ = try config.bindingForwards(to: ForwardBind.parse("0.0.0.0").get())
+        } catch {
+            #expect("\(error)".contains("w.toml: tunnels.a.dynamic_forward[0]: with --forward-bind 0.0.0.0, this forward listens on 0.0.0.0:1080, beyond loopback"), "\(error)")
+            #expect("\(error)".contains("allow_public_socks = true"), "\(error)")
+        }
+        // Another loopback address is no exposure.
+        #expect(try config.bindingForwards(to: ForwardBind.parse("127.0.0.3").get()).tunnels[0].dynamicForwards[0].listen.description == "127.0.0.3:1080")
     }
 
     @Test func forwardsThatCollideOnceMovedAreAnError() throws {

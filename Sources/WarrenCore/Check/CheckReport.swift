@@ -148,6 +148,10 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
     public var warnings: [String] = []
     /// The user certificate's principals and expiry (`certificate_file`), when it has one.
     public var certificate: String?
+    /// Each forward that listens beyond loopback, with what it opens
+    /// (`PublicListener`): said, not a WARNING, since a pod's forwards listen
+    /// on 0.0.0.0 by design.
+    public var beyondLoopback: [String] = []
 
     /// The check with its hint naming the tunnel's real values (the failing
     /// host, found in `message`; ports; targets).
@@ -174,7 +178,9 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         self.forwards = forwards
     }
 
-    enum CodingKeys: String, CodingKey { case name, status, state, kind, message, hint, supervisor, forwards, warnings, certificate }
+    enum CodingKeys: String, CodingKey { case name, status, state, kind, message, hint, supervisor, forwards, warnings, certificate
+        case beyondLoopback = "beyond_loopback"
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -187,6 +193,7 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         forwards = try c.decode([ForwardCheck].self, forKey: .forwards)
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
         certificate = try c.decodeIfPresent(String.self, forKey: .certificate)
+        beyondLoopback = try c.decodeIfPresent([String].self, forKey: .beyondLoopback) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -201,6 +208,7 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         try c.encode(forwards, forKey: .forwards)
         try c.encode(warnings, forKey: .warnings)
         try c.encode(certificate, forKey: .certificate)
+        try c.encode(beyondLoopback, forKey: .beyondLoopback)
     }
 }
 
@@ -315,6 +323,7 @@ public struct CheckReport: Sendable, Equatable, Codable {
             }
             for tunnel in tunnels {
                 for warning in tunnel.warnings { lines.append(PluginText.clean("\(tunnel.name): WARNING: \(warning)")) }
+                for exposed in tunnel.beyondLoopback { lines.append(PluginText.clean("\(tunnel.name): NOTE: \(exposed)")) }
             }
         }
         return lines.joined(separator: "\n") + "\n"

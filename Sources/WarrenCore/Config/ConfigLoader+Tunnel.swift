@@ -50,7 +50,7 @@ extension ConfigLoader {
             r.log.add(r.path("backoff_max"), "\(backoffMax) is below backoff_min (\(backoffMin)); backoff_max must be at least backoff_min")
         }
         guard r.log.issues.count == before else { return nil }
-        return TunnelConfig(
+        let tunnel = TunnelConfig(
             name: name, endpoint: endpoint, jumps: jumps,
             localForwards: local, remoteForwards: remote, dynamicForwards: dynamic,
             keepaliveInterval: own.keepaliveInterval ?? inherited.keepaliveInterval ?? TunnelConfig.Defaults.keepaliveInterval,
@@ -62,7 +62,10 @@ extension ConfigLoader {
             enabled: r.bool("enabled") ?? true,
             shareConnection: own.shareConnection ?? inherited.shareConnection ?? false,
             replicas: (own.replicas ?? inherited.replicas)?.value ?? 1,
-            replicasKeyPath: (own.replicas ?? inherited.replicas)?.path)
+            replicasKeyPath: (own.replicas ?? inherited.replicas)?.path,
+            allowPublicSocks: own.allowPublicSocks ?? inherited.allowPublicSocks ?? false)
+        for issue in tunnel.refusedPublicSocks { r.log.add(issue) }
+        return r.log.issues.count == before ? tunnel : nil
     }
 
     /// The tunnel's key, else the default's, else warren's own default key.

@@ -11,6 +11,7 @@ public struct ConfigLoader: Sendable {
         "port", "user", "identity_file", "host_key_policy", "keepalive_interval",
         "keepalive_count", "connect_timeout", "backoff_min", "backoff_max", "probe_interval",
         "allowed_from", "share_connection", "replicas", "identity_agent", "certificate_file", "password_file", "passphrase_file",
+        "allow_public_socks",
     ]
     /// `[defaults]` may also name the bastion most tunnels share.
     static let defaultsKeys = inheritableKeys + ["host", "host_key"]
@@ -132,6 +133,7 @@ public struct ConfigLoader: Sendable {
         var probeInterval: Int?
         var allowedFrom: [String]?
         var shareConnection: Bool?
+        var allowPublicSocks: Bool?
         var replicas: (value: Int, path: String)?
         var login = LoginMethod()
     }
@@ -175,6 +177,7 @@ public struct ConfigLoader: Sendable {
         out.backoffMax = r.seconds("backoff_max", in: 1...86400)
         out.probeInterval = r.int("probe_interval", in: 0...86400, unit: " seconds")
         out.shareConnection = r.bool("share_connection")
+        out.allowPublicSocks = r.bool("allow_public_socks")
         // At most the shard count, which only `warren run --shard` knows (see ShardPlan).
         out.replicas = r.int("replicas", in: 1...ShardSpec.maxCount).map { ($0, r.path("replicas")) }
         out.login = readLogin(r)

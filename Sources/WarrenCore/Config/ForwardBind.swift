@@ -63,6 +63,8 @@ extension WarrenConfig {
         }
         let log = IssueLog()
         ConfigLoader.checkLocalListeners(copy.tunnels, log)
+        // A SOCKS proxy moved beyond loopback needs the same opt-in as one written there.
+        for tunnel in copy.tunnels { tunnel.refusedPublicSocks.forEach(log.add) }
         guard log.issues.isEmpty else {
             throw ConfigError(file: file, issues: log.issues.map {
                 ConfigIssue(path: $0.path, message: "with --forward-bind \(bind.address), this forward \($0.message)")

@@ -108,6 +108,11 @@ public struct TunnelConfig: Sendable, Hashable {
     /// Where `replicas` was set (`tunnels.NAME.replicas` or `defaults.replicas`),
     /// for the error when it exceeds the shard count; nil when not set.
     public var replicasKeyPath: String?
+    /// `allow_public_socks`: a SOCKS proxy (a dynamic forward, or a remote one
+    /// without a target) may listen beyond loopback, here or under
+    /// `--forward-bind`. Off unless set: such a proxy opens a whole network to
+    /// everyone who reaches it (see `publicListeners`).
+    public var allowPublicSocks: Bool
 
     public init(
         name: String, endpoint: SSHEndpoint, jumps: [SSHEndpoint] = [],
@@ -118,7 +123,8 @@ public struct TunnelConfig: Sendable, Hashable {
         connectTimeout: Int = Defaults.connectTimeout,
         backoffMin: Double = Defaults.backoffMin, backoffMax: Double = Defaults.backoffMax,
         probeInterval: Int = Defaults.probeInterval, allowedFrom: [String] = [],
-        enabled: Bool = true, shareConnection: Bool = false, replicas: Int = 1, replicasKeyPath: String? = nil
+        enabled: Bool = true, shareConnection: Bool = false, replicas: Int = 1, replicasKeyPath: String? = nil,
+        allowPublicSocks: Bool = false
     ) {
         self.name = name
         self.endpoint = endpoint
@@ -137,6 +143,7 @@ public struct TunnelConfig: Sendable, Hashable {
         self.shareConnection = shareConnection
         self.replicas = replicas
         self.replicasKeyPath = replicasKeyPath
+        self.allowPublicSocks = allowPublicSocks
     }
 
     /// Every forward, in the order ssh is told about them.

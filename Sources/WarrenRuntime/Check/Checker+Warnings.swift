@@ -24,6 +24,7 @@ extension Checker {
                 let holders = PortHolders.describe(tunnel, excluding: excluding)
                 if !holders.isEmpty { out[index].message = [out[index].message, holders.joined(separator: "; ")].compactMap { $0 }.joined(separator: "; ") }
             }
+            out[index].beyondLoopback = tunnel.publicListeners.map(\.description)
         }
         return out
     }

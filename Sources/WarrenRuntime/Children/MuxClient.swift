@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import WarrenCore
 
 /// Adds and removes a shared connection's forwards by talking to its ssh
@@ -111,15 +112,20 @@ enum MuxClient {
     }
 
     /// Asks the master at `controlPath` to open (or close) each forward, in
-    /// order, waiting at most `timeout` seconds for each answer (a remote
-    /// forward waits for the bastion). Blocking: call it off the cooperative
-    /// pool. Returns ssh-like lines saying what failed; empty when all went well.
-    static func request(_ forwards: [Forward], at controlPath: String, cancel: Bool, timeout: Double) -> [String] {
+    /// order, all within `timeout` seconds: one deadline for the whole
+    /// exchange, not per read, so a listener that dribbles a byte at a time
+    /// (a 200,000-byte length, then one byte every 10 s) is cut off at the
+    /// deadline like one that says nothing. `abort` ends the exchange at once
+    /// from another task (a stop). Blocking: call it off the cooperative pool.
+    /// Returns ssh-like lines saying what failed; empty when all went well.
+    static func request(_ forwards: [Forward], at controlPath: String, cancel: Bool, timeout: Double, abort: MuxAbort = MuxAbort()) -> [String] {
+        let deadline = Deadline(seconds: timeout)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return ["cannot make a socket: \(String(cString: strerror(errno)))"] }
-        defer { close(fd) }
+        defer { abort.detach(); close(fd) }
+        guard abort.attach(fd) else { return ["stopped before asking the master on \(controlPath)"] }
+        // connect(2) on a unix socket whose backlog is full waits up to SO_SNDTIMEO.
         var wait = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -135,21 +141,26 @@ enum MuxClient {
         guard connected == 0 else {
             return ["Control socket connect(\(controlPath)): \(String(cString: strerror(errno)))"]
         }
+        func why() -> String {
+            if abort.isAborted { return "stopped" }
+            if deadline.passed { return "no whole answer within \(Self.seconds(timeout)) s" }
+            return String(cString: strerror(errno))
+        }
         // The master speaks first; then ours.
-        guard let hello = readPacket(fd), let (type, theirs, _) = parse(hello), type == Message.hello.rawValue, theirs == version else {
-            return ["the master did not say hello on \(controlPath)"]
+        guard let hello = readPacket(fd, deadline), let (type, theirs, _) = parse(hello), type == Message.hello.rawValue, theirs == version else {
+            return ["the master did not say hello on \(controlPath) (\(why()))"]
         }
         var ours: [UInt8] = []
         put(version, into: &ours)
-        guard writeAll(fd, packet(.hello, id: nil, ours)) else { return ["cannot write to \(controlPath): \(String(cString: strerror(errno)))"] }
+        guard writeAll(fd, packet(.hello, id: nil, ours), deadline) else { return ["cannot write to \(controlPath): \(why())"] }
         var failures: [String] = []
         for (index, forward) in forwards.enumerated() {
             let id = UInt32(index + 1)
-            guard writeAll(fd, packet(cancel ? .closeForward : .openForward, id: id, body(forward))) else {
-                return failures + ["cannot write to \(controlPath): \(String(cString: strerror(errno)))"]
+            guard writeAll(fd, packet(cancel ? .closeForward : .openForward, id: id, body(forward)), deadline) else {
+                return failures + ["cannot write to \(controlPath): \(why())"]
             }
-            guard let reply = readPacket(fd) else {
-                return failures + ["the master did not answer for \(forward) (\(String(cString: strerror(errno))))"]
+            guard let reply = readPacket(fd, deadline) else {
+                return failures + ["the master on \(controlPath) did not answer for \(forward) (\(why()))"]
             }
             if case .refused(let why) = answer(to: id, reply) {
                 failures.append("\(cancel ? "cancel" : "forwarding") request failed for \(forward): \(why)")
@@ -158,34 +169,94 @@ enum MuxClient {
         return failures
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))" : "\(value)"
+    }
+
+    /// When the whole exchange must be over.
+    struct Deadline {
+        let end: ContinuousClock.Instant
+
+        init(seconds: Double) { end = .now + .milliseconds(Int(seconds * 1000)) }
+
+        var passed: Bool { ContinuousClock.now >= end }
+
+        /// Waits until `fd` is ready for `events`; false once the deadline passed.
+        func wait(_ fd: Int32, for events: Int32) -> Bool {
+            while true {
+                let left = end - .now
+                guard left > .zero else { return false }
+                let ms = Int32(clamping: max(1, Int(left.components.seconds) * 1000 + Int(left.components.attoseconds / 1_000_000_000_000_000)))
+                var entry = pollfd(fd: fd, events: Int16(events), revents: 0)
+                let n = poll(&entry, 1, ms)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { return false }
+                if n > 0 { return true }
+            }
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ deadline: Deadline) -> Bool {
         var sent = 0
         while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
+            guard deadline.wait(fd, for: Int32(POLLOUT)) else { return false }
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             guard n > 0 else { return false }
             sent += n
         }
         return true
     }
 
-    private static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
+    private static func readExactly(_ fd: Int32, _ count: Int, _ deadline: Deadline) -> [UInt8]? {
         var out = [UInt8](repeating: 0, count: count)
         var got = 0
         while got < count {
-            let n = out[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
+            guard deadline.wait(fd, for: Int32(POLLIN)) else { return nil }
+            let n = out[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             guard n > 0 else { return nil }
             got += n
         }
         return out
     }
 
-    /// One packet's body; nil at end of file, on a timeout or a silly length.
-    private static func readPacket(_ fd: Int32) -> [UInt8]? {
-        guard let header = readExactly(fd, 4) else { return nil }
+    /// One packet's body; nil at end of file, at the deadline or on a silly length.
+    private static func readPacket(_ fd: Int32, _ deadline: Deadline) -> [UInt8]? {
+        guard let header = readExactly(fd, 4, deadline) else { return nil }
         let length = Int(u32(header[...]))
         guard length <= 256 * 1024 else { return nil }
-        return readExactly(fd, length)
+        return readExactly(fd, length, deadline)
     }
+}
+
+/// Ends a control-socket exchange from another task: `shutdown(2)` wakes the
+/// thread blocked in it at once. The descriptor is only shut down while the
+/// exchange holds it, so a number reused after `close` is never touched.
+final class MuxAbort: Sendable {
+    private struct State {
+        var fd: Int32?
+        var aborted = false
+    }
+    private let state = Mutex(State())
+
+    var isAborted: Bool { state.withLock { $0.aborted } }
+
+    func abort() {
+        state.withLock { state in
+            state.aborted = true
+            if let fd = state.fd { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    /// false when aborted already: the exchange must not start.
+    func attach(_ fd: Int32) -> Bool {
+        state.withLock { state in
+            guard !state.aborted else { return false }
+            state.fd = fd
+            return true
+        }
+    }
+
+    func detach() { state.withLock { $0.fd = nil } }
 }

@@ -66,7 +66,14 @@ public actor Supervisor {
     /// The runner of each running tunnel. A status from a runner that is not
     /// here (replaced by a reload, or stopped) is old news and dropped.
     var runners: [String: TunnelRunner] = [:]
-    private var statuses: [String: TunnelStatus] = [:]
+    /// Runners a reload stops, while they stop (in the background: the loop
+    /// serves every other tunnel meanwhile), and the tunnel to start in each
+    /// one's place once it is gone (same ports).
+    var retiring: [String: TunnelRunner] = [:]
+    var waitingStart: [String: TunnelConfig] = [:]
+    /// Whether the loop turns, for /healthz and the watchdog.
+    public nonisolated let pulse = SupervisorPulse()
+    var statuses: [String: TunnelStatus] = [:]
     private let status: StatusWriter
     private let lock: SupervisorLock
     let launchTools: LaunchTools
@@ -102,7 +109,7 @@ public actor Supervisor {
         }
     }
 
-    private static func loadConfig(_ options: Options) throws(StartError) -> WarrenConfig {
+    static func loadConfig(_ options: Options) throws(StartError) -> WarrenConfig {
         let config: WarrenConfig
         do {
             config = try ConfigFile.load(path: options.configPath, stateDirOverride: options.stateDirOverride)
@@ -123,7 +130,7 @@ public actor Supervisor {
     public var stateDir: String { config.stateDir }
 
     /// The tunnels this supervisor runs under `config`.
-    private func selected(_ config: WarrenConfig) -> [TunnelConfig] {
+    func selected(_ config: WarrenConfig) -> [TunnelConfig] {
         config.tunnels.filter { $0.enabled && (options.only.isEmpty || options.only.contains($0.name)) && options.shard?.runs($0) != false }
             .map(\.unplaced)
     }
@@ -138,12 +145,26 @@ public actor Supervisor {
             group.addTask { [sink] in
                 for await signal in signals { sink.yield(.signal(signal)) }
             }
+            group.addTask { [sink] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: SupervisorPulse.tick)
+                    sink.yield(.tick)
+                }
+            }
+            pulse.begin("starting the tunnels")
             startAll(in: &group)
             // At once, so that a reader finds every tunnel (and another shard's) listed.
             await writeStatus()
+            pulse.end()
             var iterator = events.makeAsyncIterator()
             loop: while let event = await iterator.next() {
+                pulse.begin(event.activity)
+                defer { pulse.end() }
                 switch event {
+                case .tick:
+                    break
+                case .retired(let runner):
+                    retired(runner, in: &group)
                 case .status(let runner, let tunnelStatus):
                     await update(tunnelStatus, from: runner)
                 case .startTimedOut:
@@ -162,6 +183,7 @@ public actor Supervisor {
                 }
             }
             options.hooks.phaseChanged(.stopping)
+            pulse.begin("stopping every tunnel")
             await stopAll()
             group.cancelAll()
         }
@@ -187,7 +209,11 @@ public actor Supervisor {
         announceReady(timedOut: false)
     }
 
-    private func start(_ tunnel: TunnelConfig, in group: inout DiscardingTaskGroup) {
+    func start(_ tunnel: TunnelConfig, in group: inout DiscardingTaskGroup) {
+        // What listens beyond loopback (config or --forward-bind) is said at every start.
+        for listener in tunnel.publicListeners {
+            logger.warning("\(listener)", metadata: ["tunnel": "\(tunnel.name)"])
+        }
         if tunnel.shareConnection {
             startMember(tunnel, in: &group)
             return
@@ -244,59 +270,18 @@ public actor Supervisor {
         options.hooks.phaseChanged(.started(tunnels: runners.count))
     }
 
-    private func writeStatus(running: Bool = true) async {
+    func writeStatus(running: Bool = true) async {
         options.hooks.statusesChanged(statuses, nil)
         await status.replace(statuses, running: running)
         await status.flush()
     }
 
-    private func stoppedStatus(_ tunnel: TunnelConfig) -> TunnelStatus {
+    func stoppedStatus(_ tunnel: TunnelConfig) -> TunnelStatus {
         TunnelStatus(
             name: tunnel.name, state: .stopped, since: Date().formatted(.iso8601), pid: nil, restarts: 0,
             forwards: TunnelStatus.describe(tunnel), lastError: nil, nextRetry: nil,
             hostKeyChecked: tunnel.checksHostKeys
         ).placed(tunnel, on: options.shard)
-    }
-
-    /// SIGHUP: re-read the config. Invalid: keep everything running and say why.
-    /// Valid: stop removed tunnels, start added ones, restart only changed ones
-    /// (each replacement starts only after the old ssh is gone: same ports).
-    private func reload(in group: inout DiscardingTaskGroup) async {
-        logger.info("reloading \(options.configPath)")
-        let new: WarrenConfig
-        do {
-            new = try Self.loadConfig(options)
-        } catch {
-            logger.error("the new config is invalid; keeping the running one", metadata: ["errors": "\(error.description)"])
-            return
-        }
-        guard new.stateDir == config.stateDir else {
-            logger.error("state_dir changed from \(config.stateDir) to \(new.stateDir); that needs a restart. Keeping the running config")
-            return
-        }
-        let old = Dictionary(uniqueKeysWithValues: selected(config).map { ($0.name, $0) })
-        let wanted = Dictionary(uniqueKeysWithValues: selected(new).map { ($0.name, $0) })
-        config = new
-        var stopped = 0, started = 0, restarted = 0
-        for (name, tunnel) in old where wanted[name] != tunnel {
-            if let runner = runners.removeValue(forKey: name) { await runner.stop() }
-            if tunnel.shareConnection { leave(tunnel) }
-            if wanted[name] == nil {
-                stopped += 1
-                statuses[name] = new.tunnel(named: name).map(stoppedStatus)
-            }
-        }
-        await stopMastersWithoutMembers(keeping: Set(wanted.values.filter(\.shareConnection).map(ConnectionShare.init)))
-        for (name, tunnel) in wanted.sorted(by: { $0.key < $1.key }) where old[name] != tunnel {
-            if old[name] == nil { started += 1 } else { restarted += 1 }
-            start(tunnel, in: &group)
-        }
-        for tunnel in new.tunnels where wanted[tunnel.name] == nil {
-            statuses[tunnel.name] = stoppedStatus(tunnel)
-        }
-        for name in statuses.keys where new.tunnel(named: name) == nil { statuses[name] = nil }
-        await writeStatus()
-        logger.info("reloaded: \(started) started, \(restarted) restarted, \(stopped) stopped, \(wanted.count - started - restarted) unchanged")
     }
 
     /// Stops every tunnel at once (SIGTERM, then SIGKILL after a grace period)
@@ -308,7 +293,8 @@ public actor Supervisor {
         }
         masters.removeAll()
         let finals = await withTaskGroup(of: TunnelStatus.self) { group in
-            for runner in runners.values {
+            // A runner a reload is stopping is waited for too: its ssh must not outlive warren.
+            for runner in Array(runners.values) + retiring.values {
                 group.addTask { await runner.stop() }
             }
             var finals: [TunnelStatus] = []
@@ -316,6 +302,7 @@ public actor Supervisor {
             return finals
         }
         runners.removeAll()
+        retiring.removeAll()
         for final in finals { statuses[final.name] = final }
         await writeStatus(running: false)
         logger.info("stopped")
@@ -336,6 +323,22 @@ enum SupervisorEvent: Sendable {
     case signal(Int32)
     /// The start timeout passed: tell systemd we are ready, whatever is still starting.
     case startTimedOut
+    /// A runner a reload stopped is gone.
+    case retired(TunnelRunner)
+    /// A second passed: the loop turns even when nothing happens (`SupervisorPulse`).
+    case tick
+
+    /// What the loop is busy with while it handles the event, for /healthz.
+    var activity: String {
+        switch self {
+        case .status(let runner, _): return "the status of tunnel \(runner.tunnel.name)"
+        case .signal(let signal) where signal == SIGHUP: return "a reload (SIGHUP)"
+        case .signal(let signal): return "signal \(signal)"
+        case .startTimedOut: return "the start timeout"
+        case .retired(let runner): return "replacing tunnel \(runner.tunnel.name)"
+        case .tick: return "a tick"
+        }
+    }
 }
 
 /// The programs a supervisor starts.

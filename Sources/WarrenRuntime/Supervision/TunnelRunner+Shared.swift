@@ -21,7 +21,13 @@ extension TunnelRunner {
             return
         }
         input.yield(.spawned(run: run, pid: pid))
-        let added = await mux(on: master, cancel: false)
+        let added = await mux(on: master, cancel: false, timeout: Self.openTimeout, abortOnStop: control)
+        if !added.ok, control.isStopRequested {
+            // Stopped mid-request: take back whatever the master added, within the stop's time.
+            _ = await mux(on: master, cancel: true, timeout: Self.cancelTimeout)
+            input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .connectionLost, message: "stopped while adding the forwards to the shared connection"))))
+            return
+        }
         guard added.ok else {
             input.yield(.exited(run: run, .diagnosed(forwardFailure(added.lines))))
             return
@@ -31,7 +37,7 @@ extension TunnelRunner {
         await firstOf({ await master.changed(since: seen) }, { await control.stopRequested() })
         let now = master.snapshot
         if control.isStopRequested, now.pid == pid {
-            _ = await mux(on: master, cancel: true)
+            _ = await mux(on: master, cancel: true, timeout: Self.cancelTimeout)
             input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .connectionLost, message: "the forwards were removed from the shared connection"))))
         } else {
             input.yield(.exited(run: run, .diagnosed(Self.masterDown(now, waiting: false))))
@@ -67,11 +73,26 @@ extension TunnelRunner {
         return ExitDiagnosis(kind: .unknown, message: said)
     }
 
+    /// The whole exchange that adds the forwards (a remote forward waits for the bastion).
+    static let openTimeout = 15.0
+    /// The exchange that removes them at a stop: well inside the stop's grace
+    /// period, so that no control socket holds a stop (SIGTERM) up.
+    static let cancelTimeout = min(2.0, TunnelMachine.teardown.grace * 2 / 3)
+
     /// Adds (or removes) the tunnel's forwards over the master's control socket
-    /// (what `ssh -O forward` and `-O cancel` would send).
-    private func mux(on master: SharedMaster, cancel: Bool) async -> (ok: Bool, lines: [String]) {
+    /// (what `ssh -O forward` and `-O cancel` would send), within `timeout`
+    /// for the whole exchange; a stop on `abortOnStop` ends it at once.
+    private func mux(on master: SharedMaster, cancel: Bool, timeout: Double, abortOnStop control: ChildControl? = nil) async -> (ok: Bool, lines: [String]) {
+        let abort = MuxAbort()
+        let watcher = control.map { control in
+            Task {
+                await control.stopRequested()
+                if !Task.isCancelled { abort.abort() }
+            }
+        }
+        defer { watcher?.cancel() }
         let failures = await NetworkCheck.offPool { [forwards = tunnel.forwards, path = master.controlPath] in
-            MuxClient.request(forwards, at: path, cancel: cancel, timeout: 15)
+            MuxClient.request(forwards, at: path, cancel: cancel, timeout: timeout, abort: abort)
         }
         return (failures.isEmpty, failures)
     }
