@@ -31,7 +31,7 @@ summary=$(grep -E 'Test run with [0-9]+ tests? in [0-9]+ suites? (passed|failed)
 total=$(sed -nE 's/.*Test run with ([0-9]+) tests?.*/\1/p' <<<"$summary")
 issues=$(sed -nE 's/.* with ([0-9]+) issues?.*/\1/p' <<<"$summary")
 # A parameterized test counts once; its cases (one per pairing) are what ran.
-cases=$(grep -E '^. Test .* (passed|failed) after' "$log" | grep -v ' Test run with ' |
+cases=$(grep -E '^[^ ]+ Test .* (passed|failed) after' "$log" | grep -v ' Test run with ' |
     awk '{ n = 1; if (match($0, / with [0-9]+ test cases /)) { split(substr($0, RSTART), w, " "); n = w[2] } sum += n } END { print sum + 0 }')
 took=$((SECONDS - start))
 if [ -z "$summary" ]; then
