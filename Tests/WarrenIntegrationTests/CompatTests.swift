@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WarrenCore
+import WarrenRuntime
 import WarrenTestSupport
 #if canImport(Glibc)
 import Glibc
@@ -43,6 +44,27 @@ func expectNoBlock(_ sshd: SSHDServer, _ what: String, sourceLocation: SourceLoc
         }
         let dropbear = try await CommandRunner.run("/usr/sbin/dropbear", ["-V"])
         #expect((dropbear.stdout + dropbear.stderr).contains("Dropbear"), "\(dropbear)")
+    }
+
+    /// Dropbear reads the login user's ~/.ssh: it must see the server's
+    /// directory there, and nothing else on the machine may.
+    @Test func dropbearSeesItsOwnHomeAndTheMachineDoesNot() throws {
+        func mounts(_ pid: String) throws -> String {
+            let handle = try #require(FileHandle(forReadingAtPath: "/proc/\(pid)/mountinfo"))
+            defer { try? handle.close() }
+            return String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        }
+        let home = String(cString: try #require(getpwuid(geteuid())).pointee.pw_dir)
+        let outside = try mounts("self")
+        let sshd = try SSHDServer.start(try Compat.Server.dropbear.options())
+        let pid = try #require(sshd.listenerPID)
+        let inside = try mounts("\(pid)")
+        #expect(inside.contains(" \(home) "), "dropbear's namespace has a mount on \(home)")
+        #expect(try mounts("self") == outside, "the tests' own mounts are unchanged")
+        #expect(ProcessInfoReader.commandLine(pid)?.first?.hasSuffix("dropbear") == true, "the pid is dropbear's own")
+        #expect(access(sshd.authorizedKeysPath, R_OK) == 0 && sshd.authorizedKeysPath.hasPrefix(sshd.directory.path))
+        sshd.stop()
+        #expect(!isLiveProcess(pid), "stop() ends it")
     }
 
     /// The 10.5 server runs with OpenSSH's default penalties, as in the field.
