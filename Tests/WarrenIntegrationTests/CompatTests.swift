@@ -13,7 +13,8 @@ import Glibc
 // with WARREN_COMPAT=1 (make test-compat sets it, with the 10.5 build's
 // directory); `make test` leaves them out. Each test starts fresh servers: a
 // fresh sshd 10.5 has a fresh penalty table, so no test inherits another's
-// penalties, and each is checked for spending none that it should not.
+// penalties, and each fails if the bastion blocked 127.0.0.1 (its penalty
+// lines are printed, so a run shows what each scenario costs).
 
 /// Skips the compat suites outside `make test-compat`, with the reason shown.
 let compatOnly = ConditionTrait.enabled(if: Compat.isEnabled, "the bastion matrix runs in make test-compat (WARREN_COMPAT=1)")
