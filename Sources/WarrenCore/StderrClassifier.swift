@@ -408,6 +408,18 @@ public struct StderrClassifier: Sendable {
             || line.hasPrefix("Transferred: sent ")
             || line.hasPrefix("Bytes per second: ")
             || line.hasPrefix("Killed by signal ")  // a signal warren or the hop's parent sent
+            || isPostQuantumWarning(line)
+    }
+
+    /// The three lines OpenSSH 10.1+ prints when the server offers no
+    /// post-quantum key exchange (Dropbear, OpenSSH before 9.0), recorded in
+    /// Fixtures/stderr-10.5/success_dropbear.txt. Noise for warren: kept at debug.
+    public static func isPostQuantumWarning(_ line: String) -> Bool { isPostQuantumWarning(Substring(line)) }
+
+    static func isPostQuantumWarning(_ line: Substring) -> Bool {
+        line.hasPrefix("** WARNING: connection is not using a post-quantum key exchange algorithm")
+            || line.hasPrefix("** This session may be vulnerable to \"store now, decrypt later\" attacks")
+            || line.hasPrefix("** The server may need to be upgraded. See https://openssh.com/pq.html")
     }
 
     static func isDebug(_ line: Substring) -> Bool {

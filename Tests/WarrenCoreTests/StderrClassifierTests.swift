@@ -84,13 +84,10 @@ struct DiagnosisCase: Sendable, CustomTestStringConvertible {
     var exit: Int32 = 255
     /// The client that recorded it.
     var set: ClientSet = .openSSH92
-    /// Why the classifier is known to get this one wrong, if it does: the
-    /// expectation stays what it should be, and the test says so.
-    var knownIssue: String? = nil
     var testDescription: String { "\(set.rawValue)/\(fixture) -> \(kind.rawValue)" }
 
-    func recorded(by set: ClientSet, fragment: String? = nil, knownIssue: String? = nil) -> DiagnosisCase {
-        DiagnosisCase(fixture: fixture, kind: kind, fragment: fragment ?? self.fragment, exit: exit, set: set, knownIssue: knownIssue)
+    func recorded(by set: ClientSet, fragment: String? = nil) -> DiagnosisCase {
+        DiagnosisCase(fixture: fixture, kind: kind, fragment: fragment ?? self.fragment, exit: exit, set: set)
     }
 }
 
@@ -128,14 +125,6 @@ let diagnosisCases92: [DiagnosisCase] = [
     .init(fixture: "connection_lost_dropbear", kind: .connectionLost, fragment: "Connection to 127.0.0.1 closed by remote host."),
 ]
 
-/// Known to the classifier's owner (issue 18): ssh 10.1+ prints three `** ...`
-/// lines to a server without post-quantum key exchange (Dropbear, OpenSSH
-/// before 9.0). They classify as nothing, but a run that ends without an
-/// error line is then diagnosed `unknown` with the last of them, `** The
-/// server may need to be upgraded. See https://openssh.com/pq.html`, where
-/// the 9.2 client's same run is connection_lost "without stating an error".
-let pqWarningIssue = "ssh 10.5's post-quantum warning becomes the diagnosis (unknown) of a run that states no error"
-
 /// The same situations recorded with the 10.5 client: the same diagnosis.
 /// `connections` was recorded by hand with 9.2 only. Where 10.5's words
 /// differ, the fragment says so.
@@ -144,7 +133,6 @@ let diagnosisCases105: [DiagnosisCase] = diagnosisCases92.filter { $0.fixture !=
     // The recorder's server closes before the banner: 9.2 saw the reset of
     // the version string it had sent, 10.5 the close.
     case "banner_closed": c.recorded(by: .openSSH105, fragment: "kex_exchange_identification: Connection closed by remote host")
-    case "success_dropbear": c.recorded(by: .openSSH105, knownIssue: pqWarningIssue)
     default: c.recorded(by: .openSSH105)
     }
 }
@@ -173,26 +161,19 @@ struct RecordedDiagnosisTests {
     func diagnosis(_ c: DiagnosisCase) throws {
         let fixture = try Fixture.load(c.fixture, from: c.set)
         let d = StderrClassifier.diagnose(lines: fixture.lines, exitStatus: fixture.exitStatus)
-        let check = {
-            #expect(d.kind == c.kind)
-            #expect(d.message.contains(c.fragment), "message: \(d.message)")
-            if !d.message.contains("without stating an error") {
-                // ssh's own words, verbatim.
-                #expect(fixture.lines.contains(d.message))
-            }
+        #expect(d.kind == c.kind)
+        #expect(d.message.contains(c.fragment), "message: \(d.message)")
+        if !d.message.contains("without stating an error") {
+            // ssh's own words, verbatim.
+            #expect(fixture.lines.contains(d.message))
         }
-        if let issue = c.knownIssue { withKnownIssue(Comment(rawValue: issue), check) } else { check() }
     }
 
     @Test("the most telling line wins whatever the order of the lines", arguments: diagnosisCases)
     func orderDoesNotMatter(_ c: DiagnosisCase) throws {
         let fixture = try Fixture.load(c.fixture, from: c.set)
         let reversed = StderrClassifier.diagnose(lines: fixture.lines.reversed(), exitStatus: fixture.exitStatus)
-        if let issue = c.knownIssue {
-            withKnownIssue(Comment(rawValue: issue)) { #expect(reversed.kind == c.kind) }
-        } else {
-            #expect(reversed.kind == c.kind)
-        }
+        #expect(reversed.kind == c.kind)
     }
 
     @Test("lines still ending in CR diagnose the same", arguments: diagnosisCases)
@@ -235,8 +216,6 @@ struct LineCase: Sendable, CustomTestStringConvertible {
     let expected: Expected
     /// The client that recorded it.
     var set: ClientSet = .openSSH92
-    /// Why the classifier is known to get this one wrong, if it does.
-    var knownIssue: String? = nil
     var testDescription: String { "\(set.rawValue)/\(fixture): \(fragment) -> \(expected)" }
 }
 
@@ -343,11 +322,7 @@ struct RecordedLineTests {
         let matching = fixture.lines.filter { $0.contains(c.fragment) }
         try #require(!matching.isEmpty, "no line of \(c.set.rawValue)/\(c.fixture) contains \(c.fragment)")
         for line in matching {
-            if let issue = c.knownIssue {
-                withKnownIssue(Comment(rawValue: issue)) { #expect(classifier.classify(line: line) == c.expected.event(for: line), "\(line)") }
-            } else {
-                #expect(classifier.classify(line: line) == c.expected.event(for: line), "\(line)")
-            }
+            #expect(classifier.classify(line: line) == c.expected.event(for: line), "\(line)")
         }
     }
 

@@ -122,15 +122,7 @@ func expectNoBlock(_ sshd: SSHDServer, _ what: String, sourceLocation: SourceLoc
         let ends = log.split(whereSeparator: \.isNewline).filter { $0.contains("up -> starting") }
         try #require(ends.count == 2, "each end of an up ssh is logged once:\n\(ends.joined(separator: "\n"))")
         #expect(ends[0].contains("kind=connection_lost"), "the kill is logged as connection_lost: \(ends[0])")
-        if pairing.client == .openSSH105 && pairing.server == .dropbear {
-            // ssh 10.5's post-quantum warning is the last line it logs when the
-            // bastion drops it without a word (the classifier's known issue).
-            withKnownIssue("ssh 10.5's post-quantum warning becomes the diagnosis (unknown) of a run that states no error") {
-                #expect(ends[1].contains("kind=connection_lost"), "the drop is logged as connection_lost: \(ends[1])")
-            }
-        } else {
-            #expect(ends[1].contains("kind=connection_lost"), "the drop is logged as connection_lost: \(ends[1])")
-        }
+        #expect(ends[1].contains("kind=connection_lost"), "the drop is logged as connection_lost: \(ends[1])")
         #expect(!log.contains("-> backoff"), "a tunnel that was up never waits in backoff")
         #expect(warren.tunnel("db")?.restarts == 2)
         expectNoBlock(lab.sshd, "\(pairing) kill and drop")
