@@ -18,10 +18,12 @@ extension Lab {
     ///   - hostKey: the pinned host key; the sshd's own when nil.
     ///   - extra: more lines for `[tunnels.db]`.
     ///   - identity: whether `db` names the key copy as its identity_file.
+    ///   - sshBinary: the client warren runs (`Lab.sshBinary`).
     public static func bastion(
-        _ options: SSHDServer.Options = SSHDServer.Options(), hostKey: String? = nil, extra: String = "", identity: Bool = true
+        _ options: SSHDServer.Options = SSHDServer.Options(), hostKey: String? = nil, extra: String = "", identity: Bool = true,
+        sshBinary: String? = nil
     ) throws -> Lab {
-        let lab = try Lab(prefix: "ws-", sshd: options)
+        let lab = try Lab(prefix: "ws-", sshd: options, sshBinary: sshBinary)
         do {
             let key = try lab.copyKey(lab.sshd.clientKeyPath, as: bastionKeyName)
             let localPort = try FreePort.find()

@@ -29,6 +29,10 @@ public final class Lab {
     public private(set) var sshds: [SSHDServer] = []
     /// Every target started, in order; `target` is the first.
     public private(set) var targets: [TCPTarget] = []
+    /// The ssh client warren runs (`ssh_binary`, written at the top of every
+    /// config the lab writes or starts a supervisor with); warren's own
+    /// choice (ssh on PATH) when nil.
+    public let sshBinary: String?
     /// The local port of each tunnel whose forward the lab wrote into the config.
     public internal(set) var localPorts: [String: Int] = [:]
     /// Every supervisor started, in order, under the name it was started with.
@@ -39,8 +43,10 @@ public final class Lab {
 
     /// A lab in a new `/tmp/<prefix>XXXXXX`. With `sshd` options (the default)
     /// it starts an sshd and an echo target behind it; with `nil` it is only
-    /// the directory, and the test starts what it needs.
-    public init(prefix: String = "lab-", sshd options: SSHDServer.Options? = SSHDServer.Options()) throws {
+    /// the directory, and the test starts what it needs. `sshBinary` is the
+    /// client warren runs (see `sshBinary`).
+    public init(prefix: String = "lab-", sshd options: SSHDServer.Options? = SSHDServer.Options(), sshBinary: String? = nil) throws {
+        self.sshBinary = sshBinary
         directory = try TemporaryDirectory(prefix: prefix)
         configPath = directory.appending("warren.toml")
         stateDir = directory.appending("state")
@@ -105,10 +111,15 @@ public final class Lab {
 
     // MARK: - The config and the warren binary
 
-    /// Writes warren.toml: a `state_dir` line for the lab's state directory, then `body`.
+    /// Writes warren.toml: a `state_dir` line for the lab's state directory
+    /// (and `ssh_binary` when the lab has one), then `body`.
     public func writeConfig(_ body: String, mode: Int = 0o644) throws {
-        try directory.write("state_dir = \"\(stateDir)\"\n" + body, to: "warren.toml", mode: mode)
+        try directory.write("state_dir = \"\(stateDir)\"\n" + clientLine + body, to: "warren.toml", mode: mode)
     }
+
+    /// `ssh_binary = "..."` and a newline, or nothing; a top-level key, so it
+    /// goes before every table.
+    var clientLine: String { sshBinary.map { "ssh_binary = \"\($0)\"\n" } ?? "" }
 
     /// Config text of these tables (e.g. `SupervisorConfig.tunnel(...)`), one after another.
     public func config(_ tables: String...) -> String { tables.joined(separator: "\n") }
@@ -135,8 +146,9 @@ public final class Lab {
     /// its output in `<directory>/<name>.log`.
     ///
     /// - Parameters:
-    ///   - config: text written to `<directory>/<name>.toml` and run; when nil,
-    ///     the lab's warren.toml as it stands.
+    ///   - config: text written to `<directory>/<name>.toml` (after the lab's
+    ///     `ssh_binary` line, if any) and run; when nil, the lab's warren.toml
+    ///     as it stands.
     ///   - stateDir: the lab's state directory when nil.
     ///   - environment: added to this process's environment.
     ///   - launcher: a program and its arguments that exec warren with what
@@ -146,7 +158,7 @@ public final class Lab {
         config: String? = nil, arguments: [String] = [], environment: [String: String] = [:],
         name: String = "warren", stateDir: String? = nil, logLevel: String = "debug", launcher: [String] = []
     ) throws -> WarrenSupervisor {
-        let configPath = try config.map { try directory.write($0, to: "\(name).toml") } ?? self.configPath
+        let configPath = try config.map { try directory.write(clientLine + $0, to: "\(name).toml") } ?? self.configPath
         let stateDir = stateDir ?? self.stateDir
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }

@@ -5,8 +5,41 @@ extension SSHDServer {
         case info = "INFO", verbose = "VERBOSE", debug1 = "DEBUG1", debug2 = "DEBUG2", debug3 = "DEBUG3"
     }
 
+    /// Which server program runs.
+    public enum Program: String, Sendable {
+        /// OpenSSH's sshd: `sshdPath` is Debian's or a build of its own.
+        case openSSH
+        /// Dropbear (`dropbear -F -E -s`); `sshdPath` is the dropbear binary.
+        /// It has no config file: `extraConfig`, `maxStartups`, `logLevel`
+        /// and `strictModes` do not apply (it always checks modes).
+        case dropbear
+
+        /// What to install when the binary is missing.
+        var installHint: String {
+            switch self {
+            case .openSSH: "openssh-server is not installed: apt-get install -y openssh-server"
+            case .dropbear: "Dropbear is not installed: apt-get install -y dropbear-bin"
+            }
+        }
+
+        /// authorized_keys, relative to the server's directory: sshd is told
+        /// where it is; Dropbear reads the login user's `~/.ssh/authorized_keys`
+        /// and gets the server's directory as that home.
+        var authorizedKeysName: String {
+            switch self {
+            case .openSSH: "authorized_keys"
+            case .dropbear: ".ssh/authorized_keys"
+            }
+        }
+    }
+
     /// How to set up a test sshd.
     public struct Options: Sendable {
+        /// OpenSSH's sshd (the default) or Dropbear.
+        public var program: Program
+        /// Whether the config says `UsePAM no`; an sshd built `--without-pam`
+        /// (the compat build) does not know the keyword.
+        public var writesUsePAM: Bool
         /// authorized_keys options put in front of the client key, e.g.
         /// `restrict,port-forwarding,permitopen="127.0.0.1:5432"`.
         public var authorizedKeyOptions: String?
@@ -28,10 +61,12 @@ extension SSHDServer {
         public var port: Int?
         /// How long to wait for `Server listening on ...` after each start.
         public var readyTimeout: Duration
-        /// The sshd binary; absolute, because sshd re-execs itself.
+        /// The server binary; absolute, because sshd re-execs itself.
         public var sshdPath: String
 
         public init(
+            program: Program = .openSSH,
+            writesUsePAM: Bool = true,
             authorizedKeyOptions: String? = nil,
             strictModes: Bool = false,
             maxStartups: String? = nil,
@@ -43,6 +78,8 @@ extension SSHDServer {
             readyTimeout: Duration = .seconds(10),
             sshdPath: String = "/usr/sbin/sshd"
         ) {
+            self.program = program
+            self.writesUsePAM = writesUsePAM
             self.authorizedKeyOptions = authorizedKeyOptions
             self.strictModes = strictModes
             self.maxStartups = maxStartups
@@ -80,7 +117,9 @@ extension SSHDServer {
                 "ListenAddress 127.0.0.1:\(port)",
                 "HostKey \(directory)/\(SSHDServer.hostKeyName)",
                 "PidFile none",
-                "UsePAM no",
+            ]
+            if writesUsePAM { lines.append("UsePAM no") }
+            lines += [
                 "StrictModes \(strictModes ? "yes" : "no")",
                 "PermitRootLogin prohibit-password",
                 "AuthorizedKeysFile \(directory)/authorized_keys",

@@ -4,8 +4,10 @@ import Synchronization
 import Glibc
 #endif
 
-/// A real OpenSSH server (`/usr/sbin/sshd -D -e -f CONFIG`) on 127.0.0.1, with
-/// throwaway host and client keys in its own temporary directory.
+/// A real SSH server on 127.0.0.1, with throwaway host and client keys in its
+/// own temporary directory: OpenSSH's sshd (`/usr/sbin/sshd -D -e -f CONFIG`,
+/// Debian's 9.2 unless `Options.sshdPath` names another build) or Dropbear
+/// (`Options.program`, see SSHDServer+Dropbear.swift).
 ///
 /// Use it as `let sshd = try SSHDServer.start(); defer { sshd.stop() }`, or
 /// through `withSSHD { sshd in ... }`. `stop()` also runs when the object goes
@@ -54,7 +56,7 @@ public final class SSHDServer: Sendable {
         self.hostKeyPath = directory.appending(Self.hostKeyName)
         self.clientKeyPath = directory.appending("client_key")
         self.clientPublicKey = clientPublicKey
-        self.authorizedKeysPath = directory.appending("authorized_keys")
+        self.authorizedKeysPath = directory.appending(options.program.authorizedKeysName)
         self.configPath = directory.appending("sshd_config")
         self.logPath = directory.appending("sshd.log")
         state = Mutex(State(listener: listener, hostKeyLine: hostKeyLine))
@@ -67,7 +69,7 @@ public final class SSHDServer: Sendable {
     ///   config is invalid, or if sshd does not listen in time (with its log).
     public static func start(_ options: Options = Options()) throws -> SSHDServer {
         guard access(options.sshdPath, X_OK) == 0 else {
-            throw FixtureError("openssh-server is not installed: apt-get install -y openssh-server (\(options.sshdPath) is missing)")
+            throw FixtureError("\(options.program.installHint) (\(options.sshdPath) is missing)")
         }
         // sshd's privilege separation directory; it refuses to start without it.
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
@@ -77,10 +79,11 @@ public final class SSHDServer: Sendable {
         }
         let directory = try TemporaryDirectory(prefix: "sshd-", in: options.parentDirectory)
         do {
-            let hostKey = try SSHKeygen.generate(at: directory.appending(hostKeyName), comment: "warren-test-host")
+            let hostKey = try makeHostKey(options.program, at: directory.appending(hostKeyName), comment: "warren-test-host")
             let clientKey = try SSHKeygen.generate(at: directory.appending("client_key"), comment: "warren-test-client")
             let prefix = options.authorizedKeyOptions.map { "\($0) " } ?? ""
-            try directory.write(prefix + clientKey + "\n", to: "authorized_keys")
+            if options.program == .dropbear { try makeDropbearHome(directory) }
+            try directory.write(prefix + clientKey + "\n", to: options.program.authorizedKeysName)
             let user = String(cString: getpwuid(geteuid()).pointee.pw_name)
             var attempt = 1
             while true {
@@ -169,16 +172,16 @@ public final class SSHDServer: Sendable {
     public func rotateHostKey() throws -> String {
         try state.withLock { state in
             stopListener(&state)
-            let line = try SSHKeygen.generate(at: hostKeyPath, comment: "warren-test-host-rotated")
+            let line = try Self.makeHostKey(options.program, at: hostKeyPath, comment: "warren-test-host-rotated")
             state.hostKeyLine = SSHKeygen.keyWithoutComment(line)
             state.listener = try Self.launch(options: options, directory: directory, port: port)
             return state.hostKeyLine
         }
     }
 
-    /// Replaces authorized_keys with `lines` (sshd reads it on each login).
+    /// Replaces authorized_keys with `lines` (the server reads it on each login).
     public func setAuthorizedKeys(_ lines: [String]) throws {
-        try directory.write(lines.map { $0 + "\n" }.joined(), to: "authorized_keys")
+        try directory.write(lines.map { $0 + "\n" }.joined(), to: options.program.authorizedKeysName)
     }
 
     deinit {
@@ -203,11 +206,30 @@ public final class SSHDServer: Sendable {
         }
     }
 
-    /// sshd found its port taken (the free port was grabbed by someone else).
-    private struct PortTaken: Error {}
+    /// The server found its port taken (the free port was grabbed by someone else).
+    struct PortTaken: Error {}
+
+    /// A host key pair at `path` made by the server's own tool; returns its public line.
+    private static func makeHostKey(_ program: Program, at path: String, comment: String) throws -> String {
+        switch program {
+        case .openSSH: try SSHKeygen.generate(at: path, comment: comment)
+        case .dropbear: try DropbearKey.generate(at: path)
+        }
+    }
+
+    /// Starts the server and waits until it listens: sshd after validating
+    /// its config, Dropbear in a mount namespace of its own.
+    private static func launch(options: Options, directory: TemporaryDirectory, port: Int) throws -> SpawnedProcess {
+        switch options.program {
+        case .openSSH: try launchSSHD(options: options, directory: directory, port: port)
+        case .dropbear: try launchDropbear(options: options, directory: directory, port: port)
+        }
+    }
 
     /// Validates the config, starts sshd and waits for `Server listening on 127.0.0.1 port N.`.
-    private static func launch(options: Options, directory: TemporaryDirectory, port: Int) throws -> SpawnedProcess {
+    /// It never connects to find out: an sshd since 9.8 penalises the source
+    /// address of a connection that ends before authentication.
+    private static func launchSSHD(options: Options, directory: TemporaryDirectory, port: Int) throws -> SpawnedProcess {
         let config = try directory.write(options.render(port: port, directory: directory.path), to: "sshd_config")
         let check = try SpawnedProcess.run(options.sshdPath, ["-t", "-f", config], log: directory.appending("sshd-t.log"))
         guard check.status == 0 else {

@@ -3,8 +3,14 @@
 # StderrClassifier tests.
 #
 #   sudo Tests/WarrenCoreTests/Fixtures/record-stderr.sh [SITUATION...]
+#   sudo SSH=/var/cache/warren-compat/openssh-10.5p1-*/bin/ssh Tests/WarrenCoreTests/Fixtures/record-stderr.sh
 #
-# Needs root, /usr/sbin/sshd (openssh-server), ssh, nc, python3, unshare.
+# SSH is the client (default: ssh on PATH, Debian's 9.2). Its fixtures go to
+# stderr/ for OpenSSH 9.2 and to stderr-X.Y/ for any other OpenSSH X.Y (OUT
+# overrides), so each client's lines are recorded against the same servers.
+#
+# Needs root, /usr/sbin/sshd (openssh-server), ssh, nc, python3, unshare, and
+# for the *_dropbear situations dropbear and dropbearkey (dropbear-bin).
 # Everything runs on 127.0.0.1 with throwaway keys in a temp dir. For each
 # situation it runs `ssh -v -F <config> -N warren-demo` (the config resembles
 # the one warren generates), and writes
@@ -29,7 +35,11 @@ fi
 [[ $(id -u) -eq 0 ]] || { echo "record-stderr.sh: run as root (sshd needs it)" >&2; exit 1; }
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT="$HERE/stderr"
+SSH=$(command -v "${SSH:-ssh}") || { echo "record-stderr.sh: no ssh client ${SSH:-ssh}" >&2; exit 1; }
+SSH_VERSION=$("$SSH" -V 2>&1 | sed -nE 's/^OpenSSH_([0-9]+\.[0-9]+).*/\1/p')
+[[ -n "$SSH_VERSION" ]] || { echo "record-stderr.sh: $SSH -V does not name an OpenSSH version" >&2; exit 1; }
+if [[ "$SSH_VERSION" == 9.2 ]]; then OUT=${OUT:-$HERE/stderr}; else OUT=${OUT:-$HERE/stderr-$SSH_VERSION}; fi
+echo "record-stderr.sh: recording $("$SSH" -V 2>&1) into $OUT" >&2
 mkdir -p "$OUT"
 unset SSH_AUTH_SOCK SSH_AGENT_PID
 
@@ -127,6 +137,28 @@ start_sshd() {      # start_sshd NAME [extra sshd_config lines...]
 }
 stop_sshd() { stop_pid "$SSHD_PID"; }
 
+# Dropbear as the bastion. It reads the login user's ~/.ssh/authorized_keys, so
+# it runs in a private mount namespace with $T/dbhome bound over that home:
+# the machine's own ~/.ssh is never touched, and the mount ends with dropbear.
+DROPBEAR_HOSTKEY_PUB=
+start_dropbear() {
+    SSHD_PORT=$(free_port)
+    if [[ ! -f "$T/dropbear_host_key" ]]; then
+        dropbearkey -t ed25519 -f "$T/dropbear_host_key" > /dev/null 2>&1
+        mkdir -p "$T/dbhome/.ssh"; chmod 700 "$T/dbhome" "$T/dbhome/.ssh"
+        cp "$T/authorized_keys" "$T/dbhome/.ssh/authorized_keys"; chmod 600 "$T/dbhome/.ssh/authorized_keys"
+    fi
+    DROPBEAR_HOSTKEY_PUB=$(dropbearkey -y -f "$T/dropbear_host_key" | grep '^ssh-' | cut -d' ' -f1,2)
+    unshare --mount --propagation private sh -c 'mount --bind "$0" "$1" && shift && exec "$@"' \
+        "$T/dbhome" "$(getent passwd "$(id -un)" | cut -d: -f6)" \
+        dropbear -F -E -s -p "127.0.0.1:$SSHD_PORT" -r "$T/dropbear_host_key" -P "$T/dropbear.pid" 2> "$T/dropbear.log" &
+    SSHD_PID=$!
+    STARTED+=("$SSHD_PID")
+    wait_until 5 bash -c "grep -qs 'Not backgrounding' '$T/dropbear.log' && ss -Hltn 'sport = :$SSHD_PORT' | grep -q ." \
+        || { cat "$T/dropbear.log" >&2; exit 1; }
+    echo "warren-demo $DROPBEAR_HOSTKEY_PUB" > "$T/known_hosts"
+}
+
 # A listener that accepts TCP connections (kernel backlog) and never says a word.
 SILENT_PID=
 start_silent_listener() {   # start_silent_listener PORT
@@ -177,7 +209,7 @@ RAW=
 start_ssh() {       # start_ssh SITUATION CONFIG [PREFIX COMMAND...]
     local name=$1 cfg=$2; shift 2
     RAW="$T/$name.raw"
-    "$@" ssh -v -F "$cfg" -N warren-demo 2> "$RAW" < /dev/null &
+    "$@" "$SSH" -v -F "$cfg" -N warren-demo 2> "$RAW" < /dev/null &
     SSH_PID=$!
     STARTED+=("$SSH_PID")
 }
@@ -214,14 +246,21 @@ wait_stderr() {     # wait_stderr SECONDS PATTERN  (fixed string, in ssh's stder
 }
 
 # ---------------------------------------------------------------- situations
-rec_success() {
-    start_sshd s; pin_host_key
-    write_client_config "$T/c.success"
-    start_ssh success "$T/c.success"
+# record_session SITUATION START: START brings up the bastion (and pins its
+# key); ssh enters its session there and is then ended by SIGTERM.
+record_session() {
+    local name=$1 start=$2
+    $start
+    write_client_config "$T/c.$name"
+    start_ssh "$name" "$T/c.$name"
     wait_stderr 10 "Entering interactive session."
     sleep 0.3
-    terminate_ssh success; stop_sshd
+    terminate_ssh "$name"; stop_sshd
 }
+
+start_sshd_pinned() { start_sshd s; pin_host_key; }
+
+rec_success() { record_session success start_sshd_pinned; }
 
 rec_success_remote_forward() {
     start_sshd s; pin_host_key
@@ -449,18 +488,30 @@ rec_keepalive_timeout() {
     stop_sshd
 }
 
-rec_connection_lost() {
-    start_sshd cl; pin_host_key
-    write_client_config "$T/c.cl"
-    start_ssh connection_lost "$T/c.cl"
+# record_drop SITUATION START: ssh enters its session on the bastion START
+# brings up, then every per-connection server process is killed.
+record_drop() {
+    local name=$1 start=$2
+    $start
+    write_client_config "$T/c.$name"
+    start_ssh "$name" "$T/c.$name"
     wait_stderr 10 "Entering interactive session."
     sleep 0.3
     local p pids; pids=$(session_pids)
-    [[ -n "$pids" ]] || { echo "record-stderr.sh: no per-connection sshd" >&2; return 1; }
+    [[ -n "$pids" ]] || { echo "record-stderr.sh: no per-connection server process" >&2; return 1; }
     for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-    finish_ssh connection_lost
+    finish_ssh "$name"
     stop_sshd
 }
+
+rec_connection_lost() { record_drop connection_lost start_sshd_pinned; }
+
+# Against Dropbear, which offers no post-quantum key exchange: ssh 10.1 and
+# later add their `** WARNING: connection is not using a post-quantum key
+# exchange algorithm.` lines here.
+rec_success_dropbear() { record_session success_dropbear start_dropbear; }
+
+rec_connection_lost_dropbear() { record_drop connection_lost_dropbear start_dropbear; }
 
 rec_bad_config() {
     pin_host_key; SSHD_PORT=$(free_port)
@@ -472,7 +523,8 @@ rec_bad_config() {
 ALL=(success success_remote_forward success_proxyjump proxyjump_hop_refused auth_failed host_key_unknown
      host_key_changed accept_new_first_use connection_refused dns_failure dns_unreachable
      connect_timeout banner_closed key_permissions key_passphrase key_missing local_port_in_use target_unreachable
-     forwarding_forbidden remote_forward_failed keepalive_timeout connection_lost bad_config)
+     forwarding_forbidden remote_forward_failed keepalive_timeout connection_lost bad_config
+     success_dropbear connection_lost_dropbear)
 
 if (( $# )); then LIST=("$@"); else LIST=("${ALL[@]}"); fi
 for s in "${LIST[@]}"; do
