@@ -77,7 +77,7 @@ struct CheckTests {
         #expect(criticalLines.first == "WARREN CRITICAL - no supervisor; connected directly: 1/4 tunnels up, 1 degraded, 2 down | up=1 degraded=1 down=2 unknown=0")
         #expect(criticalLines.contains { $0.hasPrefix("denied: down (auth_failed): \(lab.sshd.user)@127.0.0.1: Permission denied (publickey). -- fix: ") })
         #expect(criticalLines.contains { $0.hasPrefix("refused: down (connection_refused): ssh: connect to host 127.0.0.1 port ") })
-        #expect(criticalLines.count == 4, "one line per tunnel that is not up")
+        #expect(criticalLines.count == 4, "one line per tunnel that is not up: \(critical.text.stdout)")
         let byName = tunnels(critical.json)
         #expect(byName["denied"]?["kind"] as? String == "auth_failed")
         #expect((byName["denied"]?["hint"] as? String)?.contains("`warren authorized-key denied`") == true, "the hint names the tunnel")

@@ -62,17 +62,8 @@ import Glibc
     @Test func fiveTunnelsWithAKeyNotYetAddedComeUpOnOneRetryOnceItIs() async throws {
         let lab = try Self.bastion()
         defer { lab.stop() }
-        let newKey = lab.directory.appending("new_key")
-        let publicKey = try SSHKeygen.generate(at: newKey)
         let names = (1...5).map { "db\($0)" }
-        var config = ""
-        var ports: [Int] = []
-        for name in names {
-            let local = try lab.forward()
-            ports.append(local.port)
-            config += SupervisorConfig.tunnel(name, sshd: lab.sshd, local: [local.spec])
-                .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(newKey)\"")
-        }
+        let (config, ports, publicKey) = try lab.tunnelsWithANewKey(names)
         let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         for name in names {
@@ -83,10 +74,7 @@ import Glibc
         #expect(Self.count("exited after unsuccessful auth attempt", in: lab.sshd) == 1, "one failed login for five tunnels")
 
         // The bastion's admin adds the key.
-        let handle = try #require(FileHandle(forWritingAtPath: lab.sshd.authorizedKeysPath))
-        handle.seekToEndOfFile()
-        handle.write(Data((publicKey + "\n").utf8))
-        try handle.close()
+        try lab.authorize(publicKey)
         let started = ContinuousClock.now
         let retry = try await CommandRunner.warren(["retry", "--wait", "20", "--config", warren.configPath, "--state-dir", warren.stateDir])
         #expect(retry.status == 0, "\(retry)")

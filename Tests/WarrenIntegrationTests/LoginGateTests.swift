@@ -27,16 +27,7 @@ import WarrenTestSupport
     @Test func tunnelsThatLogInTheSameWayTryOneLoginAndComeUpTogetherOnceItWorks() async throws {
         let lab = try Lab()
         defer { lab.stop() }
-        let newKey = lab.directory.appending("new_key")
-        let publicKey = try SSHKeygen.generate(at: newKey)
-        var config = ""
-        var ports: [Int] = []
-        for name in Self.names {
-            let local = try lab.forward()
-            ports.append(local.port)
-            config += SupervisorConfig.tunnel(name, sshd: lab.sshd, local: [local.spec])
-                .replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(newKey)\"")
-        }
+        let (config, ports, publicKey) = try lab.tunnelsWithANewKey(Self.names)
         let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         for name in Self.names {
@@ -53,10 +44,7 @@ import WarrenTestSupport
         #expect(Self.failedLogins(lab.sshd, reaching: 2) == 2, "\(early.stdout)")
 
         // The bastion's admin adds the key; one retry brings all five up.
-        let handle = try #require(FileHandle(forWritingAtPath: lab.sshd.authorizedKeysPath))
-        handle.seekToEndOfFile()
-        handle.write(Data((publicKey + "\n").utf8))
-        try handle.close()
+        try lab.authorize(publicKey)
         let started = ContinuousClock.now
         let retry = try await CommandRunner.warren(["retry", "--wait", "20", "--config", warren.configPath, "--state-dir", warren.stateDir])
         let took = ContinuousClock.now - started
