@@ -22,7 +22,7 @@ public struct TunnelMachine: Sendable {
     /// Connections through each forward, from ssh's log.
     public private(set) var connections: ConnectionCounter
     /// Whether the other side closes idle connections after a fixed span.
-    public private(set) var idleCloses = IdleCloses()
+    public internal(set) var idleCloses = IdleCloses()
 
     let policy: BackoffPolicy
     /// For hints with the real values (host, port, user, hop).
@@ -150,7 +150,7 @@ public struct TunnelMachine: Sendable {
         return [.spawn(run: run), arm(.readyDeadline, after: readyTimeout)]
     }
 
-    private mutating func startAgain(at now: Double) -> [TunnelAction] {
+    mutating func startAgain(at now: Double) -> [TunnelAction] {
         var actions = cancelAll()
         retryAt = nil
         watching = nil
@@ -274,36 +274,6 @@ public struct TunnelMachine: Sendable {
         }
     }
 
-    /// The state status shows: `up` while reconnecting after an idle close,
-    /// so that a bastion's idle timer does not make the tunnel flap.
-    public var shownState: TunnelState {
-        quietReconnect && (state == .starting || state == .connecting) ? .up : state
-    }
-
-    /// Whether this end of a run is the remote closing an idle connection
-    /// again after the span it closed the last one (see `IdleCloses`).
-    private mutating func isIdleClose(_ exit: ChildExit, at now: Double) -> Bool {
-        guard let upSince, !stopping, !killedAtDeadline else { return false }
-        // Closed by the remote: ssh's own exit status, no signal, nothing said but the close.
-        guard exit == .process(exitCode: 255, signal: nil), diagnosis(of: exit).kind == .connectionLost,
-            connections.counts.allSatisfy({ $0.open == 0 })
-        else {
-            idleCloses.interrupted()
-            return false
-        }
-        return idleCloses.observe(idleFor: now - (lastActivity ?? upSince))
-    }
-
-    /// An idle close: not a failure. The next run starts at once and the
-    /// tunnel is shown as `up` until it is up again or fails.
-    private mutating func reconnectQuietly(at now: Double) -> [TunnelAction] {
-        let actions = endRun()
-        upSince = nil
-        streak = BackoffPolicy.Streak()
-        quietReconnect = true
-        return actions + startAgain(at: now)
-    }
-
     private mutating func runEnded(_ diagnosis: ExitDiagnosis, at now: Double, random: Double) -> [TunnelAction] {
         quietReconnect = false
         var actions = endRun()
@@ -346,7 +316,7 @@ public struct TunnelMachine: Sendable {
     }
 
     /// What ends with every run: its pid, its slot, its timers.
-    private mutating func endRun() -> [TunnelAction] {
+    mutating func endRun() -> [TunnelAction] {
         runAlive = false
         pid = nil
         connections.runEnded()
