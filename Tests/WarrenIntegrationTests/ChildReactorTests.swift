@@ -44,7 +44,8 @@ import Glibc
             guard let pid = control.pid, (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "sleep\n" else { return nil }
             return pid
         }
-        _ = await eventually(timeout: .seconds(30)) { child() != nil }
+        // Generous: under a full parallel run the spawning task may wait for a pool thread.
+        _ = await eventually(timeout: .seconds(90)) { child() != nil }
         let pid = try #require(child())
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").sorted()
         let targets = descriptors.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?" }

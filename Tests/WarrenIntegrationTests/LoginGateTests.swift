@@ -19,8 +19,8 @@ import WarrenTestSupport
 
     /// sshd logs a failed login a moment after the client has gone: wait for
     /// `count` of them, then say how many there are.
-    static func failedLogins(_ sshd: SSHDServer, reaching count: Int) -> Int {
-        _ = waitUntil(timeout: .seconds(3)) { failedLogins(sshd) >= count }
+    static func failedLogins(_ sshd: SSHDServer, reaching count: Int) async -> Int {
+        _ = await eventually(timeout: .seconds(3)) { failedLogins(sshd) >= count }
         return failedLogins(sshd)
     }
 
@@ -31,17 +31,17 @@ import WarrenTestSupport
         let warren = try lab.startSupervisor(config: config)
         defer { warren.stop() }
         for name in Self.names {
-            let failed = warren.waitFor(name) { $0.state == .failed }
-            try require(failed?.lastError?.kind == .authFailed, "\(name) waits for the key, named auth_failed", warren)
+            _ = await eventually(timeout: .seconds(30)) { warren.tunnel(name)?.state == .failed }
+            try require(warren.tunnel(name)?.lastError?.kind == .authFailed, "\(name) waits for the key, named auth_failed", warren)
         }
         let held = Self.names.compactMap { warren.tunnel($0)?.lastError?.message }.filter { $0.hasPrefix("not tried: tunnel ") }
         #expect(held.count == 4, "four were held back for the one that tried: \(held)")
-        #expect(Self.failedLogins(lab.sshd, reaching: 1) == 1, "one failed login, not five")
+        #expect(await Self.failedLogins(lab.sshd, reaching: 1) == 1, "one failed login, not five")
 
         // A retry before the admin's step costs one more failed login, not five.
         let early = try await CommandRunner.warren(["retry", "--wait", "10", "--config", warren.configPath, "--state-dir", warren.stateDir])
         #expect(early.status != 0, "\(early)")
-        #expect(Self.failedLogins(lab.sshd, reaching: 2) == 2, "\(early.stdout)")
+        #expect(await Self.failedLogins(lab.sshd, reaching: 2) == 2, "\(early.stdout)")
 
         // The bastion's admin adds the key; one retry brings all five up.
         try lab.authorize(publicKey)
@@ -50,11 +50,11 @@ import WarrenTestSupport
         let took = ContinuousClock.now - started
         #expect(retry.status == 0, "\(retry)")
         for (name, port) in zip(Self.names, ports) {
-            #expect(warren.waitForState(name, .up, timeout: .seconds(10)), "\(name)")
+            #expect(await eventually(timeout: .seconds(10)) { warren.tunnel(name)?.state == .up }, "\(name)")
             #expect(try TCPClient.echo(port: port), "\(name) passes data")
         }
         print("five tunnels up \(took) after the retry")
         #expect(took < .seconds(20))
-        #expect(Self.failedLogins(lab.sshd, reaching: 3) == 2, "the login that worked is the only other one")
+        #expect(await Self.failedLogins(lab.sshd, reaching: 3) == 2, "the login that worked is the only other one")
     }
 }
