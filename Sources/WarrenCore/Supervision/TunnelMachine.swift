@@ -101,6 +101,12 @@ public struct TunnelMachine: Sendable {
             connections.record(sshEvent)
             if upSince != nil, sshEvent.isChannelActivity { lastActivity = now }
             return logged(sshEvent, at: now)
+        case .counted(let index, let counts):
+            let before = connections.counts.indices.contains(index) ? connections.counts[index] : nil
+            connections.take(index, counts)
+            // A client connection opened or ended: the connection is not idle.
+            if upSince != nil, before?.total != counts.opened || before?.open != counts.open { lastActivity = now }
+            return []
         case .forwardsAdded(let run):
             guard run == self.run, state == .connecting else { return [] }
             return becomeUp(at: now)
@@ -376,6 +382,9 @@ public struct TunnelMachine: Sendable {
             return [.releaseSlot]
         case .spawned(let run, let pid) where run == self.run:
             self.pid = pid
+            return []
+        case .counted(let index, let counts):
+            connections.take(index, counts)
             return []
         case .exited(let run, _) where run == self.run && runAlive:
             let actions = endRun()

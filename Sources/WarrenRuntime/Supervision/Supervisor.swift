@@ -195,9 +195,15 @@ public actor Supervisor {
         if tunnel.endpoint.hostKeyPolicy == .insecureNoCheck || tunnel.jumps.contains(where: { $0.hostKeyPolicy == .insecureNoCheck }) {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
+        let listeners = heldListeners(for: tunnel)
         let runner = sshRunner(
-            for: tunnel,
-            prepare: { [files, sshBinary = config.sshBinary] in _ = try await files.write(tunnel, sshBinary: sshBinary) },
+            for: tunnel, listeners: listeners,
+            prepare: { [files, sshBinary = config.sshBinary] in
+                guard let listeners else { _ = try await files.write(tunnel, sshBinary: sshBinary); return }
+                _ = try await files.write(tunnel, sshBinary: sshBinary, control: .holding(path: listeners.controlPath))
+                // A socket left by an earlier ssh is never trusted: ssh would run without one, or a stranger could answer.
+                unlink(listeners.controlPath)
+            },
             publish: { [sink] runner, status in sink.yield(.status(runner, status)) })
         runners[tunnel.name] = runner
         group.addTask { await runner.run() }
@@ -207,7 +213,7 @@ public actor Supervisor {
     /// shared connection's master): ssh logs to the tunnel's log pipe, with
     /// the environment its login method needs (an agent, askpass).
     func sshRunner(
-        for tunnel: TunnelConfig, prepare: @escaping @Sendable () async throws -> Void,
+        for tunnel: TunnelConfig, listeners: HeldListeners? = nil, prepare: @escaping @Sendable () async throws -> Void,
         publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
     ) -> TunnelRunner {
         let directory = files.directory(for: tunnel)
@@ -218,8 +224,27 @@ public actor Supervisor {
             tunnel: tunnel,
             environment: RunnerEnvironment(
                 runs: .process(launch), tunnelDirectory: directory, throttle: throttle, loginGate: loginGate,
-                bastionWatch: bastionWatch, logger: logger,
+                bastionWatch: bastionWatch, listeners: listeners, logger: logger,
                 prepare: prepare, publish: publish))
+    }
+
+    /// The tunnel's own master holds its local forwards' connections: its
+    /// control socket in the tunnel's 0700 directory. Nil (ssh listens with
+    /// `-L`, as before) when the tunnel has no local forward, or when the
+    /// socket's path would not fit a unix socket address (107 bytes).
+    func heldListeners(for tunnel: TunnelConfig) -> HeldListeners? {
+        guard !HeldListeners.held(tunnel).isEmpty else { return nil }
+        let path = "\(files.directory(for: tunnel))/control"
+        guard path.utf8.count < 108 else {
+            logger.warning("the control socket path \(path) is too long for a unix socket: ssh listens for the local forwards itself (-L); a shorter state_dir lets warren hold them", metadata: ["tunnel": "\(tunnel.name)"])
+            return nil
+        }
+        return HeldListeners(controlPath: path)
+    }
+
+    /// Closes the listeners no running tunnel holds any more (removed, moved, or all at exit).
+    func releaseListeners() {
+        ListenerHub.shared.keepOnly(HeldListeners.keys(of: runners.values.map(\.tunnel).filter { $0.shareConnection || heldListeners(for: $0) != nil }))
     }
 
     private func update(_ tunnelStatus: TunnelStatus, from runner: TunnelRunner) async {
@@ -295,6 +320,7 @@ public actor Supervisor {
             statuses[tunnel.name] = stoppedStatus(tunnel)
         }
         for name in statuses.keys where new.tunnel(named: name) == nil { statuses[name] = nil }
+        releaseListeners()
         await writeStatus()
         logger.info("reloaded: \(started) started, \(restarted) restarted, \(stopped) stopped, \(wanted.count - started - restarted) unchanged")
     }
@@ -316,6 +342,7 @@ public actor Supervisor {
             return finals
         }
         runners.removeAll()
+        releaseListeners()
         for final in finals { statuses[final.name] = final }
         await writeStatus(running: false)
         logger.info("stopped")

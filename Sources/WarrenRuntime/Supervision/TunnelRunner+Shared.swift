@@ -21,6 +21,10 @@ extension TunnelRunner {
             return
         }
         input.yield(.spawned(run: run, pid: pid))
+        if let failure = holdListeners() {
+            input.yield(.exited(run: run, .diagnosed(failure)))
+            return
+        }
         let added = await mux(on: master, cancel: false)
         guard added.ok else {
             input.yield(.exited(run: run, .diagnosed(forwardFailure(added.lines))))
@@ -58,7 +62,7 @@ extension TunnelRunner {
     /// port the server refused, or ssh's own words.
     private func forwardFailure(_ lines: [String]) -> ExitDiagnosis {
         let said = lines.last ?? "ssh -O forward failed"
-        if !LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards) {
+        if !LocalPorts.canBind((env.listeners == nil ? tunnel.localForwards : []) + tunnel.dynamicForwards) {
             return ExitDiagnosis(kind: .localPortInUse, message: "a local port of the forwards is in use (\(said))")
         }
         if !tunnel.remoteForwards.isEmpty {
@@ -70,7 +74,10 @@ extension TunnelRunner {
     /// Adds (or removes) the tunnel's forwards over the master's control socket
     /// (what `ssh -O forward` and `-O cancel` would send).
     private func mux(on master: SharedMaster, cancel: Bool) async -> (ok: Bool, lines: [String]) {
-        let failures = await NetworkCheck.offPool { [forwards = tunnel.forwards, path = master.controlPath] in
+        // Local forwards whose listeners warren holds are not the master's: only the others are added.
+        let forwards = env.listeners == nil ? tunnel.forwards : HeldListeners.leftToSSH(tunnel)
+        guard !forwards.isEmpty else { return (true, []) }
+        let failures = await NetworkCheck.offPool { [path = master.controlPath] in
             MuxClient.request(forwards, at: path, cancel: cancel, timeout: 15)
         }
         return (failures.isEmpty, failures)

@@ -21,6 +21,9 @@ public struct RunnerEnvironment: Sendable {
     public var loginGate: LoginGate?
     /// Asks whether a refusing bastion accepts again, once for all its tunnels.
     public var bastionWatch: BastionWatch
+    /// The local forwards whose listeners warren holds, and the master they
+    /// go to; nil: ssh listens for them itself (`-L`).
+    public var listeners: HeldListeners?
     public var logger: Logger
     /// Runs before every spawn: writes the tunnel's files (resolving host key
     /// fingerprint pins). A throw ends that run before ssh starts.
@@ -30,13 +33,14 @@ public struct RunnerEnvironment: Sendable {
 
     public init(
         runs: Runs, tunnelDirectory: String, throttle: StartThrottle, loginGate: LoginGate? = nil,
-        bastionWatch: BastionWatch = BastionWatch(), logger: Logger,
+        bastionWatch: BastionWatch = BastionWatch(), listeners: HeldListeners? = nil, logger: Logger,
         prepare: @escaping @Sendable () async throws -> Void,
         publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
     ) {
         self.runs = runs
         self.loginGate = loginGate
         self.bastionWatch = bastionWatch
+        self.listeners = listeners
         self.tunnelDirectory = tunnelDirectory
         self.throttle = throttle
         self.logger = logger
@@ -112,12 +116,18 @@ public final class TunnelRunner: Sendable {
             var shown = makeStatus(machine)
             report(shown, .first, machine)
             var fresh = false
+            var serving = false
             while true {
                 for action in actions {
                     await perform(action, in: &group, child: &child, fresh: fresh)
                 }
                 // Only what changed is published (the status is all there is to compare).
                 let status = makeStatus(machine)
+                let up = machine.state == .up || machine.state == .degraded
+                if up != serving || (status.state == .failed && shown.state != .failed) {
+                    serving = up
+                    routeListeners(serving: up, gaveUp: status.state == .failed)
+                }
                 if status.state != shown.state { await settleLogin(from: shown.state, to: status) }
                 if status != shown {
                     report(status, status.state == shown.state ? .details : .transition(from: shown.state), machine)
@@ -168,11 +178,11 @@ public final class TunnelRunner: Sendable {
             // its task ends at its deadline or with the loop.
             break
         case .probe(let run, let hold):
-            group.addTask { [input, endpoints = tunnel.localForwards.map(\.listen)] in
-                input.yield(.probed(run: run, await TargetProbe.probeAll(endpoints, hold: hold)))
+            group.addTask { [input] in
+                input.yield(.probed(run: run, await self.probeHeld(hold: hold)))
             }
         case .check(.localPorts):
-            input.yield(.watched(.localPorts, cleared: LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards)))
+            input.yield(.watched(.localPorts, cleared: localPortsFree()))
         case .check(.bastion):
             // A TCP connect, no handshake: sshd's banner (or the refusal) comes at once.
             group.addTask { [input, watch = env.bastionWatch, endpoint = tunnel.endpoint] in
@@ -189,6 +199,11 @@ public final class TunnelRunner: Sendable {
         } catch {
             let kind = (error as? HostKeyResolutionError)?.kind ?? .unknown
             input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: kind, message: "\(error)"))))
+            return
+        }
+        // Held before ssh starts: a port another program holds fails the run as ssh's bind would.
+        if let failure = holdListeners() {
+            input.yield(.exited(run: run, .diagnosed(failure)))
             return
         }
         let pidFile = StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory)
