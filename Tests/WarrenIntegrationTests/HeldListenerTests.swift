@@ -60,7 +60,9 @@ import Glibc
         #expect(figures.attempts > 500, "the client kept connecting: \(figures)")
         #expect(figures.refused == 0, "no connection refused: \(figures)")
         #expect(figures.late == 0 && figures.longest < 2, "each answered within 2 s: \(figures)")
-        #expect(figures.cut <= 2, "at most a connection caught open by a kill is cut: \(figures)")
+        // The client has one connection at a time: at most that one is open
+        // when a fault ends its ssh, and ssh carried its bytes (a cut, not a refusal).
+        #expect(figures.cut <= 15, "only connections caught open by a fault are cut: \(figures)")
         #expect(grabber.logText().contains("tries"), "the other user kept trying: \(grabber.logText().suffix(200))")
         #expect(!grabber.logText().contains("GOT"), "the other user never got the port")
         let counts = try #require(waitForCounts(warren) { $0.open == 0 && $0.total >= figures.answered })
@@ -148,6 +150,28 @@ import Glibc
         #expect(TCPClient.echo(on: held), "a connection through the unchanged tunnel survives the reload")
     }
 
+    /// The reload's new ssh takes new connections while the old one carries
+    /// those open through it to their end: no open connection is cut.
+    @Test func aReloadKeepsConnectionsOpenThroughTheOldSSHUntilTheyEnd() throws {
+        let lab = try Lab()
+        defer { lab.stop() }
+        let second = try lab.startTarget()
+        let (warren, port) = try lab.startOneTunnel()
+        defer { warren.stop() }
+        let held = try TCPClient.connect(port: port)
+        defer { close(held) }
+        #expect(TCPClient.echo(on: held))
+        let old = try #require(warren.sshPID("db"))
+        try warren.reload(with: SupervisorConfig.tunnel("db", sshd: lab.sshd, local: ["127.0.0.1:\(port):127.0.0.1:\(second.port)"]))
+        try require(warren.waitFor("db") { $0.state == .up && $0.pid != nil && $0.pid != old } != nil, "up with a new ssh", warren)
+        #expect(try TCPClient.echo(port: port) && second.acceptedConnections >= 1, "new connections reach the new target")
+        #expect(TCPClient.echo(on: held), "the connection opened before the reload still passes data")
+        #expect(ProcessTable.exists(old) && !ProcessTable.isZombie(old), "through the old ssh, still running")
+        close(held)
+        #expect(waitUntil(timeout: .seconds(10)) { !ProcessTable.exists(old) || ProcessTable.isZombie(old) }, "the old ssh ends once its last connection has")
+        #expect(try TCPClient.echo(port: port), "and the new one carries on")
+    }
+
     @Test func aUnixSocketForwardIsHeldByWarrenWithMode0600() throws {
         let lab = try Lab()
         defer { lab.stop() }
@@ -197,8 +221,8 @@ import Glibc
         Thread.sleep(forTimeInterval: 0.3)
         let figures = client.stop()
         print("shared mode, 5 kill -9 of the master: \(figures)")
-        #expect(figures.refused == 0 && figures.late == 0, "\(figures)")
-        let counts = try #require(waitForCounts(warren, "a") { $0.open == 0 && $0.total > 0 })
+        #expect(figures.refused == 0 && figures.late == 0 && figures.cut <= 5, "\(figures)")
+        let counts = try #require(waitForCounts(warren, "a") { $0.open == 0 && $0.total >= figures.answered })
         #expect(counts.total == figures.answered + figures.cut && counts.probes > 0, "counted in shared mode too: \(counts)")
         #expect(try TCPClient.echo(port: b.port))
     }

@@ -3,7 +3,8 @@
 public struct ForwardConnections: Sendable, Codable, Hashable {
     /// The forward as status lists it: `L 127.0.0.1:15432:db:5432`, `R 9090`, `D 1080`.
     public var forward: String
-    /// Client connections handed to ssh through it since the supervisor started.
+    /// Client connections handed to ssh through it since the supervisor
+    /// started, answered or refused by the far side (probes not included).
     public var total: Int
     /// Client connections open now.
     public var open: Int
@@ -33,7 +34,7 @@ public struct ForwardConnections: Sendable, Codable, Hashable {
 
     /// Takes the counts warren keeps for a listener it holds.
     public mutating func take(_ counts: ListenerCounts) {
-        total = counts.opened
+        total = counts.opened + counts.failed
         open = counts.open
         failed = counts.failed
         waited = counts.waited
@@ -66,6 +67,7 @@ public struct ForwardConnections: Sendable, Codable, Hashable {
 
 /// What warren counts at a listener it holds, from its own accepts.
 public struct ListenerCounts: Sendable, Hashable {
+    /// Channels the far side opened for a client (refused ones are `failed`).
     public var opened = 0
     public var open = 0
     public var failed = 0

@@ -26,6 +26,9 @@ public final class ListenerHub: Sendable {
     /// Who a listener serves now: the tunnel's runner.
     struct Owner: Sendable {
         var tunnel: String
+        /// The runner's own number: a runner's late word about a listener a
+        /// newer runner holds (a reload) is ignored, and its connections are told apart.
+        var generation: UInt64
         /// The forward's index in `TunnelConfig.forwards` (for its counts).
         var index: Int
         var target: Forward.Endpoint
@@ -43,8 +46,9 @@ public final class ListenerHub: Sendable {
 
     enum Command: Sendable {
         case attach(Key, ListenerSocket?, Owner)
-        case route([Key], controlPath: String?)
-        case dropHeld([Key])
+        case route([Key], controlPath: String?, generation: UInt64)
+        case refuse([Key], generation: UInt64)
+        case drained(UInt64, CheckedContinuation<Void, Never>)
         case keepOnly(Set<Key>)
         case probe(Key, CheckedContinuation<ProbeOutcome, Never>)
     }
@@ -84,10 +88,22 @@ public final class ListenerHub: Sendable {
 
     /// Connections to these listeners go to the master at `controlPath`; nil:
     /// its ssh is down, they wait.
-    func route(_ keys: [Key], to controlPath: String?) { post(.route(keys, controlPath: controlPath)) }
+    func route(_ keys: [Key], to controlPath: String?, generation: UInt64) {
+        post(.route(keys, controlPath: controlPath, generation: generation))
+    }
 
-    /// The tunnel gave up (a failure that needs a human): waiting connections are closed.
-    func dropHeld(_ keys: [Key]) { post(.dropHeld(keys)) }
+    /// The tunnel gave up (a failure that needs a human): waiting connections
+    /// are closed, and new ones at once, until it is up again.
+    func refuse(_ keys: [Key], generation: UInt64) { post(.refuse(keys, generation: generation)) }
+
+    /// Returns once no client connection handed over for runner `generation` is open.
+    func drained(_ generation: UInt64) async {
+        await withCheckedContinuation { continuation in post(.drained(generation, continuation)) }
+    }
+
+    /// A number for each runner (see `Owner.generation`).
+    static func nextGeneration() -> UInt64 { generations.add(1, ordering: .relaxed).newValue }
+    private static let generations = Atomic<UInt64>(0)
 
     /// Closes every listener not in `keys` (removed or moved by a reload, or all at exit).
     public func keepOnly(_ keys: Set<Key>) {

@@ -8,13 +8,13 @@ import WarrenCore
 /// master's answers and counts. Only this thread touches its state
 /// (`@unchecked Sendable`: handed to the thread once, at its start).
 final class ListenerLoop: @unchecked Sendable {
-    private struct Held {
+    struct Held {
         var fd: Int32
         var since: Double
         var waited: Bool
     }
 
-    private final class Listener {
+    final class Listener {
         let key: ListenerHub.Key
         var socket: ListenerSocket
         var owner: ListenerHub.Owner?
@@ -26,6 +26,8 @@ final class ListenerLoop: @unchecked Sendable {
         var open = 0
         var accepting = false
         var closed = false
+        /// The tunnel gave up: connections are closed as they come, until it is up.
+        var refusing = false
         var counts = ListenerCounts()
         var dirty = true
 
@@ -36,7 +38,7 @@ final class ListenerLoop: @unchecked Sendable {
     }
 
     /// A control connection waiting for the master's answer.
-    private struct Handover {
+    struct Handover {
         var listener: ObjectIdentifier
         var client: Held?
         var probe: (end: Int32, reply: CheckedContinuation<ProbeOutcome, Never>)?
@@ -44,21 +46,25 @@ final class ListenerLoop: @unchecked Sendable {
         var deadline: Double
         /// The request's id (one request per control connection).
         var id: UInt32 = 0
+        var generation: UInt64 = 0
     }
 
-    private let epollFD: Int32
-    private let wakeFD: Int32
-    private let take: @Sendable () -> [ListenerHub.Command]
-    private var listeners: [ObjectIdentifier: Listener] = [:]
-    private var byKey: [ListenerHub.Key: Listener] = [:]
+    let epollFD: Int32
+    let wakeFD: Int32
+    let take: @Sendable () -> [ListenerHub.Command]
+    var listeners: [ObjectIdentifier: Listener] = [:]
+    var byKey: [ListenerHub.Key: Listener] = [:]
     /// Each listening descriptor's listener.
-    private var listening: [Int32: Listener] = [:]
-    private var handovers: [Int32: Handover] = [:]
-    /// Control connections of open client connections: their end is the client's.
-    private var openConnections: [Int32: ObjectIdentifier] = [:]
-    private var nextID: UInt32 = 0
+    var listening: [Int32: Listener] = [:]
+    var handovers: [Int32: Handover] = [:]
+    /// Control connections of open client connections (their end is the
+    /// client's), with the generation of the runner they were handed over for.
+    var openConnections: [Int32: (listener: ObjectIdentifier, generation: UInt64)] = [:]
+    var openByGeneration: [UInt64: Int] = [:]
+    var drainWaiters: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
+    var nextID: UInt32 = 0
 
-    private enum Kind: UInt64 { case wake = 0, listener = 1, control = 2 }
+    enum Kind: UInt64 { case wake = 0, listener = 1, control = 2 }
 
     init(wakeFD: Int32, take: @escaping @Sendable () -> [ListenerHub.Command]) {
         self.wakeFD = wakeFD
@@ -69,7 +75,7 @@ final class ListenerLoop: @unchecked Sendable {
     }
 
     static func now() -> Double { (ContinuousClock.now - origin) / .seconds(1) }
-    private static let origin = ContinuousClock.now
+    static let origin = ContinuousClock.now
 
     func run() -> Never {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
@@ -96,7 +102,7 @@ final class ListenerLoop: @unchecked Sendable {
 
     // MARK: - Commands
 
-    private func perform(_ command: ListenerHub.Command) {
+    func perform(_ command: ListenerHub.Command) {
         switch command {
         case .attach(let key, let socket, let owner):
             let listener: Listener
@@ -111,10 +117,21 @@ final class ListenerLoop: @unchecked Sendable {
             listener.owner = owner
             listener.dirty = true
             setAccepting(listener, true)
-        case .route(let keys, let path):
-            for key in keys { byKey[key]?.route = path; byKey[key]?.retryAt = 0 }
-        case .dropHeld(let keys):
-            for key in keys { if let listener = byKey[key] { dropHeld(listener) } }
+        case .route(let keys, let path, let generation):
+            for key in keys {
+                guard let listener = byKey[key], listener.owner?.generation == generation else { continue }
+                listener.route = path
+                listener.retryAt = 0
+                if path != nil { listener.refusing = false }
+            }
+        case .refuse(let keys, let generation):
+            for key in keys {
+                guard let listener = byKey[key], listener.owner?.generation == generation else { continue }
+                listener.refusing = true
+                dropHeld(listener)
+            }
+        case .drained(let generation, let waiter):
+            if openByGeneration[generation, default: 0] == 0 { waiter.resume() } else { drainWaiters[generation, default: []].append(waiter) }
         case .keepOnly(let keys):
             for (key, listener) in byKey where !keys.contains(key) {
                 setAccepting(listener, false)
@@ -134,14 +151,11 @@ final class ListenerLoop: @unchecked Sendable {
                 reply.resume(returning: .failed(message: "socketpair: \(String(cString: strerror(errno)))", closedAfter: nil))
                 return
             }
-            listener.counts.probes += 1
-            listener.dirty = true
             let started = handOver(ends[1], to: path, target: target, listener: listener,
                                    .init(listener: ObjectIdentifier(listener), probe: (ends[0], reply), deadline: Self.now() + (listener.owner?.waitLimit ?? 10)))
             close(ends[1])  // the master has its own copies now
             if let failure = started {
                 close(ends[0])
-                listener.counts.probeFailures += 1
                 reply.resume(returning: .failed(message: "cannot reach the tunnel's ssh: \(failure)", closedAfter: nil))
             }
         }
@@ -149,11 +163,17 @@ final class ListenerLoop: @unchecked Sendable {
 
     // MARK: - Accepting and handing over
 
-    private func accept(_ listener: Listener, from fd: Int32) {
+    func accept(_ listener: Listener, from fd: Int32) {
         let now = Self.now()
         while listener.held.count < ListenerHub.heldLimit {
             let client = warren_accept(fd)
             guard client >= 0 else { break }
+            if listener.refusing {
+                close(client)
+                listener.counts.dropped += 1
+                listener.dirty = true
+                continue
+            }
             // Waits when its ssh is down or busy coming back; counted once.
             let waits = listener.route == nil || listener.retryAt > now
             if waits { listener.counts.waited += 1; listener.dirty = true }
@@ -163,7 +183,7 @@ final class ListenerLoop: @unchecked Sendable {
     }
 
     /// Hands waiting connections over, in order, while the master takes them.
-    private func pump(_ listener: Listener, at now: Double) {
+    func pump(_ listener: Listener, at now: Double) {
         guard let path = listener.route, let target = listener.owner?.target, listener.retryAt <= now else { return }
         while !listener.held.isEmpty, listener.inFlight < ListenerHub.inFlightLimit {
             let client = listener.held.removeFirst()
@@ -182,7 +202,7 @@ final class ListenerLoop: @unchecked Sendable {
 
     /// Opens a control connection and sends the request and the descriptor
     /// (twice: stdin and stdout). Returns why not, or nil once it is sent.
-    private func handOver(_ fd: Int32, to path: String, target: Forward.Endpoint, listener: Listener, _ handover: Handover) -> String? {
+    func handOver(_ fd: Int32, to path: String, target: Forward.Endpoint, listener: Listener, _ handover: Handover) -> String? {
         guard var address = ListenerSocket.unixAddress(path) else { return "the control path is too long" }
         let control = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard control >= 0 else { return String(cString: strerror(errno)) }
@@ -205,20 +225,22 @@ final class ListenerLoop: @unchecked Sendable {
         }
         var handover = handover
         handover.id = nextID
+        handover.generation = listener.owner?.generation ?? 0
         handovers[control] = handover
         listener.inFlight += 1
         watch(control, .control)
         return nil
     }
 
-    private func controlReadable(_ fd: Int32) {
+    func controlReadable(_ fd: Int32) {
         var chunk = [UInt8](repeating: 0, count: 512)
         let n = recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
         if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
-        if let id = openConnections[fd] {
+        if let (id, generation) = openConnections[fd] {
             guard n <= 0 else { return }  // nothing is expected once the channel is open
             openConnections[fd] = nil
             unwatchAndClose(fd)
+            connectionEnded(generation)
             if let listener = listeners[id] {
                 listener.open -= 1
                 listener.counts.open = listener.open
@@ -243,7 +265,7 @@ final class ListenerLoop: @unchecked Sendable {
     }
 
     /// The master answered (or its connection ended: `answer` nil).
-    private func finish(_ handover: Handover, control fd: Int32, _ answer: MuxClient.StdioAnswer?) {
+    func finish(_ handover: Handover, control fd: Int32, _ answer: MuxClient.StdioAnswer?) {
         guard let listener = listeners[handover.listener] else {
             unwatchAndClose(fd)
             if let client = handover.client { close(client.fd) }
@@ -254,13 +276,14 @@ final class ListenerLoop: @unchecked Sendable {
         if let (end, reply) = handover.probe {
             unwatchAndClose(fd)
             close(end)
+            // A probe the master answered counts; one its end interrupted does not.
+            if answer != nil { listener.counts.probes += 1 }
             switch answer {
             case .opened: reply.resume(returning: .answered)
             case .refused(let why):
                 listener.counts.probeFailures += 1
                 reply.resume(returning: .failed(message: "the bastion refused a channel to \(listener.owner?.target.description ?? "the target"): \(why)", closedAfter: nil))
             case nil:
-                listener.counts.probeFailures += 1
                 reply.resume(returning: .failed(message: "the tunnel's ssh ended during the probe", closedAfter: nil))
             }
             forgetIfDone(listener)
@@ -271,7 +294,8 @@ final class ListenerLoop: @unchecked Sendable {
         case .opened:
             // ssh holds the connection now; warren keeps only the control connection, whose end is the connection's.
             close(client.fd)
-            openConnections[fd] = handover.listener
+            openConnections[fd] = (handover.listener, handover.generation)
+            openByGeneration[handover.generation, default: 0] += 1
             listener.open += 1
             listener.counts.open = listener.open
             listener.counts.opened += 1
@@ -292,85 +316,5 @@ final class ListenerLoop: @unchecked Sendable {
             }
         }
         forgetIfDone(listener)
-    }
-
-    // MARK: - Time limits
-
-    private func expire(at now: Double) {
-        for listener in listeners.values {
-            let limit = listener.owner?.waitLimit ?? 10
-            while let first = listener.held.first, now - first.since >= limit {
-                listener.held.removeFirst()
-                close(first.fd)
-                listener.counts.dropped += 1
-                listener.dirty = true
-            }
-        }
-        for (fd, handover) in handovers where handover.deadline <= now {
-            handovers[fd] = nil
-            finish(handover, control: fd, .refused("no answer from the tunnel's ssh in time"))
-        }
-    }
-
-    private func timeoutMilliseconds() -> Int32 {
-        var earliest = Double.infinity
-        for listener in listeners.values {
-            if let first = listener.held.first {
-                earliest = min(earliest, first.since + (listener.owner?.waitLimit ?? 10))
-                if listener.route != nil { earliest = min(earliest, listener.retryAt) }
-            }
-        }
-        for handover in handovers.values { earliest = min(earliest, handover.deadline) }
-        guard earliest.isFinite else { return -1 }
-        return Int32(max(0, min(60_000, ((earliest - Self.now()) * 1000).rounded(.up))))
-    }
-
-    // MARK: - Bookkeeping
-
-    private func dropHeld(_ listener: Listener) {
-        for client in listener.held { close(client.fd) }
-        listener.counts.dropped += listener.held.count
-        listener.held.removeAll()
-        listener.dirty = true
-    }
-
-    private func notify() {
-        for listener in listeners.values where listener.dirty {
-            listener.dirty = false
-            if let owner = listener.owner { owner.onCounts(owner.index, listener.counts) }
-        }
-    }
-
-    private func forget(_ listener: Listener) { forgetIfDone(listener) }
-
-    /// A closed listener is forgotten once nothing of it is left in flight.
-    private func forgetIfDone(_ listener: Listener) {
-        guard listener.closed, listener.inFlight == 0, listener.open == 0, listener.held.isEmpty else { return }
-        notify()
-        listeners[ObjectIdentifier(listener)] = nil
-    }
-
-    private func setAccepting(_ listener: Listener, _ on: Bool) {
-        guard listener.accepting != on, !(on && listener.closed) else { return }
-        listener.accepting = on
-        for fd in listener.socket.fds {
-            if on {
-                listening[fd] = listener
-                watch(fd, .listener)
-            } else {
-                epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
-                listening[fd] = nil
-            }
-        }
-    }
-
-    private func watch(_ fd: Int32, _ kind: Kind) {
-        var event = epoll_event(events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, data: epoll_data_t(u64: UInt64(UInt32(bitPattern: fd)) << 2 | kind.rawValue))
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
-    }
-
-    private func unwatchAndClose(_ fd: Int32) {
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
-        close(fd)
     }
 }

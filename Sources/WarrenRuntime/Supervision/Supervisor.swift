@@ -66,6 +66,8 @@ public actor Supervisor {
     /// The runner of each running tunnel. A status from a runner that is not
     /// here (replaced by a reload, or stopped) is old news and dropped.
     var runners: [String: TunnelRunner] = [:]
+    /// Numbers the control sockets of tunnels' own masters (see `heldListeners`).
+    var controlSerial = 0
     private var statuses: [String: TunnelStatus] = [:]
     private let status: StatusWriter
     private let lock: SupervisorLock
@@ -202,7 +204,7 @@ public actor Supervisor {
                 guard let listeners else { _ = try await files.write(tunnel, sshBinary: sshBinary); return }
                 _ = try await files.write(tunnel, sshBinary: sshBinary, control: .holding(path: listeners.controlPath))
                 // A socket left by an earlier ssh is never trusted: ssh would run without one, or a stranger could answer.
-                unlink(listeners.controlPath)
+                HeldListeners.removeControlSockets(in: files.directory(for: tunnel))
             },
             publish: { [sink] runner, status in sink.yield(.status(runner, status)) })
         runners[tunnel.name] = runner
@@ -234,12 +236,24 @@ public actor Supervisor {
     /// socket's path would not fit a unix socket address (107 bytes).
     func heldListeners(for tunnel: TunnelConfig) -> HeldListeners? {
         guard !HeldListeners.held(tunnel).isEmpty else { return nil }
-        let path = "\(files.directory(for: tunnel))/control"
+        // A path of its own per runner: a runner retired by a reload keeps its
+        // ssh (and that ssh removes its socket when it ends) while the next one's runs.
+        controlSerial += 1
+        let path = "\(files.directory(for: tunnel))/control.\(controlSerial)"
         guard path.utf8.count < 108 else {
             logger.warning("the control socket path \(path) is too long for a unix socket: ssh listens for the local forwards itself (-L); a shorter state_dir lets warren hold them", metadata: ["tunnel": "\(tunnel.name)"])
             return nil
         }
         return HeldListeners(controlPath: path)
+    }
+
+    /// Whether a tunnel changed by a reload can hand over to its replacement
+    /// without stopping its ssh first: its ssh holds no port (warren holds
+    /// every listener: no dynamic or remote forward), nor will the new one's.
+    /// The connections open through it then stay open to their end.
+    static func canRetire(_ runner: TunnelRunner, into next: TunnelConfig) -> Bool {
+        runner.env.listeners != nil && !runner.tunnel.shareConnection && !next.shareConnection
+            && HeldListeners.leftToSSH(runner.tunnel).isEmpty && HeldListeners.leftToSSH(next).isEmpty
     }
 
     /// Closes the listeners no running tunnel holds any more (removed, moved, or all at exit).
@@ -304,7 +318,13 @@ public actor Supervisor {
         config = new
         var stopped = 0, started = 0, restarted = 0
         for (name, tunnel) in old where wanted[name] != tunnel {
-            if let runner = runners.removeValue(forKey: name) { await runner.stop() }
+            if let runner = runners.removeValue(forKey: name) {
+                if let next = wanted[name], Self.canRetire(runner, into: next) {
+                    runner.retire()
+                } else {
+                    await runner.stop()
+                }
+            }
             if tunnel.shareConnection { leave(tunnel) }
             if wanted[name] == nil {
                 stopped += 1

@@ -25,6 +25,17 @@ public struct HeldListeners: Sendable {
         tunnel.forwards.filter { $0.kind != .local || $0.target == nil }
     }
 
+    /// Removes the control sockets earlier ssh of the tunnel left in its
+    /// directory (`control.N`). A retired ssh still running keeps its
+    /// connections: they do not go through the socket's name.
+    static func removeControlSockets(in directory: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("control.") {
+            var info = stat()
+            let path = "\(directory)/\(name)"
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+        }
+    }
+
     /// Every listener key of these tunnels (what a reload keeps).
     public static func keys(of tunnels: [TunnelConfig]) -> Set<ListenerHub.Key> {
         Set(tunnels.flatMap { held($0).map(\.forward.listen) })
@@ -40,7 +51,7 @@ extension TunnelRunner {
         for (index, forward) in HeldListeners.held(tunnel) {
             guard let target = forward.target else { continue }
             let owner = ListenerHub.Owner(
-                tunnel: tunnel.name, index: index, target: target, waitLimit: Double(tunnel.connectTimeout),
+                tunnel: tunnel.name, generation: generation, index: index, target: target, waitLimit: Double(tunnel.connectTimeout),
                 onCounts: { [input] index, counts in input.yield(.counted(index: index, counts)) })
             if let failure = listeners.hub.hold(forward.listen, owner: owner) {
                 switch failure {
@@ -65,8 +76,8 @@ extension TunnelRunner {
     func routeListeners(serving: Bool, gaveUp: Bool) {
         guard let listeners = env.listeners else { return }
         let keys = HeldListeners.held(tunnel).map(\.forward.listen)
-        listeners.hub.route(keys, to: serving ? listeners.controlPath : nil)
-        if gaveUp { listeners.hub.dropHeld(keys) }
+        listeners.hub.route(keys, to: serving ? listeners.controlPath : nil, generation: generation)
+        if gaveUp { listeners.hub.refuse(keys, generation: generation) }
     }
 
     /// A probe of every held forward: a channel open through the master with

@@ -66,11 +66,15 @@ public final class TunnelRunner: Sendable {
     private let events: AsyncStream<TunnelEvent>
     let input: AsyncStream<TunnelEvent>.Continuation
     private let ending = Mutex(Ending())
+    /// Retired by a reload: its ssh ends once the connections it carries have.
+    private let retiring = Mutex(false)
     private let clock = RunnerClock()
     /// The sshd instances a start dials (every hop and the bastion): each one's start budget counts it.
     private let bastions: [String]
     /// The login this tunnel makes (see `LoginGate`).
     private let loginKey: String
+    /// This runner's number at the listeners warren holds (see `ListenerHub.Owner`).
+    let generation = ListenerHub.nextGeneration()
 
     private struct Ending {
         var finalStatus: TunnelStatus?
@@ -99,6 +103,16 @@ public final class TunnelRunner: Sendable {
             }
             if let done { continuation.resume(returning: done) }
         }
+    }
+
+    /// Stops the tunnel for a reload that replaces it, without waiting: new
+    /// connections wait for the replacement's ssh, while this one's ssh
+    /// carries the connections open through it to their end, then ends.
+    /// Only for a tunnel whose ssh holds no port (all its forwards are
+    /// listeners warren holds).
+    public func retire() {
+        retiring.withLock { $0 = true }
+        input.yield(.stop)
     }
 
     /// Starts the next attempt now, if the tunnel is waiting to retry.
@@ -165,9 +179,26 @@ public final class TunnelRunner: Sendable {
             case .shared(let master): group.addTask { await self.runOnMaster(run, control: control, master: master) }
             }
         case .terminate(let run):
-            if child.run == run { child.control?.terminate() }
+            guard child.run == run, let control = child.control else { break }
+            if let listeners = env.listeners, retiring.withLock({ $0 }) {
+                group.addTask { [generation] in
+                    await listeners.hub.drained(generation)
+                    control.terminate()
+                }
+            } else {
+                control.terminate()
+            }
         case .kill(let run):
-            if child.run == run { child.control?.kill() }
+            guard child.run == run, let control = child.control else { break }
+            if let listeners = env.listeners, retiring.withLock({ $0 }) {
+                group.addTask { [generation] in
+                    await listeners.hub.drained(generation)
+                    try? await Task.sleep(for: .seconds(TunnelMachine.teardown.grace))
+                    control.kill()
+                }
+            } else {
+                control.kill()
+            }
         case .arm(let timer, let delay):
             group.addTask { [input] in
                 try? await Task.sleep(for: .seconds(delay))
@@ -208,11 +239,13 @@ public final class TunnelRunner: Sendable {
         }
         let pidFile = StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory)
         let reader = OutputReader(tunnel: tunnel.name, logger: env.logger)
+        let spawned = SpawnedPID()
         let outcome: ChildOutcome
         do {
             outcome = try await SSHChild.run(
                 launch, control: control,
                 onSpawn: { [input] pid in
+                    spawned.value.withLock { $0 = pid }
                     // A hint for cleaning up after a crash, not a record: no fsync on the spawn path.
                     _ = try? AtomicFile.write("\(pid)\n", to: pidFile, mode: 0o600, durable: false)
                     input.yield(.spawned(run: run, pid: pid))
@@ -224,7 +257,8 @@ public final class TunnelRunner: Sendable {
             input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .unknown, message: "cannot run \(launch.executable): \(error)"))))
             return
         }
-        unlink(pidFile)
+        // Only its own: a retired run's ssh may end after its replacement wrote the file.
+        if (try? String(contentsOfFile: pidFile, encoding: .utf8)) == "\(spawned.value.withLock { $0 })\n" { unlink(pidFile) }
         input.yield(.exited(run: run, .process(exitCode: outcome.exitCode, signal: outcome.signal)))
     }
 
@@ -274,6 +308,11 @@ public final class TunnelRunner: Sendable {
         TransitionLog(logger: env.logger, tunnel: tunnel.name).log(status, change, retryIn: machine.retryAt.map { $0 - clock.now })
         env.publish(self, status)
     }
+}
+
+/// The pid a run's ssh was spawned with.
+private final class SpawnedPID: Sendable {
+    let value = Mutex<Int32>(0)
 }
 
 /// The child of the current run, for signals.
