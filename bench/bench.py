@@ -35,7 +35,7 @@ SECTIONS = ["ready", "recovery", "clients", "halfdead", "footprint", "reload"]
 # Run only when asked (--only scale, make bench-scale): N tunnels over M sshd (bench/scale.py).
 EXTRA_SECTIONS = ["scale"]
 # reload runs before footprint: its 50-tunnel runs also give the 50-tunnel footprint.
-RUN_ORDER = ["ready", "recovery", "halfdead", "reload", "footprint", "scale"]
+RUN_ORDER = ["ready", "recovery", "clients", "halfdead", "reload", "footprint", "scale"]
 
 
 class Interrupted(Exception):

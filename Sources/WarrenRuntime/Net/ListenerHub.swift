@@ -49,7 +49,7 @@ public final class ListenerHub: Sendable {
         case route([Key], controlPath: String?, generation: UInt64)
         case refuse([Key], generation: UInt64)
         case drained(UInt64, CheckedContinuation<Void, Never>)
-        case keepOnly(Set<Key>)
+        case keepOnly(Set<Key>, CheckedContinuation<Void, Never>)
         case probe(Key, CheckedContinuation<ProbeOutcome, Never>)
     }
 
@@ -106,9 +106,10 @@ public final class ListenerHub: Sendable {
     private static let generations = Atomic<UInt64>(0)
 
     /// Closes every listener not in `keys` (removed or moved by a reload, or all at exit).
-    public func keepOnly(_ keys: Set<Key>) {
+    /// Returns once they are closed (a unix socket's file removed).
+    public func keepOnly(_ keys: Set<Key>) async {
         bound.withLock { $0.formIntersection(keys) }
-        post(.keepOnly(keys))
+        await withCheckedContinuation { continuation in post(.keepOnly(keys, continuation)) }
     }
 
     /// A channel open to the listener's target through its master, with no

@@ -132,7 +132,8 @@ final class ListenerLoop: @unchecked Sendable {
             }
         case .drained(let generation, let waiter):
             if openByGeneration[generation, default: 0] == 0 { waiter.resume() } else { drainWaiters[generation, default: []].append(waiter) }
-        case .keepOnly(let keys):
+        case .keepOnly(let keys, let done):
+            defer { done.resume() }
             for (key, listener) in byKey where !keys.contains(key) {
                 setAccepting(listener, false)
                 listener.socket.close()

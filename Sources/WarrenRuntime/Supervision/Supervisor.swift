@@ -257,8 +257,8 @@ public actor Supervisor {
     }
 
     /// Closes the listeners no running tunnel holds any more (removed, moved, or all at exit).
-    func releaseListeners() {
-        ListenerHub.shared.keepOnly(HeldListeners.keys(of: runners.values.map(\.tunnel).filter { $0.shareConnection || heldListeners(for: $0) != nil }))
+    func releaseListeners() async {
+        await ListenerHub.shared.keepOnly(HeldListeners.keys(of: runners.values.filter { $0.env.listeners != nil }.map(\.tunnel)))
     }
 
     private func update(_ tunnelStatus: TunnelStatus, from runner: TunnelRunner) async {
@@ -340,7 +340,7 @@ public actor Supervisor {
             statuses[tunnel.name] = stoppedStatus(tunnel)
         }
         for name in statuses.keys where new.tunnel(named: name) == nil { statuses[name] = nil }
-        releaseListeners()
+        await releaseListeners()
         await writeStatus()
         logger.info("reloaded: \(started) started, \(restarted) restarted, \(stopped) stopped, \(wanted.count - started - restarted) unchanged")
     }
@@ -362,7 +362,7 @@ public actor Supervisor {
             return finals
         }
         runners.removeAll()
-        releaseListeners()
+        await releaseListeners()
         for final in finals { statuses[final.name] = final }
         await writeStatus(running: false)
         logger.info("stopped")
