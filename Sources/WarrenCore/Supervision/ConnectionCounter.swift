@@ -123,10 +123,14 @@ public struct ConnectionCounter: Sendable {
         }
     }
 
-    /// The counts warren keeps for the listener of forward `index`.
-    public mutating func take(_ index: Int, _ listener: ListenerCounts) {
-        guard counts.indices.contains(index) else { return }
+    /// The counts warren keeps for the listener of forward `index`. Returns
+    /// whether a client connection opened or ended since the last counts.
+    @discardableResult
+    public mutating func take(_ index: Int, _ listener: ListenerCounts) -> Bool {
+        guard counts.indices.contains(index) else { return false }
+        let before = counts[index]
         counts[index].take(listener)
+        return before.total != counts[index].total || before.open != counts[index].open
     }
 
     /// ssh ended: every connection through it ended too.

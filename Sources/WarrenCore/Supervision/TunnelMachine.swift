@@ -87,9 +87,15 @@ public struct TunnelMachine: Sendable {
 
     /// Feeds one event; returns what to do. The only place where tunnel state changes.
     public mutating func handle(_ event: TunnelEvent, at now: Double, random: Double = 0.5) -> [TunnelAction] {
+        if case .counted(let index, let counts) = event {
+            // A client connection opened or ended: the connection is not idle.
+            if connections.take(index, counts), upSince != nil { lastActivity = now }
+            return []
+        }
         if stopping { return whileStopping(event, at: now) }
         switch event {
         case .stop: return stop(at: now)
+        case .counted: return []  // taken above
         case .slotGranted: return slotGranted(at: now)
         case .spawned(let run, let pid):
             guard run == self.run, state == .starting else { return [] }
@@ -101,12 +107,6 @@ public struct TunnelMachine: Sendable {
             connections.record(sshEvent)
             if upSince != nil, sshEvent.isChannelActivity { lastActivity = now }
             return logged(sshEvent, at: now)
-        case .counted(let index, let counts):
-            let before = connections.counts.indices.contains(index) ? connections.counts[index] : nil
-            connections.take(index, counts)
-            // A client connection opened or ended: the connection is not idle.
-            if upSince != nil, before?.total != counts.opened || before?.open != counts.open { lastActivity = now }
-            return []
         case .forwardsAdded(let run):
             guard run == self.run, state == .connecting else { return [] }
             return becomeUp(at: now)
@@ -230,13 +230,6 @@ public struct TunnelMachine: Sendable {
         }
     }
 
-    /// The hold for the next probe: while degraded, three times what a dead
-    /// target's close took (at least 0.25 s), so the return is seen quickly.
-    var nextProbeHold: Double {
-        guard state == .degraded || suspectProbe, let closeLatency else { return probeHold }
-        return min(probeHold, max(0.25, 3 * closeLatency))
-    }
-
     private mutating func fired(_ purpose: TunnelTimer.Purpose, at now: Double) -> [TunnelAction] {
         switch purpose {
         case .retry:
@@ -258,29 +251,6 @@ public struct TunnelMachine: Sendable {
     }
 
     // MARK: - The end of a run
-
-    /// Why a run ended: what ssh logged, with its exit status, or warren's word.
-    func diagnosis(of exit: ChildExit) -> ExitDiagnosis {
-        switch exit {
-        case .diagnosed(let diagnosis):
-            return diagnosis
-        case .process(nil, nil):
-            return ExitDiagnosis(kind: .connectionLost, message: "ssh was stopped before it started")
-        case .process(let code, let signal):
-            let diagnosis = transcript.diagnosis(exitStatus: code ?? 128 + (signal ?? 0))
-            if let signal, diagnosis.kind == .connectionLost || diagnosis.kind == .unknown {
-                // Killed from outside (OOM killer, an operator's kill -9): ssh said nothing.
-                return ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal \(signal)")
-            }
-            return diagnosis
-        }
-    }
-
-    /// The state status shows: `up` while reconnecting after an idle close,
-    /// so that a bastion's idle timer does not make the tunnel flap.
-    public var shownState: TunnelState {
-        quietReconnect && (state == .starting || state == .connecting) ? .up : state
-    }
 
     /// Whether this end of a run is the remote closing an idle connection
     /// again after the span it closed the last one (see `IdleCloses`).
@@ -382,9 +352,6 @@ public struct TunnelMachine: Sendable {
             return [.releaseSlot]
         case .spawned(let run, let pid) where run == self.run:
             self.pid = pid
-            return []
-        case .counted(let index, let counts):
-            connections.take(index, counts)
             return []
         case .exited(let run, _) where run == self.run && runAlive:
             let actions = endRun()

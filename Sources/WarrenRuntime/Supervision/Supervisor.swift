@@ -220,7 +220,7 @@ public actor Supervisor {
     ) -> TunnelRunner {
         let directory = files.directory(for: tunnel)
         let launch = SSHLaunch.make(
-            ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias, logPath: "\(directory)/ssh.log",
+            ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias, logPath: listeners?.logPath ?? "\(directory)/ssh.log",
             environment: SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel)))
         return TunnelRunner(
             tunnel: tunnel,
@@ -228,37 +228,6 @@ public actor Supervisor {
                 runs: .process(launch), tunnelDirectory: directory, throttle: throttle, loginGate: loginGate,
                 bastionWatch: bastionWatch, listeners: listeners, logger: logger,
                 prepare: prepare, publish: publish))
-    }
-
-    /// The tunnel's own master holds its local forwards' connections: its
-    /// control socket in the tunnel's 0700 directory. Nil (ssh listens with
-    /// `-L`, as before) when the tunnel has no local forward, or when the
-    /// socket's path would not fit a unix socket address (107 bytes).
-    func heldListeners(for tunnel: TunnelConfig) -> HeldListeners? {
-        guard !HeldListeners.held(tunnel).isEmpty else { return nil }
-        // A path of its own per runner: a runner retired by a reload keeps its
-        // ssh (and that ssh removes its socket when it ends) while the next one's runs.
-        controlSerial += 1
-        let path = "\(files.directory(for: tunnel))/control.\(controlSerial)"
-        guard path.utf8.count < 108 else {
-            logger.warning("the control socket path \(path) is too long for a unix socket: ssh listens for the local forwards itself (-L); a shorter state_dir lets warren hold them", metadata: ["tunnel": "\(tunnel.name)"])
-            return nil
-        }
-        return HeldListeners(controlPath: path)
-    }
-
-    /// Whether a tunnel changed by a reload can hand over to its replacement
-    /// without stopping its ssh first: its ssh holds no port (warren holds
-    /// every listener: no dynamic or remote forward), nor will the new one's.
-    /// The connections open through it then stay open to their end.
-    static func canRetire(_ runner: TunnelRunner, into next: TunnelConfig) -> Bool {
-        runner.env.listeners != nil && !runner.tunnel.shareConnection && !next.shareConnection
-            && HeldListeners.leftToSSH(runner.tunnel).isEmpty && HeldListeners.leftToSSH(next).isEmpty
-    }
-
-    /// Closes the listeners no running tunnel holds any more (removed, moved, or all at exit).
-    func releaseListeners() async {
-        await ListenerHub.shared.keepOnly(HeldListeners.keys(of: runners.values.filter { $0.env.listeners != nil }.map(\.tunnel)))
     }
 
     private func update(_ tunnelStatus: TunnelStatus, from runner: TunnelRunner) async {

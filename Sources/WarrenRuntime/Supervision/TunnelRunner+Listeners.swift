@@ -6,10 +6,13 @@ import WarrenCore
 /// tunnel's own ssh (process mode) or its shared connection's master.
 public struct HeldListeners: Sendable {
     public var controlPath: String
+    /// The log pipe of the runner's ssh, when it is the runner's own (nil: shared mode).
+    public var logPath: String?
     let hub: ListenerHub
 
-    public init(controlPath: String) {
+    public init(controlPath: String, logPath: String? = nil) {
         self.controlPath = controlPath
+        self.logPath = logPath
         self.hub = .shared
     }
 
