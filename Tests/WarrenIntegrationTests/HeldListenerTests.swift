@@ -29,9 +29,10 @@ import Glibc
 
     /// Faults `count` times, each after a second of uptime, waiting for the
     /// tunnel to be up with a new ssh after each.
-    func faults(_ count: Int, _ warren: WarrenSupervisor, _ name: String = "db", fault: (Int32) -> Void) throws {
+    /// Async, so that its seconds of waiting leave the test pool's threads to other tests.
+    func faults(_ count: Int, _ warren: WarrenSupervisor, _ name: String = "db", fault: (Int32) -> Void) async throws {
         for round in 1...count {
-            Thread.sleep(forTimeInterval: 1)
+            try await Task.sleep(for: .seconds(1))
             let pid = try #require(warren.sshPID(name), "round \(round): an ssh runs")
             fault(pid)
             try require(warren.waitFor(name, timeout: .seconds(10)) { $0.state == .up && $0.pid != nil && $0.pid != pid } != nil, "round \(round): up again", warren)
@@ -42,7 +43,7 @@ import Glibc
         warren.tunnel(name)?.connections?.first { $0.forward.hasPrefix("L ") }
     }
 
-    @Test func noClientIsRefusedThroughTenKillsAndFiveBastionDrops() throws {
+    @Test func noClientIsRefusedThroughTenKillsAndFiveBastionDrops() async throws {
         let lab = try Lab()
         defer { lab.stop() }
         let (warren, port) = try lab.startOneTunnel()
@@ -52,9 +53,9 @@ import Glibc
         let grabber = try Self.portGrabber(lab, port: port)
         defer { _ = grabber.terminate() }
         let client = SteadyClient(port: port)
-        try faults(10, warren) { kill($0, SIGKILL) }
-        try faults(5, warren) { _ in lab.sshd.killConnections() }
-        Thread.sleep(forTimeInterval: 0.5)
+        try await faults(10, warren) { kill($0, SIGKILL) }
+        try await faults(5, warren) { _ in lab.sshd.killConnections() }
+        try await Task.sleep(for: .milliseconds(500))
         let figures = client.stop()
         print("held listeners, 10 kill -9 and 5 bastion drops: \(figures)")
         #expect(figures.attempts > 500, "the client kept connecting: \(figures)")
@@ -207,7 +208,7 @@ import Glibc
         return TCPClient.echo(on: fd)
     }
 
-    @Test func sharedModeMembersAreHeldTooThroughMasterKills() throws {
+    @Test func sharedModeMembersAreHeldTooThroughMasterKills() async throws {
         let lab = try Lab()
         defer { lab.stop() }
         let a = try lab.forward()
@@ -218,9 +219,9 @@ import Glibc
         defer { warren.stop() }
         try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "up", warren)
         let client = SteadyClient(port: a.port)
-        try faults(5, warren, "a") { kill($0, SIGKILL) }
+        try await faults(5, warren, "a") { kill($0, SIGKILL) }
         try require(warren.waitForState("b", .up), "b up", warren)
-        Thread.sleep(forTimeInterval: 0.3)
+        try await Task.sleep(for: .milliseconds(300))
         let figures = client.stop()
         print("shared mode, 5 kill -9 of the master: \(figures)")
         #expect(figures.refused == 0 && figures.late == 0 && figures.cut <= 5, "\(figures)")
