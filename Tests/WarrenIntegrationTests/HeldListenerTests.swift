@@ -153,6 +153,29 @@ import Glibc
         #expect(TCPClient.echo(on: held), "a connection through the unchanged tunnel survives the reload")
     }
 
+    /// A reload that moves a listener closes that one only: the other
+    /// tunnel's listener and its open connection are not touched.
+    @Test func aReloadThatMovesAListenerClosesOnlyThatListener() throws {
+        let lab = try Lab()
+        defer { lab.stop() }
+        let a = try lab.forward()
+        let moved = try lab.forward()
+        let b = try lab.forward()
+        let other = SupervisorConfig.tunnel("b", sshd: lab.sshd, local: [b.spec])
+        let warren = try lab.startSupervisor(config: SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [a.spec]) + other)
+        defer { warren.stop() }
+        try require(warren.waitForState("a", .up) && warren.waitForState("b", .up), "up", warren)
+        let held = try TCPClient.connect(port: b.port)
+        defer { close(held) }
+        #expect(TCPClient.echo(on: held))
+        let bPID = warren.sshPID("b")
+        try warren.reload(with: SupervisorConfig.tunnel("a", sshd: lab.sshd, local: [moved.spec]) + other)
+        #expect(waitUntil(timeout: .seconds(10)) { !FreePort.isListening(a.port) }, "the old port of a is closed")
+        #expect(try TCPClient.echo(port: moved.port), "a listens where it moved")
+        #expect(TCPClient.echo(on: held) && warren.sshPID("b") == bPID, "b's connection and ssh are untouched")
+        #expect(try TCPClient.echo(port: b.port))
+    }
+
     /// The reload's new ssh takes new connections while the old one carries
     /// those open through it to their end: no open connection is cut.
     @Test func aReloadKeepsConnectionsOpenThroughTheOldSSHUntilTheyEnd() throws {
