@@ -124,6 +124,10 @@ public final class TunnelRunner: Sendable {
     public func run() async {
         var machine = TunnelMachine(tunnel: tunnel, now: clock.now, defaultUser: ProcessInfo.processInfo.userName)
         var child = CurrentChild()
+        // The listeners from the start, not from the first spawn (which may wait
+        // for a login, a slot or a backoff): the port is the tunnel's from now on.
+        // A port another program holds fails the first run, and is watched.
+        _ = holdListeners()
         await withDiscardingTaskGroup { group in
             var actions = machine.start(at: clock.now)
             var iterator = events.makeAsyncIterator()
