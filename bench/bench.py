@@ -28,13 +28,14 @@ from net import Held, ReadyPoller, echo_once, free_ports, serve_echo, wait_echo 
 from procs import Procs, alive, cpu_ticks, memory_kb, wait_until, CLK_TCK  # noqa: E402
 from fixtures import ROOT, Bastion, Fleet, build_warren, ensure_packages, log, without_keepalive  # noqa: E402
 from tools import AUTOSSH_ENV, Autossh, BareSSH, Warren  # noqa: E402
+import clients  # noqa: E402
 import scale  # noqa: E402
 
-SECTIONS = ["ready", "recovery", "halfdead", "footprint", "reload"]
+SECTIONS = ["ready", "recovery", "clients", "halfdead", "footprint", "reload"]
 # Run only when asked (--only scale, make bench-scale): N tunnels over M sshd (bench/scale.py).
 EXTRA_SECTIONS = ["scale"]
 # reload runs before footprint: its 50-tunnel runs also give the 50-tunnel footprint.
-RUN_ORDER = ["ready", "recovery", "halfdead", "reload", "footprint", "scale"]
+RUN_ORDER = ["ready", "recovery", "clients", "halfdead", "reload", "footprint", "scale"]
 
 
 class Interrupted(Exception):
@@ -487,6 +488,9 @@ class Bench:
     def section_scale(self):
         scale.section_scale(self)
 
+    def section_clients(self):
+        clients.section_clients(self)
+
     # ------------------------------------------------------------------ report
 
     def report(self, started, load_before):
@@ -507,7 +511,7 @@ class Bench:
                                             capture_output=True, text=True).stdout.strip(),
             "sshd": "one /usr/sbin/sshd on 127.0.0.1, default MaxStartups (10:30:100), shared by all tools",
         }
-        order = {"ready": 0, "recovery": 1, "half-dead": 2, "reload": 4, f"scale {self.args.scale_tunnels}x{self.args.scale_bastions}": 5}
+        order = {"ready": 0, "recovery": 1, "clients": 1.5, "half-dead": 2, "reload": 4, f"scale {self.args.scale_tunnels}x{self.args.scale_bastions}": 5}
         self.rows.sort(key=lambda r: order.get(r["section"], 3))  # stable: footprint rows stay in order
         for r in self.rows:
             r["warren/autossh"] = _ratio(r["warren"], r["autossh"])

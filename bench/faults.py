@@ -42,6 +42,7 @@ class Fault:
         self.status = {}
         self.status_left_up = {}  # tunnel -> status showed something else than up after the start
         self.detected = {}  # freeze: tunnel -> seconds from the freeze until the old ssh exited
+        self.refused = {}  # tunnel -> client connects refused from the fault's start until it recovered
         self.skipped = None  # why the fault could not be applied
         self.session = None  # drop, freeze: the bastion's per-connection sshd
         self.done = threading.Event()
@@ -57,7 +58,7 @@ class Fault:
         return {"kind": self.kind, "tunnels": self.tunnels, "hold": round(self.hold, 3),
                 "started": rel(self.started), "ended": rel(self.ended), "skipped": self.skipped,
                 "data": self.data, "status": self.status, "status_left_up": self.status_left_up,
-                "detected": self.detected}
+                "detected": self.detected, "refused": self.refused}
 
 
 class Injector:
@@ -123,8 +124,9 @@ class Injector:
             except OSError:
                 time.sleep(0.002)
         if not bound:
-            # warren's new ssh bound first: this is then a plain kill.
-            fault.skipped = "warren's new ssh took the port before the soak could"
+            # warren holds the port for the tunnel's life (or, before it did,
+            # its new ssh bound first): this is then a plain kill.
+            fault.skipped = "the port could not be taken from warren (it holds it while ssh restarts)"
             holder.close()
             fault.finish()
             return
@@ -146,7 +148,10 @@ class Watcher:
         f, s, name = self.fault, self.soak, self.name
         old_pid = f.old_pids.get(name)
         left_up = False
+        refused = 0
+        port = s.local_port[name]
         while not f.end_event.wait(self.every):
+            refused += connect_refused(port)
             t = s.warren.status().get(name)
             left_up = left_up or bool(t and (t.get("state") != "up" or t.get("pid") != old_pid))
         data_at = status_at = None
@@ -161,9 +166,24 @@ class Watcher:
             if status_at is None and t and t.get("state") == "up" and (
                     not must_replace or t.get("pid") not in (None, old_pid)):
                 status_at = now
+            if data_at is None:
+                refused += connect_refused(port)
             if data_at is None and s.targets[name].check(s.local_port[name], timeout=0.5):
                 data_at = time.monotonic()
             time.sleep(self.every)
+        f.refused[name] = refused
         f.data[name] = None if data_at is None else round(max(0.0, data_at - f.ended), 3)
         f.status[name] = None if status_at is None else round(max(0.0, status_at - f.ended), 3)
         f.status_left_up[name] = left_up
+
+
+def connect_refused(port):
+    """1 when a client's connect to 127.0.0.1:port is refused now (nobody
+    listens: ssh owns the port and is gone), else 0; what clients see."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return 0
+    except ConnectionRefusedError:
+        return 1
+    except OSError:
+        return 0

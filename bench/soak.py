@@ -80,7 +80,8 @@ class Soak:
                 sys.exit(f"soak: {tool} is missing (apt-get install socat postgresql-15)")
         self.warren_bin = self.args.warren or build_warren(self.workspace)
         n = self.args.tunnels
-        ports = free_ports(2 * n + 1, start=28000, end=31999)
+        low, high = (int(x) for x in self.args.ports.split("-"))
+        ports = free_ports(2 * n + 1, start=low, end=high)
         self.bastion = SoakBastion(self.procs, self.workspace, ports[0])
         self.bastion.start()
         self.names = [f"t{i:02d}" for i in range(n)]
@@ -310,6 +311,7 @@ def parse_args():
     parser.add_argument("--recover-timeout", type=float, default=30,
                         help="seconds after a fault's end before it counts as never recovered (default 30)")
     parser.add_argument("--settle", type=float, default=5, help="quiet seconds before the final check (default 5)")
+    parser.add_argument("--ports", default="28000-31999", help="LOW-HIGH: the ports the soak may use")
     parser.add_argument("--warren", help="a warren binary to use instead of building the release one")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
     return parser.parse_args()

@@ -32,7 +32,8 @@ def summarize(soak, meta, final, exit_code, left):
         never = sum(1 for f in applied if any(x is None for x in list(f.data.values()) + list(f.status.values())))
         unnoticed = sum(1 for f in applied for v in f.status_left_up.values() if not v)
         detected = [x for f in applied for x in f.detected.values()]
-        kinds[kind] = {"faults": len(faults), "skipped": len(faults) - len(applied), "never_recovered": never,
+        refused = sum(x for f in applied for x in f.refused.values())
+        kinds[kind] = {"refused_connects": refused, "faults": len(faults), "skipped": len(faults) - len(applied), "never_recovered": never,
                        "data": figures(data), "status": figures(status), "status_never_left_up": unnoticed,
                        "freeze_detected": figures(detected) if kind == "freeze" else None}
     return {
@@ -60,12 +61,13 @@ def render(result):
              f"{m['postgres']} postgres; {m['duration']:.0f} s of faults; keepalive {m['keepalive'][0]} s x "
              f"{m['keepalive'][1]}; {m['cpus']} cores, load {m['loadavg_before']:.2f} before, "
              f"{m['loadavg_after']:.2f} after)"]
-    head = ["fault", "faults", "samples", "data med", "p95", "max", "status med", "p95", "max", "never"]
+    head = ["fault", "faults", "samples", "data med", "p95", "max", "status med", "p95", "max", "never", "refused"]
     body = []
     for kind, k in result["kinds"].items():
         d, s = k["data"], k["status"]
         body.append([kind, str(k["faults"] - k["skipped"]), str(d["samples"]), _ms(d["median"]), _ms(d["p95"]),
-                     _ms(d["max"]), _ms(s["median"]), _ms(s["p95"]), _ms(s["max"]), str(k["never_recovered"])])
+                     _ms(d["max"]), _ms(s["median"]), _ms(s["p95"]), _ms(s["max"]), str(k["never_recovered"]),
+                     str(k["refused_connects"])])
     widths = [max(len(r[i]) for r in body + [head]) for i in range(len(head))]
 
     def fmt(cells):

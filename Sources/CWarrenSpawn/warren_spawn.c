@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sys/socket.h>
 #include "warren_spawn.h"
 
 #include <errno.h>
@@ -21,6 +22,10 @@
 
 int warren_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int warren_accept(int listener) {
+    return accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 }
 
 int warren_pipe(int fds[2]) {

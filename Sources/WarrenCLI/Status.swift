@@ -110,12 +110,14 @@ enum StatusTable {
         return out
     }
 
-    /// Open connections / total through all forwards, and failed opens if any: `2/57`, `0/3 (1 failed)`.
+    /// Open client connections / total through all forwards, then what is
+    /// not zero of failed opens, connections that waited for ssh and those
+    /// dropped unserved: `2/57`, `0/3 (1 failed, 4 waited)`. Probes are not clients.
     static func connections(_ tunnel: TunnelStatus) -> String {
         guard let counts = tunnel.connections, !counts.isEmpty else { return "-" }
-        let open = counts.reduce(0) { $0 + $1.open }, total = counts.reduce(0) { $0 + $1.total }
-        let failed = counts.reduce(0) { $0 + $1.failed }
-        return "\(open)/\(total)" + (failed > 0 ? " (\(failed) failed)" : "")
+        func sum(_ value: KeyPath<ForwardConnections, Int>) -> Int { counts.reduce(0) { $0 + $1[keyPath: value] } }
+        let extras = [(sum(\.failed), "failed"), (sum(\.waited), "waited"), (sum(\.dropped), "dropped")].filter { $0.0 > 0 }
+        return "\(sum(\.open))/\(sum(\.total))" + (extras.isEmpty ? "" : " (" + extras.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + ")")
     }
 
     /// Another shard's tunnel shows where it runs instead of its forwards.

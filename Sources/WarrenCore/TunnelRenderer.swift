@@ -89,8 +89,14 @@ public struct TunnelRenderer: Sendable {
                     host["controlPath"] = path
                 case .member(let path):
                     host["controlPath"] = path
+                case .holding(let path):
+                    host["controlMaster"] = "yes"
+                    host["controlPath"] = path
+                    host["listenersHeld"] = true
                 }
-                host["localForwards"] = tunnel.localForwards.map(Self.forwardModel)
+                if case .holding = control {} else {
+                    host["localForwards"] = tunnel.localForwards.map(Self.forwardModel)
+                }
                 host["remoteForwards"] = tunnel.remoteForwards.map(Self.forwardModel)
                 host["dynamicForwards"] = tunnel.dynamicForwards.map(Self.forwardModel)
                 if Self.listensBeyondLoopback(tunnel) { host["gatewayPorts"] = true }

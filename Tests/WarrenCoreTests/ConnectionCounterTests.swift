@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import WarrenCore
 
@@ -52,5 +53,35 @@ import WarrenCore
             if let event = classifier.classify(line: line) { counter.record(event) }
         }
         #expect(counter.counts.allSatisfy { $0.total == 0 && $0.open == 0 })
+    }
+
+    /// A listener warren holds: its counts are warren's own, taken whole;
+    /// `connections_total` is every client handed over, answered or refused.
+    @Test func aHeldListenersCountsAreTakenWhole() throws {
+        var counter = ConnectionCounter(tunnel: try Self.tunnel())
+        var counts = ListenerCounts()
+        counts.opened = 5
+        counts.open = 2
+        counts.failed = 1
+        counts.waited = 3
+        counts.dropped = 1
+        counts.probes = 7
+        counts.probeFailures = 2
+        counter.take(1, counts)
+        #expect(counter.counts[1] == ForwardConnections(
+            forward: "L 127.0.0.1:2296:127.0.0.1:2295", total: 6, open: 2, failed: 1, waited: 3, dropped: 1, probes: 7, probeFailures: 2))
+        counter.take(9, counts)
+        #expect(counter.counts[0].total == 0, "an index out of range changes nothing")
+    }
+
+    /// status.json of an earlier warren has no waited/dropped/probe counts: they read as 0.
+    @Test func countsOfAnOlderStatusFileStillDecode() throws {
+        let old = #"{"forward":"L 15432","connections_total":3,"connections_open":1,"channel_open_failures_total":1}"#
+        let decoded = try JSONDecoder().decode(ForwardConnections.self, from: Data(old.utf8))
+        #expect(decoded == ForwardConnections(forward: "L 15432", total: 3, open: 1, failed: 1))
+        let encoded = String(decoding: try JSONEncoder().encode(ForwardConnections(forward: "L 1", waited: 2, probes: 4)), as: UTF8.self)
+        for key in ["connections_waited_total", "connections_dropped_total", "probes_total", "probe_failures_total"] {
+            #expect(encoded.contains("\"\(key)\""), "\(key) in \(encoded)")
+        }
     }
 }

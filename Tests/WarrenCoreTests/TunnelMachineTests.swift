@@ -289,4 +289,20 @@ struct Drive {
         #expect(drive.timers[.watch] == nil, "the refusing host cannot be dialled from here")
         #expect(drive.machine.watching == nil)
     }
+
+    /// Counts of a listener warren holds reach status, and a client
+    /// connection is activity: the idle span starts over.
+    @Test func heldListenerCountsAreTakenAndAreActivity() {
+        var drive = Drive()
+        drive.comeUp()
+        var counts = ListenerCounts()
+        counts.opened = 1
+        counts.open = 1
+        #expect(drive.send(.counted(index: 0, counts), after: 5).isEmpty, "counting decides nothing")
+        #expect(drive.machine.connections.counts[0].total == 1 && drive.machine.connections.counts[0].open == 1)
+        drive.send(.stop)
+        counts.open = 0
+        drive.send(.counted(index: 0, counts))
+        #expect(drive.machine.connections.counts[0].open == 0, "counted while stopping too")
+    }
 }

@@ -67,7 +67,9 @@ struct TunnelMetricsTests {
             "warren_tunnel_up", "warren_tunnel_state", "warren_tunnel_restarts_total", "warren_tunnel_connect_seconds",
             "warren_tunnel_connect_duration_seconds", "warren_tunnel_last_state_change_timestamp_seconds",
             "warren_supervisor_start_time_seconds", "warren_tunnel_connections_total", "warren_tunnel_connections_open",
-            "warren_tunnel_channel_open_failures_total", "warren_tunnel_host_key_checked",
+            "warren_tunnel_channel_open_failures_total", "warren_tunnel_connections_waited_total",
+            "warren_tunnel_connections_dropped_total", "warren_tunnel_probes_total", "warren_tunnel_probe_failures_total",
+            "warren_tunnel_host_key_checked",
             "warren_tunnel_idle_closes_total", "warren_tunnel_idle_close_seconds",
             "warren_tunnel_certificate_expiry_timestamp_seconds",
         ])

@@ -100,8 +100,8 @@ import Glibc
         }
     }
 
-    /// Users run doctor while `warren run` keeps the tunnel up: its ssh holds
-    /// the local port, which is then not a problem, and step 10 probes it.
+    /// Users run doctor while `warren run` keeps the tunnel up: warren holds
+    /// the local port for the tunnel's ssh, which is then not a problem, and step 10 probes it.
     @Test func tunnelAlreadyRunByWarrenRunIsProbedNotReported() async throws {
         try await withLab(.bastion()) { b in
             let run = try b.spawn(CommandRunner.warrenBinary, ["run", "--config", b.configPath], log: "run.log")
@@ -109,7 +109,7 @@ import Glibc
             #expect(FreePort.waitUntilListening(b.localPort, timeout: .seconds(20)), "\(run.logText())")
             let (result, report) = try await b.doctor("db")
             #expect(result.status == 0 && report.ok, "\(result.stdout)")
-            #expect(report.step(9)?.evidence.first?.contains("held by this tunnel's running ssh") == true, "\(result.stdout)")
+            #expect(report.step(9)?.evidence.first?.contains("held by this tunnel's `warren run`") == true, "\(result.stdout)")
             #expect(report.step(10)?.evidence.first?.contains("already up") == true)
             #expect(FreePort.isListening(b.localPort), "the running tunnel is left alone")
         }

@@ -42,7 +42,12 @@ import WarrenTestSupport
         let failed = warren.waitFor("db") { $0.state == .failed }
         try require(failed?.lastError?.kind == .hostKeyChanged, "host_key_changed", warren)
         #expect(failed?.lastError?.hint.contains("warren hostkey") == true)
-        #expect(!FreePort.isListening(port), "the forward was never opened")
+        // warren holds the port for the tunnel's life (no other user can take
+        // it); a tunnel that gave up closes a connection at once, and nothing passes.
+        #expect(FreePort.isListening(port), "warren holds the port")
+        let fd = try TCPClient.connect(port: port)
+        #expect(!TCPClient.echo(on: fd, timeout: .seconds(2)), "a connection is closed unserved")
+        close(fd)
         #expect(lab.target.acceptedConnections == 0 && lab.target.bytesReceived == 0, "no byte reached the target")
     }
 

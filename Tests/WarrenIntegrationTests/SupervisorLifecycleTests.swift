@@ -72,14 +72,19 @@ import WarrenTestSupport
         try require(warren.waitForState("a", .up), "a up", warren)
         warren.stop()
         // An ssh on warren's own files that no supervisor owns (as if PDEATHSIG had
-        // not been armed yet when the old supervisor died), holding the port.
+        // not been armed yet when the old supervisor died): logged in, a master
+        // on the tunnel's control socket (warren, not ssh, holds the port now).
         let sshConfig = "\(warren.stateDir)/tunnels/a/ssh_config"
         let stale = relative
             ? try lab.spawn(
                 "/bin/sh", ["-c", "cd \"$0\" && exec /usr/bin/ssh -F tunnels/a/ssh_config -N warren-a", warren.stateDir], log: "stale.log")
             : try lab.spawn("/usr/bin/ssh", ["-F", sshConfig, "-N", "warren-a"], log: "stale.log")
         defer { stale.terminate() }
-        #expect(FreePort.waitUntilListening(a.port), "the stale ssh holds the port")
+        let tunnelDirectory = "\(warren.stateDir)/tunnels/a"
+        #expect(waitUntil(timeout: .seconds(10)) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: tunnelDirectory)) ?? []).contains { $0.hasPrefix("control.") }
+        }, "the stale ssh is up, listening on the control socket")
+        #expect(!FreePort.isListening(a.port), "the port was warren's, closed when it stopped")
 
         let second = try lab.startSupervisor(name: "second")
         defer { second.stop() }

@@ -40,6 +40,10 @@ int warren_reap(pid_t pid, int *exit_code, int *signal_number);
 /// pipe2(O_CLOEXEC), the read end non-blocking.
 int warren_pipe(int fds[2]);
 
+/// accept4(SOCK_CLOEXEC): a connection accepted by warren's listener never
+/// reaches a child spawned in between. -1 (errno) when none is waiting.
+int warren_accept(int listener);
+
 /// Opens a descriptor for `pid` (pidfd_open), close-on-exec; -1 on error.
 int warren_pidfd_open(pid_t pid);
 

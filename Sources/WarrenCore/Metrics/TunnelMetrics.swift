@@ -159,12 +159,17 @@ public struct TunnelMetrics: Sendable {
 }
 
 extension TunnelMetrics {
-    /// Connections through each forward, counted from ssh's log.
+    /// Connections through each forward: from warren's own accepts for the
+    /// local forwards it holds, from ssh's log for the others.
     func connectionFamilies(into out: inout PrometheusText, names: [String]) {
         let families: [(String, PrometheusText.MetricType, String, KeyPath<ForwardConnections, Int>)] = [
-            ("warren_tunnel_connections_total", .counter, "Connections opened through the forward since the supervisor started.", \.total),
-            ("warren_tunnel_connections_open", .gauge, "Connections open through the forward now.", \.open),
-            ("warren_tunnel_channel_open_failures_total", .counter, "Connections through the forward whose channel the far side refused.", \.failed),
+            ("warren_tunnel_connections_total", .counter, "Client connections opened through the forward since the supervisor started (probes not included).", \.total),
+            ("warren_tunnel_connections_open", .gauge, "Client connections open through the forward now.", \.open),
+            ("warren_tunnel_channel_open_failures_total", .counter, "Client connections through the forward whose channel the far side refused.", \.failed),
+            ("warren_tunnel_connections_waited_total", .counter, "Client connections that arrived while the tunnel's ssh was down and waited for it (local forwards warren holds).", \.waited),
+            ("warren_tunnel_connections_dropped_total", .counter, "Client connections closed unserved: they waited past connect_timeout, or the tunnel gave up.", \.dropped),
+            ("warren_tunnel_probes_total", .counter, "warren's own probes of the forward's target (channel opens with no client).", \.probes),
+            ("warren_tunnel_probe_failures_total", .counter, "Probes whose channel the far side refused.", \.probeFailures),
         ]
         for (family, kind, help, value) in families {
             out.family(family, kind, help: help)

@@ -1,19 +1,46 @@
-/// Connections through one forward, counted from ssh's own log.
+/// Connections through one forward: from warren's own accepts for the
+/// local forwards warren holds, from ssh's own log for the others.
 public struct ForwardConnections: Sendable, Codable, Hashable {
     /// The forward as status lists it: `L 127.0.0.1:15432:db:5432`, `R 9090`, `D 1080`.
     public var forward: String
-    /// Connections opened through it since the supervisor started.
+    /// Client connections handed to ssh through it since the supervisor
+    /// started, answered or refused by the far side (probes not included).
     public var total: Int
-    /// Connections open now.
+    /// Client connections open now.
     public var open: Int
-    /// Connections whose channel the far side refused (target unreachable, forbidden).
+    /// Client connections whose channel the far side refused (target unreachable, forbidden).
     public var failed: Int
+    /// Client connections that arrived while the tunnel's ssh was down and
+    /// waited for the next one (held by warren, then handed over or dropped).
+    public var waited: Int
+    /// Client connections closed unserved: they waited longer than
+    /// `connect_timeout`, or the tunnel gave up (a failure that needs a human).
+    public var dropped: Int
+    /// warren's own probes (channel opens with no client), and how many of them
+    /// the far side refused: never counted as client connections.
+    public var probes: Int
+    public var probeFailures: Int
 
-    public init(forward: String, total: Int = 0, open: Int = 0, failed: Int = 0) {
+    public init(forward: String, total: Int = 0, open: Int = 0, failed: Int = 0, waited: Int = 0, dropped: Int = 0, probes: Int = 0, probeFailures: Int = 0) {
         self.forward = forward
         self.total = total
         self.open = open
         self.failed = failed
+        self.waited = waited
+        self.dropped = dropped
+        self.probes = probes
+        self.probeFailures = probeFailures
+    }
+
+    /// Takes the counts warren keeps for a listener it holds.
+    public mutating func take(_ counts: ListenerCounts) {
+        total = counts.opened + counts.failed
+        open = counts.open
+        failed = counts.failed
+        waited = counts.waited
+        dropped = counts.dropped
+        probes = counts.probes
+        probeFailures = counts.probeFailures
     }
 
     enum CodingKeys: String, CodingKey {
@@ -21,7 +48,34 @@ public struct ForwardConnections: Sendable, Codable, Hashable {
         case total = "connections_total"
         case open = "connections_open"
         case failed = "channel_open_failures_total"
+        case waited = "connections_waited_total"
+        case dropped = "connections_dropped_total"
+        case probes = "probes_total"
+        case probeFailures = "probe_failures_total"
     }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            forward: try c.decode(String.self, forKey: .forward), total: try c.decode(Int.self, forKey: .total),
+            open: try c.decode(Int.self, forKey: .open), failed: try c.decode(Int.self, forKey: .failed),
+            // Absent in status files written before warren held the listeners.
+            waited: try c.decodeIfPresent(Int.self, forKey: .waited) ?? 0, dropped: try c.decodeIfPresent(Int.self, forKey: .dropped) ?? 0,
+            probes: try c.decodeIfPresent(Int.self, forKey: .probes) ?? 0, probeFailures: try c.decodeIfPresent(Int.self, forKey: .probeFailures) ?? 0)
+    }
+}
+
+/// What warren counts at a listener it holds, from its own accepts.
+public struct ListenerCounts: Sendable, Hashable {
+    /// Channels the far side opened for a client (refused ones are `failed`).
+    public var opened = 0
+    public var open = 0
+    public var failed = 0
+    public var waited = 0
+    public var dropped = 0
+    public var probes = 0
+    public var probeFailures = 0
+    public init() {}
 }
 
 /// Counts the connections through each forward of a tunnel from what ssh
@@ -67,6 +121,16 @@ public struct ConnectionCounter: Sendable {
         default:
             break
         }
+    }
+
+    /// The counts warren keeps for the listener of forward `index`. Returns
+    /// whether a client connection opened or ended since the last counts.
+    @discardableResult
+    public mutating func take(_ index: Int, _ listener: ListenerCounts) -> Bool {
+        guard counts.indices.contains(index) else { return false }
+        let before = counts[index]
+        counts[index].take(listener)
+        return before.total != counts[index].total || before.open != counts[index].open
     }
 
     /// ssh ended: every connection through it ended too.

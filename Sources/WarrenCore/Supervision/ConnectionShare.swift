@@ -50,4 +50,8 @@ public enum ControlRole: Sendable, Equatable {
     case master(path: String)
     /// A member: `-O forward`/`-O cancel` talk to the master on this socket.
     case member(path: String)
+    /// A tunnel's own master (one per tunnel): warren holds the listeners of
+    /// its local forwards and hands each connection to this socket, so the
+    /// file has no `LocalForward` of its own.
+    case holding(path: String)
 }

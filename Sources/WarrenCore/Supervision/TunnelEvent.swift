@@ -29,6 +29,9 @@ public enum TunnelEvent: Sendable, Equatable {
     /// Not started: another tunnel that logs in the same way was just refused
     /// (see the runtime's `LoginGate`); instead of a slot, this comes.
     case loginHeld(ExitDiagnosis)
+    /// The counts of the listener warren holds for forward `index` (in the
+    /// order of `TunnelConfig.forwards`) changed.
+    case counted(index: Int, ListenerCounts)
     /// Stop the tunnel (shutdown, removal from the config, reload).
     case stop
 }

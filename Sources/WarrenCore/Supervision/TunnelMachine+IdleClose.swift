@@ -2,12 +2,6 @@
 /// recognised from the pattern (`IdleCloses`), reconnected at once, shown as
 /// `up` throughout, and not a failure.
 extension TunnelMachine {
-    /// The state status shows: `up` while reconnecting after an idle close,
-    /// so that a bastion's idle timer does not make the tunnel flap.
-    public var shownState: TunnelState {
-        quietReconnect && (state == .starting || state == .connecting) ? .up : state
-    }
-
     /// Whether this end of a run is the remote closing an idle connection
     /// again after the span it closed the last one (see `IdleCloses`).
     mutating func isIdleClose(_ exit: ChildExit, at now: Double) -> Bool {

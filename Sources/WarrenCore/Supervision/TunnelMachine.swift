@@ -90,9 +90,15 @@ public struct TunnelMachine: Sendable {
 
     /// Feeds one event; returns what to do. The only place where tunnel state changes.
     public mutating func handle(_ event: TunnelEvent, at now: Double, random: Double = 0.5) -> [TunnelAction] {
+        if case .counted(let index, let counts) = event {
+            // A client connection opened or ended: the connection is not idle.
+            if connections.take(index, counts), upSince != nil { lastActivity = now }
+            return []
+        }
         if stopping { return whileStopping(event, at: now) }
         switch event {
         case .stop: return stop(at: now)
+        case .counted: return []  // taken above
         case .slotGranted: return slotGranted(at: now)
         case .spawned(let run, let pid):
             guard run == self.run, state == .starting else { return [] }
@@ -228,13 +234,6 @@ public struct TunnelMachine: Sendable {
         }
     }
 
-    /// The hold for the next probe: while degraded, three times what a dead
-    /// target's close took (at least 0.25 s), so the return is seen quickly.
-    var nextProbeHold: Double {
-        guard state == .degraded || suspectProbe, let closeLatency else { return probeHold }
-        return min(probeHold, max(0.25, 3 * closeLatency))
-    }
-
     private mutating func fired(_ purpose: TunnelTimer.Purpose, at now: Double) -> [TunnelAction] {
         switch purpose {
         case .retry:
@@ -256,23 +255,6 @@ public struct TunnelMachine: Sendable {
     }
 
     // MARK: - The end of a run
-
-    /// Why a run ended: what ssh logged, with its exit status, or warren's word.
-    func diagnosis(of exit: ChildExit) -> ExitDiagnosis {
-        switch exit {
-        case .diagnosed(let diagnosis):
-            return diagnosis
-        case .process(nil, nil):
-            return ExitDiagnosis(kind: .connectionLost, message: "ssh was stopped before it started")
-        case .process(let code, let signal):
-            let diagnosis = transcript.diagnosis(exitStatus: code ?? 128 + (signal ?? 0))
-            if let signal, diagnosis.kind == .connectionLost || diagnosis.kind == .unknown {
-                // Killed from outside (OOM killer, an operator's kill -9): ssh said nothing.
-                return ExitDiagnosis(kind: .connectionLost, message: "ssh was killed by signal \(signal)")
-            }
-            return diagnosis
-        }
-    }
 
     private mutating func runEnded(_ diagnosis: ExitDiagnosis, at now: Double, random: Double) -> [TunnelAction] {
         quietReconnect = false

@@ -19,9 +19,11 @@ enum MuxClient {
         case hello = 0x0000_0001
         case openForward = 0x1000_0006
         case closeForward = 0x1000_0007
+        case newStdioForward = 0x1000_0008
         case ok = 0x8000_0001
         case permissionDenied = 0x8000_0002
         case failure = 0x8000_0003
+        case sessionOpened = 0x8000_0006
         case remotePort = 0x8000_0007
     }
 
@@ -50,7 +52,7 @@ enum MuxClient {
         return out
     }
 
-    private static func fields(_ endpoint: Forward.Endpoint) -> (String, UInt32) {
+    static func fields(_ endpoint: Forward.Endpoint) -> (String, UInt32) {
         switch endpoint {
         case .tcp(let host, let port): return (host ?? "", UInt32(port))
         case .unix(let path): return (path, streamLocal)

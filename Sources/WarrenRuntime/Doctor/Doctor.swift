@@ -218,6 +218,13 @@ extension DoctorSession {
         for listen in listeners {
             switch listen {
             case .unix(let path):
+                if FileManager.default.fileExists(atPath: path), let supervisor = SupervisorPresence.look(stateDir: files.stateDir).lockHolder,
+                    let ssh = runningTunnelSSH(supervisor: supervisor)
+                {
+                    found.runningSSH = ssh
+                    evidence.append("\(path): held by this tunnel's `warren run` (pid \(supervisor)), which hands its connections to the tunnel's ssh: step 10 probes through it")
+                    continue
+                }
                 if FileManager.default.fileExists(atPath: path) {
                     return .failed(
                         evidence: evidence + ["\(path) already exists: ssh does not replace it, so the forward cannot listen"],
@@ -226,6 +233,7 @@ extension DoctorSession {
                 evidence.append("\(path): free")
             case .tcp(let host, let port):
                 var heldBy: Int32?
+                var heldSupervisor: Int32?
                 for (address, result) in NetworkCheck.tryBind(host: host, port: port) {
                     switch result {
                     case .free:
@@ -242,11 +250,20 @@ extension DoctorSession {
                             heldBy = holder.pid
                             continue
                         }
+                        if let holder, let ssh = runningTunnelSSH(supervisor: holder.pid) {
+                            found.runningSSH = ssh
+                            heldSupervisor = holder.pid
+                            continue
+                        }
                         let who = holder.map { "by pid \($0.pid): \($0.command)" } ?? "by a process this user cannot see"
                         return .failed(
                             evidence: evidence + ["\(address) port \(port) is already taken \(who)"],
                             fix: hint(.localPortInUse, localPort: port), kind: .localPortInUse)
                     }
+                }
+                if let heldSupervisor {
+                    evidence.append("\(listen): held by this tunnel's `warren run` (pid \(heldSupervisor)), which hands its connections to the tunnel's ssh: step 10 probes through it")
+                    continue
                 }
                 evidence.append(heldBy.map { "\(listen): held by this tunnel's running ssh (pid \($0), started by `warren run`): step 10 probes through it" }
                     ?? "\(listen): free")
@@ -256,6 +273,15 @@ extension DoctorSession {
     }
 
     /// Whether `pid` is an ssh running this tunnel's generated config.
+    /// When `pid` is the supervisor of this state directory and runs this
+    /// tunnel (warren holds the local ports and hands connections to ssh):
+    /// the tunnel's ssh pid, or the supervisor's while its ssh is not up.
+    func runningTunnelSSH(supervisor pid: Int32) -> Int32? {
+        let presence = SupervisorPresence.look(stateDir: files.stateDir)
+        guard presence.lockHolder == pid, let status = presence.report?.tunnels.first(where: { $0.name == tunnel.name }) else { return nil }
+        return status.pid ?? pid
+    }
+
     func isThisTunnelsSSH(_ pid: Int32) -> Bool {
         guard let arguments = ProcessInfoReader.commandLine(pid), let f = arguments.firstIndex(of: "-F"), f + 1 < arguments.count else { return false }
         return arguments[f + 1] == files.sshConfigPath(for: tunnel)

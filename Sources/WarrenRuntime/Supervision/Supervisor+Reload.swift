@@ -5,7 +5,8 @@ import WarrenCore
 extension Supervisor {
     /// SIGHUP: re-read the config. Invalid: keep everything running and say why.
     /// Valid: stop removed tunnels, start added ones, restart only changed ones.
-    /// A runner is stopped in the background, never awaited here: one tunnel
+    /// A changed tunnel whose ports warren holds hands over to its new ssh at
+    /// once (`retire()`); any other runner is stopped in the background, never awaited here: one tunnel
     /// slow to stop (a control socket that dribbles its answer) must not hold
     /// the loop that serves all the others. Its replacement starts once it is
     /// gone (`retired`): same ports.
@@ -27,7 +28,15 @@ extension Supervisor {
         config = new
         var stopped = 0, started = 0, restarted = 0
         for (name, tunnel) in old where wanted[name] != tunnel {
-            if let runner = runners.removeValue(forKey: name) { retire(runner, in: &group) }
+            if let runner = runners.removeValue(forKey: name) {
+                if let next = wanted[name], Self.canRetire(runner, into: next) {
+                    // warren holds its ports: the old ssh carries its open
+                    // connections to their end while the new one takes new ones.
+                    runner.retire()
+                } else {
+                    retire(runner, in: &group)
+                }
+            }
             if tunnel.shareConnection { leave(tunnel) }
             if wanted[name] == nil {
                 stopped += 1
@@ -49,6 +58,7 @@ extension Supervisor {
             statuses[tunnel.name] = stoppedStatus(tunnel)
         }
         for name in statuses.keys where new.tunnel(named: name) == nil { statuses[name] = nil }
+        await releaseListeners()
         await writeStatus()
         logger.info("reloaded: \(started) started, \(restarted) restarted, \(stopped) stopped, \(wanted.count - started - restarted) unchanged")
     }

@@ -23,7 +23,9 @@ extension Supervisor {
         let runner = TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(
-                runs: .shared(hub), tunnelDirectory: files.directory(for: tunnel), throttle: memberThrottle, logger: logger,
+                runs: .shared(hub), tunnelDirectory: files.directory(for: tunnel), throttle: memberThrottle,
+                // The member's local forwards are warren's listeners, handed to the shared master.
+                listeners: HeldListeners.held(tunnel).isEmpty ? nil : HeldListeners(controlPath: hub.controlPath), logger: logger,
                 prepare: { [files, sshBinary = config.sshBinary, path = hub.controlPath] in
                     _ = try await files.write(tunnel, sshBinary: sshBinary, control: .member(path: path))
                 },

@@ -73,6 +73,8 @@ public actor Supervisor {
     var waitingStart: [String: TunnelConfig] = [:]
     /// Whether the loop turns, for /healthz and the watchdog.
     public nonisolated let pulse = SupervisorPulse()
+    /// Numbers the control sockets of tunnels' own masters (see `heldListeners`).
+    var controlSerial = 0
     var statuses: [String: TunnelStatus] = [:]
     private let status: StatusWriter
     private let lock: SupervisorLock
@@ -221,9 +223,15 @@ public actor Supervisor {
         if tunnel.endpoint.hostKeyPolicy == .insecureNoCheck || tunnel.jumps.contains(where: { $0.hostKeyPolicy == .insecureNoCheck }) {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
+        let listeners = heldListeners(for: tunnel)
         let runner = sshRunner(
-            for: tunnel,
-            prepare: { [files, sshBinary = config.sshBinary] in _ = try await files.write(tunnel, sshBinary: sshBinary) },
+            for: tunnel, listeners: listeners,
+            prepare: { [files, sshBinary = config.sshBinary] in
+                guard let listeners else { _ = try await files.write(tunnel, sshBinary: sshBinary); return }
+                _ = try await files.write(tunnel, sshBinary: sshBinary, control: .holding(path: listeners.controlPath))
+                // A socket left by an earlier ssh is never trusted: ssh would run without one, or a stranger could answer.
+                HeldListeners.removeControlSockets(in: files.directory(for: tunnel))
+            },
             publish: { [sink] runner, status in sink.yield(.status(runner, status)) })
         runners[tunnel.name] = runner
         group.addTask { await runner.run() }
@@ -233,18 +241,18 @@ public actor Supervisor {
     /// shared connection's master): ssh logs to the tunnel's log pipe, with
     /// the environment its login method needs (an agent, askpass).
     func sshRunner(
-        for tunnel: TunnelConfig, prepare: @escaping @Sendable () async throws -> Void,
+        for tunnel: TunnelConfig, listeners: HeldListeners? = nil, prepare: @escaping @Sendable () async throws -> Void,
         publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
     ) -> TunnelRunner {
         let directory = files.directory(for: tunnel)
         let launch = SSHLaunch.make(
-            ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias, logPath: "\(directory)/ssh.log",
+            ssh: launchTools.ssh, sshConfig: files.sshConfigPath(for: tunnel), alias: tunnel.alias, logPath: listeners?.logPath ?? "\(directory)/ssh.log",
             environment: SSHLaunch.environment(for: tunnel, askpassPath: files.askpassPath(for: tunnel)))
         return TunnelRunner(
             tunnel: tunnel,
             environment: RunnerEnvironment(
                 runs: .process(launch), tunnelDirectory: directory, throttle: throttle, loginGate: loginGate,
-                bastionWatch: bastionWatch, logger: logger,
+                bastionWatch: bastionWatch, listeners: listeners, logger: logger,
                 prepare: prepare, publish: publish))
     }
 
@@ -303,6 +311,7 @@ public actor Supervisor {
         }
         runners.removeAll()
         retiring.removeAll()
+        await releaseListeners()
         for final in finals { statuses[final.name] = final }
         await writeStatus(running: false)
         logger.info("stopped")

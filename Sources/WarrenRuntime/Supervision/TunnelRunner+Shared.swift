@@ -21,6 +21,10 @@ extension TunnelRunner {
             return
         }
         input.yield(.spawned(run: run, pid: pid))
+        if let failure = holdListeners() {
+            input.yield(.exited(run: run, .diagnosed(failure)))
+            return
+        }
         let added = await mux(on: master, cancel: false, timeout: Self.openTimeout, abortOnStop: control)
         if !added.ok, control.isStopRequested {
             // Stopped mid-request: take back whatever the master added, within the stop's time.
@@ -64,7 +68,7 @@ extension TunnelRunner {
     /// port the server refused, or ssh's own words.
     private func forwardFailure(_ lines: [String]) -> ExitDiagnosis {
         let said = lines.last ?? "ssh -O forward failed"
-        if !LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards) {
+        if !LocalPorts.canBind((env.listeners == nil ? tunnel.localForwards : []) + tunnel.dynamicForwards) {
             return ExitDiagnosis(kind: .localPortInUse, message: "a local port of the forwards is in use (\(said))")
         }
         if !tunnel.remoteForwards.isEmpty {
@@ -81,8 +85,12 @@ extension TunnelRunner {
 
     /// Adds (or removes) the tunnel's forwards over the master's control socket
     /// (what `ssh -O forward` and `-O cancel` would send), within `timeout`
-    /// for the whole exchange; a stop on `abortOnStop` ends it at once.
+    /// for the whole exchange; a stop on `abortOnStop` ends it at once. Local
+    /// forwards whose listeners warren holds are not the master's: only the
+    /// others are added.
     private func mux(on master: SharedMaster, cancel: Bool, timeout: Double, abortOnStop control: ChildControl? = nil) async -> (ok: Bool, lines: [String]) {
+        let forwards = env.listeners == nil ? tunnel.forwards : HeldListeners.leftToSSH(tunnel)
+        guard !forwards.isEmpty else { return (true, []) }
         let abort = MuxAbort()
         let watcher = control.map { control in
             Task {
@@ -91,7 +99,7 @@ extension TunnelRunner {
             }
         }
         defer { watcher?.cancel() }
-        let failures = await NetworkCheck.offPool { [forwards = tunnel.forwards, path = master.controlPath] in
+        let failures = await NetworkCheck.offPool { [path = master.controlPath] in
             MuxClient.request(forwards, at: path, cancel: cancel, timeout: timeout, abort: abort)
         }
         return (failures.isEmpty, failures)

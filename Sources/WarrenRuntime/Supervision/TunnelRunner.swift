@@ -21,6 +21,9 @@ public struct RunnerEnvironment: Sendable {
     public var loginGate: LoginGate?
     /// Asks whether a refusing bastion accepts again, once for all its tunnels.
     public var bastionWatch: BastionWatch
+    /// The local forwards whose listeners warren holds, and the master they
+    /// go to; nil: ssh listens for them itself (`-L`).
+    public var listeners: HeldListeners?
     public var logger: Logger
     /// Runs before every spawn: writes the tunnel's files (resolving host key
     /// fingerprint pins). A throw ends that run before ssh starts.
@@ -30,13 +33,14 @@ public struct RunnerEnvironment: Sendable {
 
     public init(
         runs: Runs, tunnelDirectory: String, throttle: StartThrottle, loginGate: LoginGate? = nil,
-        bastionWatch: BastionWatch = BastionWatch(), logger: Logger,
+        bastionWatch: BastionWatch = BastionWatch(), listeners: HeldListeners? = nil, logger: Logger,
         prepare: @escaping @Sendable () async throws -> Void,
         publish: @escaping @Sendable (TunnelRunner, TunnelStatus) -> Void
     ) {
         self.runs = runs
         self.loginGate = loginGate
         self.bastionWatch = bastionWatch
+        self.listeners = listeners
         self.tunnelDirectory = tunnelDirectory
         self.throttle = throttle
         self.logger = logger
@@ -62,11 +66,15 @@ public final class TunnelRunner: Sendable {
     private let events: AsyncStream<TunnelEvent>
     let input: AsyncStream<TunnelEvent>.Continuation
     private let ending = Mutex(Ending())
+    /// Retired by a reload: its ssh ends once the connections it carries have.
+    private let retiring = Mutex(false)
     private let clock = RunnerClock()
     /// The sshd instances a start dials (every hop and the bastion): each one's start budget counts it.
     private let bastions: [String]
     /// The login this tunnel makes (see `LoginGate`).
     private let loginKey: String
+    /// This runner's number at the listeners warren holds (see `ListenerHub.Owner`).
+    let generation = ListenerHub.nextGeneration()
 
     private struct Ending {
         var finalStatus: TunnelStatus?
@@ -97,6 +105,16 @@ public final class TunnelRunner: Sendable {
         }
     }
 
+    /// Stops the tunnel for a reload that replaces it, without waiting: new
+    /// connections wait for the replacement's ssh, while this one's ssh
+    /// carries the connections open through it to their end, then ends.
+    /// Only for a tunnel whose ssh holds no port (all its forwards are
+    /// listeners warren holds).
+    public func retire() {
+        retiring.withLock { $0 = true }
+        input.yield(.stop)
+    }
+
     /// Starts the next attempt now, if the tunnel is waiting to retry.
     public func retryNow() {
         input.yield(.retryNow)
@@ -106,18 +124,28 @@ public final class TunnelRunner: Sendable {
     public func run() async {
         var machine = TunnelMachine(tunnel: tunnel, now: clock.now, defaultUser: ProcessInfo.processInfo.userName)
         var child = CurrentChild()
+        // The listeners from the start, not from the first spawn (which may wait
+        // for a login, a slot or a backoff): the port is the tunnel's from now on.
+        // A port another program holds fails the first run, and is watched.
+        _ = holdListeners()
         await withDiscardingTaskGroup { group in
             var actions = machine.start(at: clock.now)
             var iterator = events.makeAsyncIterator()
             var shown = makeStatus(machine)
             report(shown, .first, machine)
             var fresh = false
+            var serving = false
             while true {
                 for action in actions {
                     await perform(action, in: &group, child: &child, fresh: fresh)
                 }
                 // Only what changed is published (the status is all there is to compare).
                 let status = makeStatus(machine)
+                let up = machine.state == .up || machine.state == .degraded
+                if up != serving || (status.state == .failed && shown.state != .failed) {
+                    serving = up
+                    routeListeners(serving: up, gaveUp: status.state == .failed)
+                }
                 if status.state != shown.state, !machine.heldForLogin { await settleLogin(from: shown.state, to: status) }
                 if status != shown {
                     report(status, status.state == shown.state ? .details : .transition(from: shown.state), machine)
@@ -155,9 +183,26 @@ public final class TunnelRunner: Sendable {
             case .shared(let master): group.addTask { await self.runOnMaster(run, control: control, master: master) }
             }
         case .terminate(let run):
-            if child.run == run { child.control?.terminate() }
+            guard child.run == run, let control = child.control else { break }
+            if let listeners = env.listeners, retiring.withLock({ $0 }) {
+                group.addTask { [generation] in
+                    await listeners.hub.drained(generation)
+                    control.terminate()
+                }
+            } else {
+                control.terminate()
+            }
         case .kill(let run):
-            if child.run == run { child.control?.kill() }
+            guard child.run == run, let control = child.control else { break }
+            if let listeners = env.listeners, retiring.withLock({ $0 }) {
+                group.addTask { [generation] in
+                    await listeners.hub.drained(generation)
+                    try? await Task.sleep(for: .seconds(TunnelMachine.teardown.grace))
+                    control.kill()
+                }
+            } else {
+                control.kill()
+            }
         case .arm(let timer, let delay):
             group.addTask { [input] in
                 try? await Task.sleep(for: .seconds(delay))
@@ -168,11 +213,11 @@ public final class TunnelRunner: Sendable {
             // its task ends at its deadline or with the loop.
             break
         case .probe(let run, let hold):
-            group.addTask { [input, endpoints = tunnel.localForwards.map(\.listen)] in
-                input.yield(.probed(run: run, await TargetProbe.probeAll(endpoints, hold: hold)))
+            group.addTask { [input] in
+                input.yield(.probed(run: run, await self.probeHeld(hold: hold)))
             }
         case .check(.localPorts):
-            input.yield(.watched(.localPorts, cleared: LocalPorts.canBind(tunnel.localForwards + tunnel.dynamicForwards)))
+            input.yield(.watched(.localPorts, cleared: localPortsFree()))
         case .check(.bastion):
             // A TCP connect, no handshake: sshd's banner (or the refusal) comes at once.
             group.addTask { [input, watch = env.bastionWatch, endpoint = tunnel.endpoint] in
@@ -191,13 +236,20 @@ public final class TunnelRunner: Sendable {
             input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: kind, message: "\(error)"))))
             return
         }
+        // Held before ssh starts: a port another program holds fails the run as ssh's bind would.
+        if let failure = holdListeners() {
+            input.yield(.exited(run: run, .diagnosed(failure)))
+            return
+        }
         let pidFile = StaleChildren.pidFile(tunnelDirectory: env.tunnelDirectory)
         let reader = OutputReader(tunnel: tunnel.name, logger: env.logger)
+        let spawned = SpawnedPID()
         let outcome: ChildOutcome
         do {
             outcome = try await SSHChild.run(
                 launch, control: control,
                 onSpawn: { [input] pid in
+                    spawned.value.withLock { $0 = pid }
                     // A hint for cleaning up after a crash, not a record: no fsync on the spawn path.
                     _ = try? AtomicFile.write("\(pid)\n", to: pidFile, mode: 0o600, durable: false)
                     input.yield(.spawned(run: run, pid: pid))
@@ -209,7 +261,8 @@ public final class TunnelRunner: Sendable {
             input.yield(.exited(run: run, .diagnosed(ExitDiagnosis(kind: .unknown, message: "cannot run \(launch.executable): \(error)"))))
             return
         }
-        unlink(pidFile)
+        // Only its own: a retired run's ssh may end after its replacement wrote the file.
+        if (try? String(contentsOfFile: pidFile, encoding: .utf8)) == "\(spawned.value.withLock { $0 })\n" { unlink(pidFile) }
         input.yield(.exited(run: run, .process(exitCode: outcome.exitCode, signal: outcome.signal)))
     }
 
@@ -257,6 +310,11 @@ public final class TunnelRunner: Sendable {
         TransitionLog(logger: env.logger, tunnel: tunnel.name).log(status, change, retryIn: machine.retryAt.map { $0 - clock.now })
         env.publish(self, status)
     }
+}
+
+/// The pid a run's ssh was spawned with.
+private final class SpawnedPID: Sendable {
+    let value = Mutex<Int32>(0)
 }
 
 /// The child of the current run, for signals.
