@@ -68,7 +68,9 @@ import Glibc
         #expect(!grabber.logText().contains("GOT"), "the other user never got the port")
         let counts = try #require(waitForCounts(warren) { $0.open == 0 && $0.total >= figures.answered })
         print("counts: \(counts)")
-        #expect(counts.total == figures.answered + figures.cut, "opened = what the client got through: \(counts) vs \(figures)")
+        // Every answered connection was handed to ssh; a cut one was, unless the
+        // client gave up while it still waited.
+        #expect((figures.answered...(figures.answered + figures.cut)).contains(counts.total), "opened = what the client got through: \(counts) vs \(figures)")
         #expect(counts.waited > 0, "some connections waited for ssh: \(counts)")
         #expect(counts.failed == 0 && counts.dropped == 0, "\(counts)")
         #expect(counts.probes > 0 && counts.probeFailures == 0, "probes are counted apart: \(counts)")

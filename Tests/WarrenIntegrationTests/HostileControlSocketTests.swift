@@ -12,8 +12,8 @@ import Glibc
 /// hold a reload (and with it status.json and the metrics of every tunnel) and
 /// SIGTERM for as long as it liked, while /healthz said 200.
 @Suite(.serialized) struct HostileControlSocketTests {
-    func config(_ lab: Lab, a: [String], b: [String], c: [String]) -> String {
-        SupervisorConfig.tunnel("a", sshd: lab.sshd, local: a, extra: ["share_connection = true"])
+    func config(_ lab: Lab, a: [String], aDynamic: [String] = [], b: [String], c: [String]) -> String {
+        SupervisorConfig.tunnel("a", sshd: lab.sshd, local: a, dynamic: aDynamic, extra: ["share_connection = true"])
             + SupervisorConfig.tunnel("b", sshd: lab.sshd, local: b, extra: ["share_connection = true"])
             + SupervisorConfig.tunnel("c", sshd: lab.sshd, local: c)
     }
@@ -36,8 +36,9 @@ import Glibc
         let hostile = try DribblingListener(path: path)
         defer { hostile.stop() }
 
-        // a gains a forward: its forwards are cancelled and added again, both on the hostile socket.
-        try warren.reload(with: config(lab, a: [a.spec, added.spec], b: [b.spec], c: [c.spec]))
+        // a gains a SOCKS forward, which the master holds (warren holds the local
+        // forwards' listeners itself): it is added over the hostile socket.
+        try warren.reload(with: config(lab, a: [a.spec], aDynamic: ["127.0.0.1:\(added.port)"], b: [b.spec], c: [c.spec]))
         let reloaded = ContinuousClock.now
         try require(waitUntil(timeout: .seconds(10)) { hostile.accepted >= 1 }, "an exchange reaches the hostile socket", warren)
 
