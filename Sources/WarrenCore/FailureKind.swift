@@ -15,6 +15,11 @@ public enum FailureKind: String, Sendable, Hashable, Codable, CaseIterable {
     case hostKeyChanged = "host_key_changed"
     /// The bastion refused every key warren offered.
     case authFailed = "auth_failed"
+    /// The user certificate has expired or is not valid yet. ssh does not say
+    /// so (9.2 and 10.x print only `Permission denied (publickey)`; the server
+    /// logs `Certificate invalid: expired`): warren decides it from the
+    /// certificate's own validity, read with `ssh-keygen -L`, at the failure.
+    case certificateExpired = "certificate_expired"
     /// The identity file does not exist.
     case keyMissing = "key_missing"
     /// The identity file is readable by others, so ssh refuses to use it.

@@ -6,8 +6,19 @@ extension ConfigLoader {
             login.identityAgent = agent == LoginMethod.environmentAgent
                 ? agent : checkedPath(agent, at: r.path("identity_agent"), r.log)
         }
+        if case .string? = r.table["certificate_command"] {
+            r.log.add(r.path("certificate_command"), "must be a list: the program and each argument as its own string (no shell runs it), e.g. [\"vault\", \"write\", \"-field=signed_key\", \"ssh/sign/ROLE\", \"public_key=@{public_key}\"]")
+        } else if let entries = r.strings("certificate_command") {
+            let command = entries.map(\.value)
+            if let reason = LoginMethod.certificateCommandReason(command) {
+                r.log.add(r.path("certificate_command"), reason)
+            } else {
+                login.certificateCommand = command
+            }
+        }
         if let file = r.string("certificate_file"), let path = checkedPath(file, at: r.path("certificate_file"), r.log) {
-            if context.requireIdentityFiles && !context.isReadableFile(path) {
+            // With a command warren writes the certificate itself: it need not exist yet.
+            if r.table["certificate_command"] == nil && context.requireIdentityFiles && !context.isReadableFile(path) {
                 r.log.add(r.path("certificate_file"), "certificate \(path) does not exist or is not readable; sign the public key with `ssh-keygen -s CA_KEY -I ID -n USER KEY.pub` or fix the path")
             } else {
                 login.certificateFile = path
@@ -45,6 +56,7 @@ extension LoginMethod {
         LoginMethod(
             identityAgent: own.identityAgent ?? inherited.identityAgent,
             certificateFile: own.certificateFile ?? inherited.certificateFile,
+            certificateCommand: own.certificateCommand ?? inherited.certificateCommand,
             passwordFile: own.passwordFile ?? inherited.passwordFile,
             passphraseFile: own.passphraseFile ?? inherited.passphraseFile)
     }

@@ -11,11 +11,21 @@ extension ConfigLoader {
         // The shared bastion's pins from [defaults] hold only for tunnels that go to that bastion.
         let usesDefaultPins = r.table["host_key"] == nil && policy == .pinned && host == inherited.host
         let pins = usesDefaultPins ? (inherited.hostPins ?? ([], [])) : readHostKeys(r, policy: policy)
+        var login = LoginMethod.merged(own.login, over: inherited.login)
+        if login.certificateCommand != nil {
+            let key = r.table["certificate_command"] != nil ? r.path("certificate_command") : "defaults.certificate_command"
+            if let identityFile, !identityFile.isEmpty {
+                // ssh would also find it there by itself; warren names it in ssh_config all the same.
+                if login.certificateFile == nil { login.certificateFile = identityFile + "-cert.pub" }
+            } else if identityFile != nil {
+                r.log.add(key, "needs a key file to certify (identity_file, or warren's own key from `warren keygen`): an agent or a password has no public key file for {public_key}")
+            }
+        }
         let endpoint = SSHEndpoint(
             host: host, port: own.port ?? inherited.port ?? TunnelConfig.Defaults.port,
             user: own.user ?? inherited.user, identityFile: identityFile ?? "",
             hostKeys: pins.keys, hostKeyFingerprints: pins.fingerprints, hostKeyPolicy: policy,
-            login: LoginMethod.merged(own.login, over: inherited.login))
+            login: login)
 
         var jumps: [SSHEndpoint] = []
         for hop in r.tables("jump") ?? [] {
@@ -63,7 +73,8 @@ extension ConfigLoader {
             shareConnection: own.shareConnection ?? inherited.shareConnection ?? false,
             replicas: (own.replicas ?? inherited.replicas)?.value ?? 1,
             replicasKeyPath: (own.replicas ?? inherited.replicas)?.path,
-            allowPublicSocks: own.allowPublicSocks ?? inherited.allowPublicSocks ?? false)
+            allowPublicSocks: own.allowPublicSocks ?? inherited.allowPublicSocks ?? false,
+            keyMaxAgeDays: own.keyMaxAgeDays ?? inherited.keyMaxAgeDays)
         for issue in tunnel.refusedPublicSocks { r.log.add(issue) }
         return r.log.issues.count == before ? tunnel : nil
     }

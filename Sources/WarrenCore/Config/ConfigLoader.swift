@@ -11,7 +11,7 @@ public struct ConfigLoader: Sendable {
         "port", "user", "identity_file", "host_key_policy", "keepalive_interval",
         "keepalive_count", "connect_timeout", "backoff_min", "backoff_max", "probe_interval",
         "allowed_from", "share_connection", "replicas", "identity_agent", "certificate_file", "password_file", "passphrase_file",
-        "allow_public_socks",
+        "allow_public_socks", "certificate_command", "key_max_age_days",
     ]
     /// `[defaults]` may also name the bastion most tunnels share.
     static let defaultsKeys = inheritableKeys + ["host", "host_key"]
@@ -135,6 +135,7 @@ public struct ConfigLoader: Sendable {
         var shareConnection: Bool?
         var allowPublicSocks: Bool?
         var replicas: (value: Int, path: String)?
+        var keyMaxAgeDays: Int?
         var login = LoginMethod()
     }
 
@@ -180,6 +181,7 @@ public struct ConfigLoader: Sendable {
         out.allowPublicSocks = r.bool("allow_public_socks")
         // At most the shard count, which only `warren run --shard` knows (see ShardPlan).
         out.replicas = r.int("replicas", in: 1...ShardSpec.maxCount).map { ($0, r.path("replicas")) }
+        out.keyMaxAgeDays = r.int("key_max_age_days", in: 1...36500, unit: " days")
         out.login = readLogin(r)
         if let sources = r.strings("allowed_from") {
             out.allowedFrom = sources.compactMap { entry in

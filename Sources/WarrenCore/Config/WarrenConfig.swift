@@ -113,6 +113,8 @@ public struct TunnelConfig: Sendable, Hashable {
     /// `--forward-bind`. Off unless set: such a proxy opens a whole network to
     /// everyone who reaches it (see `publicListeners`).
     public var allowPublicSocks: Bool
+    /// `key_max_age_days`: `check` warns (WARNING) once the key file is older.
+    public var keyMaxAgeDays: Int?
 
     public init(
         name: String, endpoint: SSHEndpoint, jumps: [SSHEndpoint] = [],
@@ -124,8 +126,9 @@ public struct TunnelConfig: Sendable, Hashable {
         backoffMin: Double = Defaults.backoffMin, backoffMax: Double = Defaults.backoffMax,
         probeInterval: Int = Defaults.probeInterval, allowedFrom: [String] = [],
         enabled: Bool = true, shareConnection: Bool = false, replicas: Int = 1, replicasKeyPath: String? = nil,
-        allowPublicSocks: Bool = false
+        allowPublicSocks: Bool = false, keyMaxAgeDays: Int? = nil
     ) {
+        self.keyMaxAgeDays = keyMaxAgeDays
         self.name = name
         self.endpoint = endpoint
         self.jumps = jumps

@@ -19,6 +19,8 @@ extension FailureKind {
             return "\(h.role)'s host key differs from the pinned one (\(h.host)): if it was rebuilt, confirm the new fingerprint with its admin and update `host_key` in \(h.keyPath) (`warren hostkey \(c.tunnel)`), or, with host_key_policy = \"accept-new\", forget the key it learned (`warren hostkey --forget \(c.tunnel)`; also after changing `host`); otherwise this may be an attack: do not connect"
         case .authFailed:
             return "\(h.role) refused the key (\(h.user)@\(h.host) port \(h.port)): is the public key in ~\(h.user)/.ssh/authorized_keys there (`warren authorized-key \(c.tunnel)`; `warren bastion-config \(c.tunnel)` for every hop)? is ~/.ssh 0700 and authorized_keys 0600 or 0644, owned by that user (\(h.user))? is `user` in \(h.keyPath) right?"
+        case .certificateExpired:
+            return "the user certificate\(h.certificateFile.isEmpty ? "" : " " + h.certificateFile) has expired or is not valid yet, so \(h.role) refuses it: with `certificate_command` warren renews it itself (is the CA reachable, and does the command work when run by hand? its error is in warren's log and `warren status`); without one, have the CA sign the key again (`ssh-keygen -s CA -I ID -n \(h.user) -V +52w \(Self.named(h.identityFile)).pub`); check this machine's clock (`timedatectl`)"
         case .keyMissing:
             return "the identity file \(Self.named(h.identityFile)) does not exist: create it with `warren keygen` (or `warren keygen --tunnel \(c.tunnel)`) or fix `identity_file` in \(h.keyPath)"
         case .keyPermissions:
@@ -63,7 +65,7 @@ extension HintContext {
     /// For text without a tunnel at hand: `TUNNEL`, `HOST`, `PORT` stand for the values.
     public static let placeholders = HintContext(
         tunnel: "TUNNEL",
-        failing: Host(role: "the bastion", host: "HOST", port: 22, user: "USER", keyPath: "tunnels.TUNNEL", identityFile: "IDENTITY_FILE"),
+        failing: Host(role: "the bastion", host: "HOST", port: 22, user: "USER", keyPath: "tunnels.TUNNEL", identityFile: "IDENTITY_FILE", certificateFile: "CERTIFICATE_FILE"),
         bastion: Host(role: "the bastion", host: "HOST", port: 22, user: "USER", keyPath: "tunnels.TUNNEL", identityFile: "IDENTITY_FILE"),
         localPorts: [], targets: ["HOST PORT"], remoteListens: ["PORT"])
 

@@ -15,8 +15,11 @@ public struct HintContext: Sendable, Equatable {
         public var keyPath: String
         /// The key file ssh offers it ("" when an agent or a password logs in).
         public var identityFile: String
+        /// The user certificate ssh offers with the key ("" without one).
+        public var certificateFile: String
 
-        public init(role: String, host: String, port: Int, user: String, keyPath: String, identityFile: String) {
+        public init(role: String, host: String, port: Int, user: String, keyPath: String, identityFile: String, certificateFile: String = "") {
+            self.certificateFile = certificateFile
             self.role = role
             self.host = host
             self.port = port
@@ -47,7 +50,8 @@ public struct HintContext: Sendable, Equatable {
             Host(
                 role: index == config.jumps.count ? "the bastion" : "jump hop \(index + 1)",
                 host: entry.endpoint.host, port: entry.endpoint.port, user: entry.endpoint.user ?? defaultUser,
-                keyPath: entry.keyPath, identityFile: entry.endpoint.identityFile)
+                keyPath: entry.keyPath, identityFile: entry.endpoint.identityFile,
+                certificateFile: entry.endpoint.login.certificateFile ?? "")
         }
         let message = message ?? ""
         let failingIndex = Self.failingHost(config, message: message) ?? config.jumps.count

@@ -10,6 +10,10 @@ public struct CertificateInfo: Sendable, Equatable {
     /// `Valid: from T1 to T2` as printed (local time, `YYYY-MM-DDTHH:MM:SS`); nil bounds for `forever`.
     public var validFrom: String?
     public var validTo: String?
+    /// `Public key: ED25519-CERT SHA256:...`: the fingerprint of the key it certifies.
+    public var publicKeyFingerprint: String?
+    /// `Type: ... user certificate` (not a host certificate).
+    public var isUserCertificate = true
 
     public init(keyID: String? = nil, principals: [String], validFrom: String?, validTo: String?) {
         self.keyID = keyID
@@ -31,7 +35,11 @@ public struct CertificateInfo: Sendable, Equatable {
                 continue
             }
             inPrincipals = false
-            if line.hasPrefix("Key ID: ") {
+            if line.hasPrefix("Type: ") {
+                info.isUserCertificate = !line.hasSuffix("host certificate")
+            } else if line.hasPrefix("Public key: ") {
+                info.publicKeyFingerprint = line.split(separator: " ").last.map(String.init)
+            } else if line.hasPrefix("Key ID: ") {
                 info.keyID = String(line.dropFirst("Key ID: ".count)).trimmingCharacters(in: "\"")
             } else if line.hasPrefix("Valid: ") {
                 sawValid = true

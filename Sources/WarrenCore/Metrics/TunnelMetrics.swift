@@ -27,6 +27,8 @@ public struct TunnelMetrics: Sendable {
         /// Idle closes by the other side, from the status (not restarts by failure).
         var idleCloses = 0
         var idleCloseSeconds: Int?
+        /// The last run of certificate_command: when (Unix time) and whether it worked.
+        var renewal: (at: Double, ok: Bool)?
     }
 
     private(set) var tunnels: [String: Tunnel] = [:]
@@ -52,11 +54,15 @@ public struct TunnelMetrics: Sendable {
         guard var tunnel = tunnels[name] else {
             tunnels[name] = Tunnel(
                 state: status.state, changedAt: wallClock, connectingSince: status.state == .connecting ? monotonic : nil,
-                connections: status.connections ?? [], hostKeyChecked: status.hostKeyChecked ?? true)
+                connections: status.connections ?? [], hostKeyChecked: status.hostKeyChecked ?? true,
+                renewal: status.credentials?.certificate?.lastRenewal.map { ($0.atUnix, $0.ok) })
+            observeCertificate(status)
             return
         }
         tunnel.connections = status.connections ?? tunnel.connections
         tunnel.hostKeyChecked = status.hostKeyChecked ?? true
+        observeCertificate(status)
+        if let last = status.credentials?.certificate?.lastRenewal { tunnel.renewal = (last.atUnix, last.ok) }
         tunnel.idleCloses = status.idleClose?.closes ?? tunnel.idleCloses
         tunnel.idleCloseSeconds = status.idleClose?.afterSeconds ?? tunnel.idleCloseSeconds
         let previous = tunnel.state
@@ -79,6 +85,12 @@ public struct TunnelMetrics: Sendable {
     /// Expiry (Unix time) of each tunnel's user certificate, read by the runtime
     /// at start and on every reload.
     public var certificateExpiry: [String: Double] = [:]
+
+    /// A renewed certificate's expiry replaces the one read at start.
+    private mutating func observeCertificate(_ status: TunnelStatus) {
+        guard let before = status.credentials?.certificate?.validBeforeUnix else { return }
+        certificateExpiry[status.name] = before
+    }
 
     /// Every tunnel is now stopped (the supervisor is exiting).
     public mutating func stopAll(wallClock: Double) {
@@ -147,6 +159,18 @@ public struct TunnelMetrics: Sendable {
         out.family("warren_tunnel_certificate_expiry_timestamp_seconds", .gauge, help: "When the tunnel's user certificate (certificate_file) expires (Unix time); absent without one or when it never expires.")
         for name in certificateExpiry.keys.sorted() {
             out.sample("warren_tunnel_certificate_expiry_timestamp_seconds", [("tunnel", name)], certificateExpiry[name]!)
+        }
+        out.family("warren_tunnel_certificate_renewal_success", .gauge, help: "1 when the last run of the tunnel's certificate_command gave a certificate warren installed, 0 when it failed (the last good certificate is kept).")
+        for name in names {
+            if let renewal = tunnels[name]!.renewal {
+                out.sample("warren_tunnel_certificate_renewal_success", [("tunnel", name)], renewal.ok ? 1 : 0)
+            }
+        }
+        out.family("warren_tunnel_certificate_renewal_timestamp_seconds", .gauge, help: "When the tunnel's certificate_command last ran (Unix time).")
+        for name in names {
+            if let renewal = tunnels[name]!.renewal {
+                out.sample("warren_tunnel_certificate_renewal_timestamp_seconds", [("tunnel", name)], renewal.at)
+            }
         }
         out.family("warren_supervisor_start_time_seconds", .gauge, help: "When this warren run started (Unix time).")
         out.sample("warren_supervisor_start_time_seconds", [], startedAt)

@@ -64,6 +64,8 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
     /// Set once the other side is seen closing idle connections after a fixed
     /// span (not a failure: see `IdleCloses`).
     public var idleClose: IdleCloseStatus?
+    /// The key and certificate the tunnel logs in with (see `CredentialStatus`).
+    public var credentials: CredentialStatus?
 
     public init(
         name: String, state: TunnelState, since: String, pid: Int32?, restarts: Int, forwards: [String], lastError: TunnelError?,
@@ -89,6 +91,7 @@ public struct TunnelStatus: Sendable, Codable, Equatable {
         case nextRetry = "next_retry"
         case hostKeyChecked = "host_key_checked"
         case idleClose = "idle_close"
+        case credentials
     }
 
     /// How forwards are listed: `L 127.0.0.1:15432:db:5432`, `R 9090`, `D 1080`.

@@ -77,7 +77,7 @@ extension DoctorSession {
             let info = reading.info
             let line = "certificate \(path): \(TerminalText.escape(info.summary))"
             if let expiry = reading.expiry, expiry < Date() {
-                return .failed(evidence: evidence + [line + ": EXPIRED"], fix: "have the CA sign the key again (`ssh-keygen -s CA -I ID -n \(user ?? "USER") -V +52w KEY.pub`)", kind: .authFailed)
+                return .failed(evidence: evidence + [line + ": EXPIRED"], fix: "have the CA sign the key again (`ssh-keygen -s CA -I ID -n \(user ?? "USER") -V +52w KEY.pub`, or fix certificate_command)", kind: .certificateExpired)
             }
             let login = user ?? ProcessInfo.processInfo.userName
             if !info.principals.isEmpty && !info.principals.contains(login) {
