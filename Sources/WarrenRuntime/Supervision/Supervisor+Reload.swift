@@ -26,6 +26,7 @@ extension Supervisor {
         let old = Dictionary(uniqueKeysWithValues: selected(config).map { ($0.name, $0) })
         let wanted = Dictionary(uniqueKeysWithValues: selected(new).map { ($0.name, $0) })
         config = new
+        await renewer.configure(selected(new))
         var stopped = 0, started = 0, restarted = 0
         for (name, tunnel) in old where wanted[name] != tunnel {
             if let runner = runners.removeValue(forKey: name) {
@@ -64,7 +65,7 @@ extension Supervisor {
     }
 
     /// Stops `runner` in a task of its own; the loop hears `.retired` when it is gone.
-    private func retire(_ runner: TunnelRunner, in group: inout DiscardingTaskGroup) {
+    func retire(_ runner: TunnelRunner, in group: inout DiscardingTaskGroup) {
         retiring[runner.tunnel.name] = runner
         group.addTask { [sink] in
             await runner.stop()

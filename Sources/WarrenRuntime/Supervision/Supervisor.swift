@@ -76,7 +76,14 @@ public actor Supervisor {
     /// Numbers the control sockets of tunnels' own masters (see `heldListeners`).
     var controlSerial = 0
     var statuses: [String: TunnelStatus] = [:]
-    private let status: StatusWriter
+    /// Renews the certificates of tunnels with `certificate_command` (see `CertificateRenewer`).
+    let renewer: CertificateRenewer
+    /// Each tunnel's key file, for `credentials.key` in status.
+    var keyStatuses: [String: KeyStatus] = [:]
+    /// Tunnels whose last refused login was an expired certificate, with ssh's line.
+    var certificateRefusals: [String: String] = [:]
+    let status: StatusWriter
+    var statusWriter: StatusWriter { status }
     private let lock: SupervisorLock
     let launchTools: LaunchTools
     private let events: AsyncStream<SupervisorEvent>
@@ -105,6 +112,7 @@ public actor Supervisor {
         self.bastionWatch = BastionWatch(budget: budget)
         self.status = StatusWriter(path: "\(config.stateDir)/status.json", configFile: config.file, shard: options.shard, forwardBind: options.forwardBind)
         (events, sink) = AsyncStream.makeStream(of: SupervisorEvent.self)
+        self.renewer = CertificateRenewer(sshBinary: config.sshBinary, logger: options.logger, changed: { [sink] file in sink.yield(.credentialsChanged(file)) })
         readiness = StartReadiness(tunnels: [])
         for pid in await StaleChildren.stop(stateDir: config.stateDir) {
             options.logger.warning("stopped a stale ssh left by an earlier warren", metadata: ["pid": "\(pid)"])
@@ -154,6 +162,7 @@ public actor Supervisor {
                 }
             }
             pulse.begin("starting the tunnels")
+            await renewer.configure(selected(config))
             startAll(in: &group)
             // At once, so that a reader finds every tunnel (and another shard's) listed.
             await writeStatus()
@@ -176,9 +185,9 @@ public actor Supervisor {
                     await reload(in: &group)
                     options.hooks.phaseChanged(.reloaded)
                 case .signal(let signal) where signal == RetryRequest.signal:
-                    let names = RetryRequest.take(stateDir: config.stateDir)
-                    logger.info("retry requested for \(names.isEmpty ? "every waiting tunnel" : names.joined(separator: ", "))")
-                    retryNow(names)
+                    await handle(RetryRequest.take(stateDir: config.stateDir), in: &group)
+                case .credentialsChanged(let file):
+                    await credentialsChanged(file)
                 case .signal(let signal):
                     logger.info("stopping on signal \(signal)")
                     break loop
@@ -223,10 +232,17 @@ public actor Supervisor {
         if tunnel.endpoint.hostKeyPolicy == .insecureNoCheck || tunnel.jumps.contains(where: { $0.hostKeyPolicy == .insecureNoCheck }) {
             logger.warning("host key checking is OFF (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion", metadata: ["tunnel": "\(tunnel.name)"])
         }
+        refreshKeyStatus(tunnel)
         let listeners = heldListeners(for: tunnel)
         let runner = sshRunner(
             for: tunnel, listeners: listeners,
-            prepare: { [files, sshBinary = config.sshBinary] in
+            prepare: { [files, renewer, sshBinary = config.sshBinary] in
+                do {
+                    try await renewer.ready(tunnel)
+                } catch let error as CertificateRenewer.Unusable {
+                    // The runner takes a failure kind from this error type (no ssh ran).
+                    throw HostKeyResolutionError(kind: error.kind, message: error.description)
+                }
                 guard let listeners else { _ = try await files.write(tunnel, sshBinary: sshBinary); return }
                 _ = try await files.write(tunnel, sshBinary: sshBinary, control: .holding(path: listeners.controlPath))
                 // A socket left by an earlier ssh is never trusted: ssh would run without one, or a stranger could answer.
@@ -256,8 +272,9 @@ public actor Supervisor {
                 prepare: prepare, publish: publish))
     }
 
-    private func update(_ tunnelStatus: TunnelStatus, from runner: TunnelRunner) async {
-        guard runners[tunnelStatus.name] === runner else { return }
+    private func update(_ published: TunnelStatus, from runner: TunnelRunner) async {
+        guard runners[published.name] === runner else { return }
+        let tunnelStatus = await decorated(published)
         // Only the connection counts changed (a probe, a client): no hurry to write.
         var previous = statuses[tunnelStatus.name]
         previous?.connections = tunnelStatus.connections
@@ -295,6 +312,7 @@ public actor Supervisor {
     /// Stops every tunnel at once (SIGTERM, then SIGKILL after a grace period)
     /// and writes the final status.
     private func stopAll() async {
+        await renewer.stop()
         // Masters first: their members then end without cancelling each forward.
         await withTaskGroup(of: Void.self) { group in
             for master in masters.values { group.addTask { await master.runner.stop() } }
@@ -316,13 +334,6 @@ public actor Supervisor {
         await writeStatus(running: false)
         logger.info("stopped")
     }
-
-    /// Asks every tunnel that waits to retry to start now (`warren retry`).
-    private func retryNow(_ names: [String]) {
-        for (name, runner) in runners where names.isEmpty || names.contains(name) {
-            runner.retryNow()
-        }
-    }
 }
 
 /// What reaches the supervisor's loop.
@@ -336,6 +347,8 @@ enum SupervisorEvent: Sendable {
     case retired(TunnelRunner)
     /// A second passed: the loop turns even when nothing happens (`SupervisorPulse`).
     case tick
+    /// A certificate file was renewed, or its renewal failed (`CertificateRenewer`).
+    case credentialsChanged(String)
 
     /// What the loop is busy with while it handles the event, for /healthz.
     var activity: String {
@@ -346,6 +359,7 @@ enum SupervisorEvent: Sendable {
         case .startTimedOut: return "the start timeout"
         case .retired(let runner): return "replacing tunnel \(runner.tunnel.name)"
         case .tick: return "a tick"
+        case .credentialsChanged(let file): return "the certificate \(file)"
         }
     }
 }
