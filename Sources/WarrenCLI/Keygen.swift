@@ -14,6 +14,10 @@ extension Warren {
                   <state_dir>/keys/TUNNEL/id_ed25519  with --tunnel: for that tunnel only
                 (id_rsa with --type rsa). An existing key is never overwritten without --force.
 
+                With --tunnel NAME --next: a second key pair, KEY.next, beside the tunnel's current \
+                key (its identity_file), and the line the bastion's admin adds beside the current \
+                one. Then `warren rotate NAME` proves it logs in and makes it the current key.
+
                 The public key goes to stdout. Give it to the bastion's admin as the line that \
                 `warren authorized-key TUNNEL` prints: it limits the key to the tunnel's forwards.
                 """)
@@ -32,16 +36,21 @@ extension Warren {
         @Flag(help: "Replace an existing key. The old key then stops working wherever it was authorized.")
         var force = false
 
+        @Flag(help: "With --tunnel: make the tunnel's next key (KEY.next) for `warren rotate`.")
+        var next = false
+
         func validate() throws {
             guard let keyType = KeyType(rawValue: type) else {
                 throw ValidationError("--type must be one of: \(KeyType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             if let reason = keyType.bitsReason(bits) { throw ValidationError(reason) }
             if let tunnel, let reason = ValueRules.tunnelNameReason(tunnel) { throw ValidationError("--tunnel: \(reason)") }
+            if next && tunnel == nil { throw ValidationError("--next needs --tunnel NAME: the next key is a tunnel's") }
         }
 
         func run() async throws {
             let keyType = KeyType(rawValue: type)!
+            if next { return try await makeNext(keyType) }
             if let given = options.stateDir, let reason = ValueRules.pathReason(AtomicFile.absolute(given)) {
                 // Refused, not silently replaced by the default: the key would land elsewhere.
                 throw CommandFailure("warren: --state-dir \"\(TerminalText.escape(given))\" \(reason)", exit: ExitCodes.config)
@@ -61,6 +70,32 @@ extension Warren {
             for note in notes(configPath: configPath, stateDir: stateDir, key: path) { printError(note) }
             let name = tunnel ?? "TUNNEL"
             printError("Next: `warren authorized-key \(name)` prints the line for the bastion's ~/.ssh/authorized_keys, limited to the tunnel's forwards.")
+        }
+
+        /// `--next`: KEY.next beside the tunnel's key, and the line to authorize it.
+        private func makeNext(_ keyType: KeyType) async throws {
+            let config = try options.loadConfig(requireHostKeys: false)
+            let tunnel = try requireTunnel(self.tunnel!, in: config)
+            guard let pairs = KeyPairs(tunnel: tunnel) else {
+                throw CommandFailure("warren: tunnel \(tunnel.name) logs in without a key file (an agent or a password): there is no key to rotate", exit: 1)
+            }
+            let sharers = KeyPairs.sharers(of: tunnel, in: config)
+            guard sharers.isEmpty else {
+                throw CommandFailure("warren: \(pairs.current) is also the key of \(sharers.joined(separator: ", ")); rotating it would rotate theirs unproven. Give \(tunnel.name) its own key first (`warren keygen --tunnel \(tunnel.name)`, then drop identity_file from it)", exit: 1)
+            }
+            let created: KeyGenerator.Created
+            do {
+                created = try await KeyGenerator.generate(
+                    type: keyType, bits: bits, path: pairs.next, comment: KeyGenerator.comment(tunnel: tunnel.name) + "-next", force: force,
+                    sshBinary: config.sshBinary)
+            } catch {
+                throw CommandFailure("warren: \(error)", exit: 1)
+            }
+            let key = try await PublicKeyFile.read(pairs.next, sshBinary: config.sshBinary)
+            let line = try authorizedKeyRenderer(options, config: config).line(AuthorizedKeyPolicy(tunnel: tunnel), key: key)
+            print(line)
+            printError("Created \(created.privateKey) (private, 0600): the next key of tunnel \(tunnel.name), \(key.key.fingerprint ?? "").")
+            printError("Next: the bastion's admin adds the line above to ~\(tunnel.endpoint.user ?? "USER")/.ssh/authorized_keys on \(tunnel.endpoint.host), beside the current key's line (keep both); then `warren rotate \(tunnel.name)`.")
         }
 
         /// Which tunnels use the new key, and which do not although they might expect to.

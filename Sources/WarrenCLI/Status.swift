@@ -96,6 +96,9 @@ enum StatusTable {
             out += "\nwarning: \(tunnel.name): host keys are not checked (host_key_policy = \"insecure-no-check\"): anyone on the path can impersonate the bastion\n"
         }
         for tunnel in report.tunnels {
+            out += credentials(tunnel)
+        }
+        for tunnel in report.tunnels {
             if let idle = tunnel.idleClose { out += "\n\(tunnel.name): idle close: \(idle.note)\n" }
             guard let error = tunnel.lastError else { continue }
             let hint = config?.tunnel(named: tunnel.name).map {
@@ -108,6 +111,30 @@ enum StatusTable {
             if let retry = tunnel.nextRetry { out += "  next retry: \(retry)\n" }
         }
         return out
+    }
+
+    /// The key (fingerprint, age) and a renewed certificate (validity, last renewal), one line each.
+    static func credentials(_ tunnel: TunnelStatus) -> String {
+        guard let credentials = tunnel.credentials else { return "" }
+        var out = ""
+        if let key = credentials.key {
+            var line = "\(tunnel.name): key \(key.fingerprint ?? "(no .pub)") \(key.file)"
+            if let created = key.created, let date = try? Date(created, strategy: .iso8601) {
+                line += ", \(Int(Date().timeIntervalSince(date) / 86400)) days old (made \(created))"
+            }
+            if let next = key.next { line += "; next key \(next) waits for `warren rotate \(tunnel.name)`" }
+            out += line + "\n"
+        }
+        if let certificate = credentials.certificate {
+            var line = "\(tunnel.name): certificate \(certificate.file)"
+            line += certificate.validBefore.map { " valid until \($0)" } ?? " (none valid)"
+            if let next = certificate.nextRenewal { line += ", renewed next at \(next)" }
+            if let last = certificate.lastRenewal {
+                line += last.ok ? "; last renewal \(last.at) OK" : "; last renewal \(last.at) FAILED: \(TerminalText.escape(last.message))"
+            }
+            out += line + "\n"
+        }
+        return out.isEmpty ? "" : "\n" + out
     }
 
     /// Open client connections / total through all forwards, then what is

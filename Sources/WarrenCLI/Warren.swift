@@ -16,7 +16,7 @@ public struct Warren: AsyncParsableCommand {
             `warren authorized-key NAME` (the line for the bastion's admin; `warren bastion-config NAME` for every jump hop and sshd_config), `warren validate`, \
             and `warren doctor NAME` to check every step. Then `warren run`, or `warren check` from cron.
             """,
-        subcommands: [Run.self, Status.self, Retry.self, Check.self, Validate.self, Render.self, Where.self, Keygen.self, AuthorizedKey.self, BastionConfigCommand.self, Hostkey.self, Doctor.self, AskpassSecret.self]
+        subcommands: [Run.self, Status.self, Retry.self, Check.self, Validate.self, Render.self, Where.self, Keygen.self, Rotate.self, AuthorizedKey.self, BastionConfigCommand.self, Hostkey.self, Doctor.self, AskpassSecret.self]
     )
     public init() {}
 }

@@ -148,6 +148,8 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
     public var warnings: [String] = []
     /// The user certificate's principals and expiry (`certificate_file`), when it has one.
     public var certificate: String?
+    /// The key file's fingerprint and age: `SHA256:... (/path/id_ed25519, 12 days old)`.
+    public var key: String?
     /// Each forward that listens beyond loopback, with what it opens
     /// (`PublicListener`): said, not a WARNING, since a pod's forwards listen
     /// on 0.0.0.0 by design.
@@ -178,7 +180,7 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         self.forwards = forwards
     }
 
-    enum CodingKeys: String, CodingKey { case name, status, state, kind, message, hint, supervisor, forwards, warnings, certificate
+    enum CodingKeys: String, CodingKey { case name, status, state, kind, message, hint, supervisor, forwards, warnings, certificate, key
         case beyondLoopback = "beyond_loopback"
     }
 
@@ -193,6 +195,7 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         forwards = try c.decode([ForwardCheck].self, forKey: .forwards)
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
         certificate = try c.decodeIfPresent(String.self, forKey: .certificate)
+        key = try c.decodeIfPresent(String.self, forKey: .key)
         beyondLoopback = try c.decodeIfPresent([String].self, forKey: .beyondLoopback) ?? []
     }
 
@@ -208,6 +211,7 @@ public struct TunnelCheck: Sendable, Equatable, Codable {
         try c.encode(forwards, forKey: .forwards)
         try c.encode(warnings, forKey: .warnings)
         try c.encode(certificate, forKey: .certificate)
+        try c.encode(key, forKey: .key)
         try c.encode(beyondLoopback, forKey: .beyondLoopback)
     }
 }
