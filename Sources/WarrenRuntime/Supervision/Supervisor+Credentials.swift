@@ -9,8 +9,8 @@ extension Supervisor {
     /// The runner's status with `credentials`, and with `certificate_expired`
     /// in place of `auth_failed` when the tunnel's certificate was outside its
     /// validity at the refusal (ssh cannot say so; warren's own reading can).
-    func decorated(_ status: TunnelStatus) async -> TunnelStatus {
-        guard let tunnel = config.tunnel(named: status.name) else { return status }
+    func decorated(_ status: TunnelStatus, tunnel: TunnelConfig?) async -> TunnelStatus {
+        guard let tunnel else { return status }
         var status = status
         let name = status.name
         var certificate: CertificateStatus?
@@ -41,12 +41,12 @@ extension Supervisor {
     /// A certificate file changed (renewed, or a renewal failed): its
     /// tunnels' statuses say so, and one refused for its expiry tries again.
     func credentialsChanged(_ file: String) async {
-        for tunnel in selected(config) where tunnel.endpoint.login.certificateFile == file {
+        for tunnel in runners.values.map(\.tunnel) where tunnel.endpoint.login.certificateFile == file {
             if certificateRefusals[tunnel.name] != nil, let status = await renewer.status(of: tunnel), status.lastRenewal?.ok == true {
                 runners[tunnel.name]?.retryNow()
             }
             guard let current = statuses[tunnel.name] else { continue }
-            let fresh = await decorated(current)
+            let fresh = await decorated(current, tunnel: tunnel)
             statuses[tunnel.name] = fresh
             options.hooks.statusesChanged(statuses, fresh)
             await statusWriter.update(fresh, soon: true)
@@ -71,8 +71,9 @@ extension Supervisor {
                 waitingStart[name] = tunnel
             }
             if let current = statuses[name] {
-                let fresh = await decorated(current)
+                let fresh = await decorated(current, tunnel: tunnel)
                 statuses[name] = fresh
+                options.hooks.statusesChanged(statuses, fresh)
                 await statusWriter.update(fresh, soon: true)
             }
         }

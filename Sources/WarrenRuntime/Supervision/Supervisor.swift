@@ -274,7 +274,7 @@ public actor Supervisor {
 
     private func update(_ published: TunnelStatus, from runner: TunnelRunner) async {
         guard runners[published.name] === runner else { return }
-        let tunnelStatus = await decorated(published)
+        let tunnelStatus = await decorated(published, tunnel: runner.tunnel)
         // Only the connection counts changed (a probe, a client): no hurry to write.
         var previous = statuses[tunnelStatus.name]
         previous?.connections = tunnelStatus.connections
