@@ -41,7 +41,13 @@ extension Supervisor {
         // The master logs in for every member (with their login method's agent or askpass).
         let runner = sshRunner(
             for: tunnel,
-            prepare: { [files, sshBinary = config.sshBinary] in
+            prepare: { [files, renewer, sshBinary = config.sshBinary] in
+                do {
+                    // The master logs in for its members: a certificate it offers must be valid.
+                    try await renewer.ready(tunnel)
+                } catch let error as CertificateRenewer.Unusable {
+                    throw HostKeyResolutionError(kind: error.kind, message: error.description)
+                }
                 guard controlPath.utf8.count < 108 else {
                     throw CommandError("the control socket path \(controlPath) is longer than a unix socket allows (107 bytes): use a shorter state_dir")
                 }
