@@ -100,9 +100,9 @@ let diagnosisCases92: [DiagnosisCase] = [
     .init(fixture: "success_proxyjump", kind: .connectionLost, fragment: "without stating an error", exit: 0),
     .init(fixture: "accept_new_first_use", kind: .connectionLost, fragment: "without stating an error", exit: 0),
     .init(fixture: "auth_failed", kind: .authFailed, fragment: "root@127.0.0.1: Permission denied (publickey)."),
-    // An expired user certificate (ssh 9.2 against sshd 9.2 with TrustedUserCAKeys; sshd
-    // logged `Certificate invalid: expired`): the client says only what it says for any
-    // refused key. warren decides certificate_expired from the certificate's own validity.
+    // An expired user certificate (ssh 9.2, and 10.5 in stderr-10.5, against sshd 9.2 with
+    // TrustedUserCAKeys; sshd logged `Certificate invalid: expired`): the client says only
+    // what it says for any refused key. warren decides certificate_expired from the certificate's own validity.
     .init(fixture: "certificate_expired", kind: .authFailed, fragment: "root@127.0.0.1: Permission denied (publickey,password,keyboard-interactive)."),
     .init(fixture: "host_key_unknown", kind: .hostKeyUnknown, fragment: "No ED25519 host key is known for warren-demo"),
     .init(fixture: "host_key_changed", kind: .hostKeyChanged, fragment: "Host key for warren-demo has changed"),

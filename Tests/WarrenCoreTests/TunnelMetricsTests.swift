@@ -72,6 +72,7 @@ struct TunnelMetricsTests {
             "warren_tunnel_host_key_checked",
             "warren_tunnel_idle_closes_total", "warren_tunnel_idle_close_seconds",
             "warren_tunnel_certificate_expiry_timestamp_seconds",
+            "warren_tunnel_certificate_renewal_success", "warren_tunnel_certificate_renewal_timestamp_seconds",
         ])
         #expect(text.families["warren_tunnel_state"]!.samples.count == 2 * TunnelState.allCases.count)
         #expect(text.value("warren_tunnel_state", ["tunnel": "other", "state": "stopped"]) == 1)
