@@ -110,7 +110,7 @@ import WarrenTestSupport
         let renewals = setup.runs
         print("certificate renewal: \(renewals) runs of certificate_command in \(Int((ContinuousClock.now - started) / .seconds(1))) s, \(expiries.count) distinct certificates seen, \(kills) kills, recovery max \(String(format: "%.2f", recoveries.max() ?? -1)) s, mean \(String(format: "%.2f", recoveries.reduce(0, +) / Double(max(1, recoveries.count)))) s; each: \(recoveries.map { String(format: "%.2f", $0) }.joined(separator: " "))")
         #expect(renewals >= 5, "renewed about every 17 s: \(renewals) runs")
-        #expect(expiries.count >= 4, "\(expiries)")
+        #expect(expiries.count >= 3, "a new certificate at most every kill interval: \(expiries)")
         #expect((recoveries.max() ?? 99) < 3, "\(recoveries)")
         #expect(!warren.logText().contains("certificate_expired"), "no login was ever tried with an expired certificate")
         let status = try #require(warren.tunnel("db")?.credentials?.certificate)

@@ -97,7 +97,11 @@ actor CertificateRenewer {
             return
         }
         let file = subject.certificateFile
-        if schedules[file] == nil { configure([tunnel]) }
+        if schedules[file] == nil {
+            // Not configured yet (a tunnel started before `configure`): add it, leave the others.
+            schedules[file] = Schedule(subject: subject)
+            schedules[file]!.loop = Task { await self.runSchedule(file) }
+        }
         if schedules[file]?.installed == nil { await adoptExisting(file) }
         if usable(file) { return }
         await renew(file, reason: schedules[file]?.installed == nil ? "no certificate yet" : "the certificate is not valid now")
