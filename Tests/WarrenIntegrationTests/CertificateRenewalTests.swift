@@ -84,33 +84,47 @@ import WarrenTestSupport
         let warren = try lab.startSupervisor(arguments: ["--metrics-file", setup.metricsFile])
         try require(warren.waitForState("db", .up, timeout: .seconds(30)), "up with the first certificate", warren)
         #expect(FileManager.default.fileExists(atPath: setup.certificate))
-        let started = ContinuousClock.now
-        var recoveries: [Double] = []
-        var expiries: Set<String> = []
-        var kills = 0
-        while ContinuousClock.now - started < .seconds(75) {
-            try await Task.sleep(for: .milliseconds(Int.random(in: 7000...9000)))
-            if let before = warren.tunnel("db")?.credentials?.certificate?.validBefore { expiries.insert(before) }
-            guard let pid = warren.sshPID("db"), warren.tunnel("db")?.state == .up else {
-                Issue.record("not up before kill \(kills + 1): \(String(describing: warren.tunnel("db")))")
-                continue
+        let port = setup.port
+        // On a thread of its own, not the test pool's: under the full parallel
+        // suite a pool task's sleep could outlast several kill moments.
+        let result: (recoveries: [Double], expiries: Set<String>, kills: Int, misses: [String], seconds: Double) = await withCheckedContinuation { done in
+            Thread.detachNewThread {
+                let started = ContinuousClock.now
+                var recoveries: [Double] = [], expiries: Set<String> = [], misses: [String] = []
+                var kills = 0
+                var nextKill = started + .milliseconds(Int.random(in: 7000...9000))
+                while ContinuousClock.now - started < .seconds(75) {
+                    if let before = warren.tunnel("db")?.credentials?.certificate?.validBefore { expiries.insert(before) }
+                    guard ContinuousClock.now >= nextKill else {
+                        Thread.sleep(forTimeInterval: 0.25)
+                        continue
+                    }
+                    nextKill = ContinuousClock.now + .milliseconds(Int.random(in: 7000...9000))
+                    guard let pid = warren.sshPID("db"), warren.tunnel("db")?.state == .up else {
+                        misses.append("not up before kill \(kills + 1): \(String(describing: warren.tunnel("db")))")
+                        continue
+                    }
+                    let killedAt = ContinuousClock.now
+                    kill(pid, SIGKILL)
+                    kills += 1
+                    let back = waitUntil(timeout: .seconds(10)) {
+                        guard let status = warren.tunnel("db"), status.state == .up, let now = status.pid else { return false }
+                        return now != pid
+                    }
+                    let seconds = (ContinuousClock.now - killedAt) / .seconds(1)
+                    if !back || !((try? TCPClient.echo(port: port)) ?? false) { misses.append("kill \(kills) not recovered within 10 s") }
+                    recoveries.append(seconds)
+                }
+                done.resume(returning: (recoveries, expiries, kills, misses, (ContinuousClock.now - started) / .seconds(1)))
             }
-            let killedAt = ContinuousClock.now
-            kill(pid, SIGKILL)
-            kills += 1
-            let back = waitUntil(timeout: .seconds(10)) {
-                guard let status = warren.tunnel("db"), status.state == .up, let now = status.pid else { return false }
-                return now != pid
-            }
-            let seconds = (ContinuousClock.now - killedAt) / .seconds(1)
-            #expect(back, "kill \(kills) not recovered within 10 s")
-            #expect(try TCPClient.echo(port: setup.port), "echo after kill \(kills)")
-            recoveries.append(seconds)
         }
+        let (recoveries, expiries, kills) = (result.recoveries, result.expiries, result.kills)
+        #expect(result.misses.isEmpty, "\(result.misses)")
+        #expect(kills >= 7, "a kill every 7-9 s: \(kills)")
         let renewals = setup.runs
-        print("certificate renewal: \(renewals) runs of certificate_command in \(Int((ContinuousClock.now - started) / .seconds(1))) s, \(expiries.count) distinct certificates seen, \(kills) kills, recovery max \(String(format: "%.2f", recoveries.max() ?? -1)) s, mean \(String(format: "%.2f", recoveries.reduce(0, +) / Double(max(1, recoveries.count)))) s; each: \(recoveries.map { String(format: "%.2f", $0) }.joined(separator: " "))")
+        print("certificate renewal: \(renewals) runs of certificate_command in \(Int(result.seconds)) s, \(expiries.count) distinct certificates seen, \(kills) kills, recovery max \(String(format: "%.2f", recoveries.max() ?? -1)) s, mean \(String(format: "%.2f", recoveries.reduce(0, +) / Double(max(1, recoveries.count)))) s; each: \(recoveries.map { String(format: "%.2f", $0) }.joined(separator: " "))")
         #expect(renewals >= 5, "renewed about every 17 s: \(renewals) runs")
-        #expect(expiries.count >= 3, "a new certificate at most every kill interval: \(expiries)")
+        #expect(expiries.count >= 4, "\(expiries)")
         #expect((recoveries.max() ?? 99) < 3, "\(recoveries)")
         #expect(!warren.logText().contains("certificate_expired"), "no login was ever tried with an expired certificate")
         let status = try #require(warren.tunnel("db")?.credentials?.certificate)
