@@ -8,12 +8,12 @@ extension Warren {
         static let configuration = CommandConfiguration(
             abstract: "Make a tunnel's next key (warren keygen --tunnel NAME --next) its current key, once it is proven to log in.",
             discussion: """
-                First one real login with the next key (it counts in this machine's penalty budget: \\
-                reserved before, refunded when it works). If the bastion refuses it, nothing changes \\
-                and the line to add is printed. Otherwise KEY.next becomes KEY and the old key is kept \\
-                as KEY.previous. A running supervisor keeps its connection (ssh logged in with the old \\
-                key) and uses the new key from its next login; --now reconnects at once (clients \\
-                connecting during the reconnect may be refused until warren holds the listeners). \\
+                First one real login with the next key (it counts in this machine's penalty budget: \
+                reserved before, refunded when it works). If the bastion refuses it, nothing changes \
+                and the line to add is printed. Otherwise KEY.next becomes KEY and the old key is kept \
+                as KEY.previous. A running supervisor keeps its connection (ssh logged in with the old \
+                key) and uses the new key from its next login; --now reconnects at once, as a \
+                reload does for a changed tunnel. \
                 Once the admin removed the old key's line: `warren rotate NAME --forget-previous`.
                 """)
 
