@@ -44,13 +44,3 @@ public enum SSHEvent: Sendable, Equatable {
     /// `Warning: Permanently added 'HOST' (ED25519) to the list of known hosts.`
     case notice(String)
 }
-
-extension SSHEvent {
-    /// A connection through a forward opened or closed: the ssh connection is not idle.
-    public var isChannelActivity: Bool {
-        switch self {
-        case .channelOpened, .channelClosed: return true
-        default: return false
-        }
-    }
-}

@@ -83,10 +83,13 @@ import WarrenCore
         seen = closes.observe(idleFor: 5.3)
         #expect(seen)
         #expect(closes.count == 2)
-        seen = closes.observe(idleFor: 40)
-        #expect(!seen, "a close after another span is not the timer")
+        seen = closes.observe(idleFor: 2.5)
+        #expect(!seen, "a close sooner than the timer is not the timer")
+        seen = closes.observe(idleFor: 20.8)
+        #expect(seen, "a close after longer idleness is the timer started later")
         seen = closes.observe(idleFor: 5.0)
         #expect(seen, "the recognised span still holds")
+        #expect(closes.span.map { abs($0 - 5.07) < 0.1 } == true, "the longer close does not move the span: \(String(describing: closes.span))")
         #expect(closes.description?.contains("about 5 s") == true)
     }
 

@@ -144,30 +144,32 @@ import Glibc
         defer { warren.stop() }
         try require(warren.waitForState("db", .up), "db comes up", warren)
         let started = ContinuousClock.now
-        let named = warren.waitFor("db", timeout: .seconds(40)) { $0.idleClose != nil }
-        let idle = try #require(named?.idleClose, "status names the idle close")
+        // Closes come 5-21 s apart (the bastion's timer starts at the last channel's
+        // close, and a probe's channel may close late): three fit in 70 s.
+        let named = warren.waitFor("db", timeout: .seconds(70)) { $0.idleClose != nil }
+        let idle = try #require(named?.idleClose, "status names the idle close: \(warren.logText().split(separator: "\n").filter { $0.contains("tunnel db:") || $0.contains("Transferred") || $0.contains("channel") }.suffix(40).joined(separator: "\n"))")
         print("CompatFieldTests: idle close named after \(ContinuousClock.now - started): \(idle.note)")
         #expect(idle.closes <= 3, "named by the third close at the latest")
         #expect((4...7).contains(idle.afterSeconds), "about the bastion's 5 s: \(idle.afterSeconds)")
         #expect(named?.lastError == nil)
 
-        // No client for 60 s in all: the tunnel stays `up`, the closes are not failures.
+        // No client for 30 s more: the tunnel stays `up`, the closes are not failures.
         let failuresBefore = try Self.restartsByFailure(metricsFile)
         var states: Set<TunnelState> = []
-        _ = waitUntil(timeout: started + .seconds(60) - ContinuousClock.now, every: .milliseconds(50)) {
+        _ = waitUntil(timeout: .seconds(30), every: .milliseconds(50)) {
             if let state = warren.tunnel("db")?.state { states.insert(state) }
             return false
         }
         let later = try #require(warren.tunnel("db"))
-        #expect(states == [.up], "shown as up through every reconnect: \(states)")
-        #expect((later.idleClose?.closes ?? 0) >= 5, "a close every 6 s or so: \(String(describing: later.idleClose))")
+        #expect(states == [.up], "shown as up through every reconnect: \(states)\n\(warren.logText().split(separator: "\n").filter { $0.contains("tunnel db:") || $0.contains("Transferred") }.suffix(30).joined(separator: "\n"))")
+        #expect((later.idleClose?.closes ?? 0) > idle.closes, "more idle closes, each named: \(String(describing: later.idleClose))")
         #expect(try Self.restartsByFailure(metricsFile) == failuresBefore, "restarts_total does not grow for idle closes")
         let metrics = try String(contentsOfFile: metricsFile, encoding: .utf8)
         #expect(metrics.contains("warren_tunnel_idle_close_seconds{tunnel=\"db\"}"))
 
-        // A client arriving now passes data (within the next reconnect at worst).
-        let passed = try #require(Self.untilEcho(port: lab.localPort, timeout: .seconds(3)), "a client after 60 s passes data")
-        print("CompatFieldTests: a client after 60 idle seconds passed data after \(passed)")
+        // A client arriving now, after a minute or more without one, passes data.
+        let passed = try #require(Self.untilEcho(port: lab.localPort, timeout: .seconds(3)), "a client after the idle minute passes data")
+        print("CompatFieldTests: a client after \(ContinuousClock.now - started) without one passed data after \(passed)")
     }
 
     /// The sum of `warren_tunnel_restarts_total` for tunnel db, from the metrics file.

@@ -99,28 +99,32 @@ public struct ConnectionCounter: Sendable {
         }
     }
 
-    /// Takes in one event of ssh's log.
-    public mutating func record(_ event: SSHEvent) {
+    /// Takes in one event of ssh's log; returns whether a connection through
+    /// a forward opened or ended.
+    @discardableResult
+    public mutating func record(_ event: SSHEvent) -> Bool {
+        let before = counts
         switch event {
         case .forwardRequested(let port):
             pending = listeners.firstIndex { !$0.remote && $0.port == port }
         case .remoteForwardRequested(let port):
             pending = listeners.firstIndex { $0.remote && $0.port == port }
         case .channelOpened(let channel):
-            guard let index = pending else { return }
+            guard let index = pending else { return false }
             pending = nil
             channels[channel] = index
             counts[index].total += 1
             counts[index].open += 1
         case .channelClosed(let channel):
-            guard let index = channels.removeValue(forKey: channel) else { return }
+            guard let index = channels.removeValue(forKey: channel) else { return false }
             counts[index].open = max(0, counts[index].open - 1)
         case .channelOpenFailed(let message), .failure(.forwardingForbidden, let message):
-            guard let channel = StderrClassifier.channelNumber(ofOpenFailure: message), let index = channels[channel] else { return }
+            guard let channel = StderrClassifier.channelNumber(ofOpenFailure: message), let index = channels[channel] else { return false }
             counts[index].failed += 1
         default:
             break
         }
+        return counts.map(\.total) != before.map(\.total) || counts.map(\.open) != before.map(\.open)
     }
 
     /// The counts warren keeps for the listener of forward `index`. Returns

@@ -10,8 +10,8 @@ public struct IdleCloses: Sendable, Equatable {
     /// Closes recognised as idle closes (not counting the first, which could
     /// not be told from a drop when it came).
     public private(set) var count = 0
-    /// The idle span of the last quiet close by the remote, recognised or not.
-    private var lastSpan: Double?
+    /// The idle spans of the last quiet closes by the remote (at most two).
+    private var recent: [Double] = []
 
     /// Closes after less idle time than this are drops, not a timer.
     public static let shortestSpan = 1.0
@@ -21,15 +21,22 @@ public struct IdleCloses: Sendable, Equatable {
     /// Takes in a quiet close by the remote of a connection that carried no
     /// channel for `seconds`; returns whether it is an idle close.
     public mutating func observe(idleFor seconds: Double) -> Bool {
-        defer { lastSpan = seconds >= Self.shortestSpan ? seconds : nil }
+        defer { recent = seconds >= Self.shortestSpan ? Array((recent + [seconds]).suffix(2)) : [] }
         guard seconds >= Self.shortestSpan else { return false }
         if let span, Self.similar(span, seconds) {
             count += 1
             self.span = span + (seconds - span) / Double(count + 1)
             return true
         }
-        if let lastSpan, Self.similar(lastSpan, seconds) {
-            span = (lastSpan + seconds) / 2
+        // Once the timer is known, a quiet close after more idle time than it
+        // is the same timer started later (the far side saw traffic warren
+        // does not count, a keepalive or a probe's channel): never sooner.
+        if let span, seconds > span {
+            count += 1
+            return true
+        }
+        if let earlier = recent.last(where: { Self.similar($0, seconds) }) {
+            span = (earlier + seconds) / 2
             count = 1
             return true
         }
@@ -39,7 +46,7 @@ public struct IdleCloses: Sendable, Equatable {
     /// Any other end of a run that was up (a failure, a close while busy):
     /// the next quiet close is judged afresh against the recognised span only.
     public mutating func interrupted() {
-        lastSpan = nil
+        recent = []
     }
 
     /// Within a second, or a fifth of the longer span.

@@ -107,8 +107,9 @@ public struct TunnelMachine: Sendable {
             return []
         case .log(let run, let line):
             guard run == self.run, let sshEvent = transcript.read(line) else { return [] }
-            connections.record(sshEvent)
-            if upSince != nil, sshEvent.isChannelActivity { lastActivity = now }
+            // A connection through a forward opened or ended: not idle. (Not any
+            // channel line: ssh frees its listeners' channels as it exits.)
+            if connections.record(sshEvent), upSince != nil { lastActivity = now }
             return logged(sshEvent, at: now)
         case .forwardsAdded(let run):
             guard run == self.run, state == .connecting else { return [] }
