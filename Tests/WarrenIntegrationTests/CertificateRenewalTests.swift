@@ -54,22 +54,9 @@ import WarrenTestSupport
             """
         _ = try work.write(script, to: "sign.sh", mode: 0o755)
         let local = try lab.forward()
-        let config = """
-            [tunnels.db]
-            host = "127.0.0.1"
-            port = \(lab.sshd.port)
-            user = "\(lab.sshd.user)"
-            host_key = "\(SSHKeygen.keyWithoutComment(lab.sshd.hostKeyLine))"
-            identity_file = "\(key)"
-            certificate_command = ["\(work.appending("sign.sh"))", "{public_key}"]
-            keepalive_interval = 1
-            keepalive_count = 2
-            connect_timeout = 3
-            backoff_min = 0.2
-            backoff_max = 2
-            probe_interval = 1
-            local_forward = ["\(local.spec)"]
-            """
+        let config = SupervisorConfig.tunnel("db", sshd: lab.sshd, local: [local.spec], extra: [
+            "certificate_command = [\"\(work.appending("sign.sh"))\", \"{public_key}\"]",
+        ]).replacingOccurrences(of: "identity_file = \"\(lab.sshd.clientKeyPath)\"", with: "identity_file = \"\(key)\"")
         try lab.directory.write(config, to: "warren.toml")
         return Setup(lab: lab, key: key, work: work, port: local.port)
     }
