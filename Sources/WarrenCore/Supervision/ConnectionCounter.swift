@@ -128,13 +128,14 @@ public struct ConnectionCounter: Sendable {
     }
 
     /// The counts warren keeps for the listener of forward `index`. Returns
-    /// whether a client connection opened or ended since the last counts.
+    /// whether a client connection or a probe opened or ended since the last counts.
     @discardableResult
     public mutating func take(_ index: Int, _ listener: ListenerCounts) -> Bool {
         guard counts.indices.contains(index) else { return false }
         let before = counts[index]
         counts[index].take(listener)
-        return before.total != counts[index].total || before.open != counts[index].open
+        // A probe is a channel too: the far side's idle timer counts it.
+        return before.total != counts[index].total || before.open != counts[index].open || before.probes != counts[index].probes
     }
 
     /// ssh ended: every connection through it ended too.

@@ -13,8 +13,9 @@ public struct IdleCloses: Sendable, Equatable {
     /// The idle spans of the last quiet closes by the remote (at most two).
     private var recent: [Double] = []
 
-    /// Closes after less idle time than this are drops, not a timer.
-    public static let shortestSpan = 1.0
+    /// Closes after less idle time than this are drops, not a timer (a
+    /// tunnel probed every second is never idle that long).
+    public static let shortestSpan = 2.0
 
     public init() {}
 
@@ -36,8 +37,9 @@ public struct IdleCloses: Sendable, Equatable {
             return true
         }
         if let earlier = recent.last(where: { Self.similar($0, seconds) }) {
-            span = (earlier + seconds) / 2
-            count = 1
+            // Two closes after a shorter span than the one known: the timer's own.
+            span = min(span ?? .infinity, (earlier + seconds) / 2)
+            count += 1
             return true
         }
         return false

@@ -107,8 +107,9 @@ public struct TunnelMachine: Sendable {
             return []
         case .log(let run, let line):
             guard run == self.run, let sshEvent = transcript.read(line) else { return [] }
-            // A connection through a forward opened or ended: not idle. (Not any
-            // channel line: ssh frees its listeners' channels as it exits.)
+            // A connection through a forward (a client's or a probe's) opened or
+            // ended: not idle. (Not any channel line: ssh frees its listeners'
+            // channels as it exits.)
             if connections.record(sshEvent), upSince != nil { lastActivity = now }
             return logged(sshEvent, at: now)
         case .forwardsAdded(let run):
