@@ -13,9 +13,10 @@ public struct IdleCloses: Sendable, Equatable {
     /// The idle spans of the last quiet closes by the remote (at most two).
     private var recent: [Double] = []
 
-    /// Closes after less idle time than this are drops, not a timer (a
-    /// tunnel probed every second is never idle that long).
-    public static let shortestSpan = 2.0
+    /// Closes after less idle time than this are drops, not a timer: no
+    /// bastion's idle timeout is that short, and a loaded machine can make a
+    /// run that is dropped at once look up for a second or two.
+    public static let shortestSpan = 4.0
 
     public init() {}
 
