@@ -271,8 +271,6 @@ public struct StderrClassifier: Sendable {
     /// The three lines OpenSSH 10.1+ prints when the server offers no
     /// post-quantum key exchange (Dropbear, OpenSSH before 9.0), recorded in
     /// Fixtures/stderr-10.5/success_dropbear.txt. Noise for warren: kept at debug.
-    public static func isPostQuantumWarning(_ line: String) -> Bool { isPostQuantumWarning(Substring(line)) }
-
     static func isPostQuantumWarning(_ line: Substring) -> Bool {
         line.hasPrefix("** WARNING: connection is not using a post-quantum key exchange algorithm")
             || line.hasPrefix("** This session may be vulnerable to \"store now, decrypt later\" attacks")

@@ -64,11 +64,6 @@ public actor PenaltyBudget {
         update { levels in levels[host, default: 0] += Self.abandonedConnection; return 0 }
     }
 
-    /// The estimated penalty of `host` now, seconds.
-    public func level(of host: String) -> Double {
-        update { levels in levels[host] ?? 0 }
-    }
-
     /// Reads the levels (drained to now), lets `body` change them, writes them back.
     @discardableResult
     private func update<T>(_ body: (inout [String: Double]) -> T) -> T {
